@@ -1,0 +1,162 @@
+//! Reading foureyes manifests: multi-document YAML into typed objects.
+//!
+//! Used to check `examples/`, and by tools that take a manifest file.
+
+use serde::Deserialize;
+
+use super::{Project, RoleBinding, RoleRequest, Workspace};
+
+/// A foureyes object read from a manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    /// A `Workspace`.
+    Workspace(Box<Workspace>),
+    /// A `Project`.
+    Project(Box<Project>),
+    /// A `RoleBinding` of foureyes (not RBAC's).
+    RoleBinding(Box<RoleBinding>),
+    /// A `RoleRequest`.
+    RoleRequest(Box<RoleRequest>),
+}
+
+impl Object {
+    /// The object's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::Workspace(_) => "Workspace",
+            Object::Project(_) => "Project",
+            Object::RoleBinding(_) => "RoleBinding",
+            Object::RoleRequest(_) => "RoleRequest",
+        }
+    }
+}
+
+/// Why a manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// A document is not valid YAML.
+    #[error("document {index}: invalid YAML: {source}")]
+    Yaml {
+        /// The document's position in the stream, from 1.
+        index: usize,
+        /// The parser's error.
+        source: serde_yaml::Error,
+    },
+    /// A document is not a foureyes object.
+    #[error("document {index}: {api_version}/{kind} is not a foureyes.dev/v1alpha1 kind")]
+    UnknownKind {
+        /// The document's position in the stream, from 1.
+        index: usize,
+        /// Its `apiVersion`.
+        api_version: String,
+        /// Its `kind`.
+        kind: String,
+    },
+    /// A document does not match its kind's schema.
+    #[error("document {index} ({kind}): {source}")]
+    Invalid {
+        /// The document's position in the stream, from 1.
+        index: usize,
+        /// Its `kind`.
+        kind: String,
+        /// The deserialiser's error.
+        source: serde_json::Error,
+    },
+}
+
+/// Reads every document of a YAML stream as a foureyes object. Empty
+/// documents are skipped; anything else that is not a foureyes object is an
+/// error.
+pub fn parse_documents(yaml: &str) -> Result<Vec<Object>, DocumentError> {
+    let mut out = vec![];
+    for (i, doc) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
+        let index = i + 1;
+        let value = serde_json::Value::deserialize(doc).map_err(|source| DocumentError::Yaml { index, source })?;
+        if value.is_null() {
+            continue;
+        }
+        let api_version = value
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let kind = value
+            .get("kind")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let invalid = |source| DocumentError::Invalid {
+            index,
+            kind: kind.clone(),
+            source,
+        };
+        if api_version != format!("{}/{}", super::GROUP, super::VERSION) {
+            return Err(DocumentError::UnknownKind {
+                index,
+                api_version,
+                kind,
+            });
+        }
+        let obj = match kind.as_str() {
+            "Workspace" => Object::Workspace(Box::new(serde_json::from_value(value).map_err(invalid)?)),
+            "Project" => Object::Project(Box::new(serde_json::from_value(value).map_err(invalid)?)),
+            "RoleBinding" => Object::RoleBinding(Box::new(serde_json::from_value(value).map_err(invalid)?)),
+            "RoleRequest" => Object::RoleRequest(Box::new(serde_json::from_value(value).map_err(invalid)?)),
+            _ => {
+                return Err(DocumentError::UnknownKind {
+                    index,
+                    api_version,
+                    kind,
+                });
+            }
+        };
+        out.push(obj);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+apiVersion: foureyes.dev/v1alpha1
+kind: Workspace
+metadata: { name: payments }
+spec: {}
+---
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleRequest
+metadata: { name: r1, namespace: ws-payments }
+spec:
+  subject: { kind: User, name: dave }
+  project: checkout
+  projectRole: admin
+  duration: 2h
+  justification: INC-1
+  requester: alice
+"#;
+
+    #[test]
+    fn reads_every_kind_and_applies_defaults() {
+        let objs = parse_documents(GOOD).unwrap();
+        assert_eq!(
+            objs.iter().map(Object::kind).collect::<Vec<_>>(),
+            ["Workspace", "RoleRequest"]
+        );
+        let Object::Workspace(ws) = &objs[0] else { panic!() };
+        assert_eq!(ws.spec.approval_policy.project_role_approvals, 2);
+        assert_eq!(ws.control_namespace(), "ws-payments");
+    }
+
+    #[test]
+    fn rejects_unknown_kinds_and_bad_fields() {
+        let err = parse_documents("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap_err();
+        assert!(matches!(err, DocumentError::UnknownKind { index: 1, .. }), "{err}");
+        let bad = GOOD.replace("duration: 2h", "duration: two hours");
+        let err = parse_documents(&bad).unwrap_err();
+        assert!(matches!(err, DocumentError::Invalid { index: 2, .. }), "{err}");
+        let err = parse_documents("kind: [unclosed").unwrap_err();
+        assert!(matches!(err, DocumentError::Yaml { .. }), "{err}");
+    }
+}

@@ -1,0 +1,23 @@
+//! The custom resources of the `foureyes.dev/v1alpha1` API and their conditions.
+
+pub mod binding;
+pub mod common;
+pub mod conditions;
+pub mod documents;
+pub mod manifests;
+pub mod project;
+pub mod request;
+pub mod time;
+pub mod workspace;
+
+pub use binding::{BindingPhase, OriginRequest, Revocation, RoleBinding, RoleBindingSpec, RoleBindingStatus};
+pub use common::{Subject, SubjectKind, WorkspaceRole};
+pub use conditions::{Condition, ConditionStatus};
+pub use project::{Project, ProjectSpec, ProjectStatus};
+pub use request::{Approval, Decision, RequestPhase, RoleRequest, RoleRequestSpec, RoleRequestStatus};
+pub use workspace::{ApprovalPolicy, Workspace, WorkspaceSpec, WorkspaceStatus};
+
+/// The API group of every foureyes resource.
+pub const GROUP: &str = "foureyes.dev";
+/// The API version of every foureyes resource.
+pub const VERSION: &str = "v1alpha1";

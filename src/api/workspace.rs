@@ -1,0 +1,179 @@
+//! `Workspace`: a team's unit of ownership.
+
+use chrono::{DateTime, Utc};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Condition;
+
+/// The namespace prefix of a workspace whose `spec.namespace` is not set.
+pub const DEFAULT_NAMESPACE_PREFIX: &str = "ws-";
+
+fn default_approvals() -> u32 {
+    2
+}
+fn default_true() -> bool {
+    true
+}
+fn default_pending_timeout() -> kube::core::Duration {
+    "24h".parse().expect("constant duration")
+}
+fn default_max_duration() -> kube::core::Duration {
+    "24h".parse().expect("constant duration")
+}
+
+/// A team's unit of ownership. It owns a control namespace (by default
+/// `ws-<name>`) where its projects, role bindings, role requests and history
+/// live, and it holds the approval policy for them.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "foureyes.dev",
+    version = "v1alpha1",
+    kind = "Workspace",
+    status = "WorkspaceStatus",
+    shortname = "ws",
+    category = "foureyes",
+    derive = "PartialEq",
+    doc = "A team's unit of ownership: owns a control namespace and holds the approval policy.",
+    printcolumn(name = "Namespace", type_ = "string", json_path = ".status.namespace", description = "The workspace's control namespace"),
+    printcolumn(name = "Managers", type_ = "integer", json_path = ".status.managers", description = "Active manager bindings"),
+    printcolumn(name = "Quorum", type_ = "integer", json_path = ".spec.approvalPolicy.projectRoleApprovals", description = "Approvals needed for a project role"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 60").message("metadata.name: a workspace name has at most 60 characters, so that ws-<name> is a valid namespace name"),
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "(has(self.__namespace__) ? self.__namespace__ : '') == (has(oldSelf.__namespace__) ? oldSelf.__namespace__ : '')"
+).message("spec.namespace is immutable"))]
+pub struct WorkspaceSpec {
+    /// The control namespace where the workspace's objects and history live.
+    /// Defaults to `ws-<workspace name>`. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[x_kube(validation = Rule::new(
+        "!(self in ['default', 'kube-system', 'kube-public', 'kube-node-lease']) && !self.startsWith('kube-')"
+    ).message("spec.namespace: a system namespace cannot be a workspace namespace"))]
+    pub namespace: Option<String>,
+
+    /// A human-readable description of the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+
+    /// How many workspace managers must approve a role request.
+    #[serde(default)]
+    pub approval_policy: ApprovalPolicy,
+
+    /// The longest a role binding of this workspace may last (a Go duration
+    /// such as `8h`). Longer requests are capped to it. Defaults to `24h`.
+    #[serde(default = "default_max_duration")]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('2160h')")
+        .message("spec.maxDuration must be positive and at most 2160h (90 days)"))]
+    pub max_duration: kube::core::Duration,
+
+    /// When true, a partner may add themselves to this workspace only as a
+    /// `member`, never as a `manager`.
+    #[serde(default)]
+    pub restrict_partner_self_assignment: bool,
+}
+
+/// How many approvals a request needs, and what a partner may do alone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalPolicy {
+    /// Approvals from distinct workspace managers needed to grant a workspace
+    /// role (`manager` or `member`). 1 lets a manager grant alone.
+    #[serde(default = "default_approvals")]
+    #[schemars(range(min = 1, max = 10))]
+    pub workspace_role_approvals: u32,
+
+    /// Approvals from distinct workspace managers needed to grant a project role.
+    /// 1 lets a manager grant alone.
+    #[serde(default = "default_approvals")]
+    #[schemars(range(min = 1, max = 10))]
+    pub project_role_approvals: u32,
+
+    /// Whether a partner may approve a pending request alone (break-glass).
+    #[serde(default = "default_true")]
+    pub partner_break_glass: bool,
+
+    /// How long a request may stay pending before it expires (a Go duration
+    /// such as `30m`). Defaults to `24h`.
+    #[serde(default = "default_pending_timeout")]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('720h')")
+        .message("spec.approvalPolicy.pendingTimeout must be positive and at most 720h (30 days)"))]
+    pub pending_timeout: kube::core::Duration,
+}
+
+impl Default for ApprovalPolicy {
+    fn default() -> Self {
+        Self {
+            workspace_role_approvals: default_approvals(),
+            project_role_approvals: default_approvals(),
+            partner_break_glass: true,
+            pending_timeout: default_pending_timeout(),
+        }
+    }
+}
+
+/// The observed state of a workspace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceStatus {
+    /// The `metadata.generation` last acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The workspace's conditions; `Ready` summarises them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The control namespace in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+
+    /// Subjects holding an active `manager` binding.
+    #[serde(default)]
+    pub managers: u32,
+
+    /// Subjects holding an active `member` binding.
+    #[serde(default)]
+    pub members: u32,
+
+    /// Active bindings of the workspace, of any role.
+    #[serde(default)]
+    pub active_bindings: u32,
+
+    /// The head of the workspace's history chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<ChainHead>,
+}
+
+/// The last entry of a history chain, mirrored so that a verifier can tell a
+/// truncated chain from a complete one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainHead {
+    /// The ConfigMap holding the newest entries.
+    #[schemars(length(max = 253))]
+    pub chunk: String,
+    /// The sequence number of the newest entry.
+    pub sequence: u64,
+    /// The hash of the newest entry (hex).
+    #[schemars(length(max = 128))]
+    pub hash: String,
+    /// When the newest entry was written.
+    pub time: DateTime<Utc>,
+}
+
+impl Workspace {
+    /// The control namespace: `spec.namespace`, or `ws-<name>`.
+    pub fn control_namespace(&self) -> String {
+        match &self.spec.namespace {
+            Some(ns) => ns.clone(),
+            None => format!("{DEFAULT_NAMESPACE_PREFIX}{}", kube::ResourceExt::name_any(self)),
+        }
+    }
+}
