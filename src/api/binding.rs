@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{Subject, WorkspaceRole};
+use super::common::{GoDuration, Subject, WorkspaceRole};
 use super::conditions::Condition;
 
 /// One subject holding one workspace role or one project role until an expiry
@@ -53,8 +53,9 @@ use super::conditions::Condition;
 #[x_kube(validation = Rule::new("self.justification == oldSelf.justification").message("spec.justification is immutable"))]
 #[x_kube(validation = Rule::new("self.grantedBy == oldSelf.grantedBy").message("spec.grantedBy is immutable"))]
 #[x_kube(validation = Rule::new(
-    "(has(self.expiresAt) ? string(self.expiresAt) : '') == (has(oldSelf.expiresAt) ? string(oldSelf.expiresAt) : '') && (has(self.duration) ? self.duration : '') == (has(oldSelf.duration) ? oldSelf.duration : '')"
-).message("the expiry (spec.expiresAt, spec.duration) is immutable: revoke and grant again"))]
+    "has(self.expiresAt) == has(oldSelf.expiresAt) && has(self.duration) == has(oldSelf.duration) && (!has(self.duration) || self.duration == oldSelf.duration) && (!has(self.expiresAt) || self.expiresAt == oldSelf.expiresAt)"
+)
+    .message("the expiry (spec.expiresAt, spec.duration) is immutable: revoke and grant again"))]
 #[x_kube(validation = Rule::new("has(self.originRequest) == has(oldSelf.originRequest) && (!has(self.originRequest) || self.originRequest == oldSelf.originRequest)")
     .message("spec.originRequest is immutable"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.revocation) || (has(self.revocation) && self.revocation == oldSelf.revocation)")
@@ -92,7 +93,7 @@ pub struct RoleBindingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('2160h')")
         .message("spec.duration must be positive and at most 2160h (90 days)"))]
-    pub duration: Option<kube::core::Duration>,
+    pub duration: Option<GoDuration>,
 
     /// Why the role is needed (an incident or ticket reference). Immutable.
     #[schemars(length(min = 1, max = 1024))]

@@ -89,3 +89,96 @@ impl std::fmt::Display for WorkspaceRole {
         f.write_str(self.as_str())
     }
 }
+
+/// A positive duration in Go's notation (`30m`, `4h`, `1h30m`), as
+/// `metav1.Duration` and CEL's `duration()` read it. The text is kept as
+/// written, so that what a user applied is what they read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoDuration {
+    text: String,
+    value: std::time::Duration,
+}
+
+impl GoDuration {
+    /// The duration.
+    pub fn get(&self) -> std::time::Duration {
+        self.value
+    }
+
+    /// The duration as a `chrono` duration (saturating).
+    pub fn to_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.value).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::str::FromStr for GoDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parsed: kube::core::Duration = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+        if parsed.is_negative() {
+            return Err(format!("invalid duration {s:?}: must not be negative"));
+        }
+        Ok(Self {
+            text: s.to_owned(),
+            value: parsed.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for GoDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for GoDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GoDuration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": 32,
+            "pattern": r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_keep_their_text() {
+        let d: GoDuration = "1h30m".parse().unwrap();
+        assert_eq!(d.get(), std::time::Duration::from_secs(5400));
+        assert_eq!(serde_json::to_value(&d).unwrap(), "1h30m");
+        assert!("-1h".parse::<GoDuration>().is_err());
+        assert!("1d".parse::<GoDuration>().is_err());
+        assert!(serde_json::from_value::<GoDuration>(serde_json::json!("soon")).is_err());
+    }
+}

@@ -11,7 +11,7 @@ pub mod time;
 pub mod workspace;
 
 pub use binding::{BindingPhase, OriginRequest, Revocation, RoleBinding, RoleBindingSpec, RoleBindingStatus};
-pub use common::{Subject, SubjectKind, WorkspaceRole};
+pub use common::{GoDuration, Subject, SubjectKind, WorkspaceRole};
 pub use conditions::{Condition, ConditionStatus};
 pub use project::{Project, ProjectSpec, ProjectStatus};
 pub use request::{Approval, Decision, RequestPhase, RoleRequest, RoleRequestSpec, RoleRequestStatus};

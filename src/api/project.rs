@@ -99,7 +99,8 @@ pub struct ProjectStatus {
 
     /// Active project role bindings.
     #[serde(default)]
-    pub active_bindings: u32,
+    #[schemars(range(min = 0))]
+    pub active_bindings: i32,
 
     /// The head of the project's history chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]

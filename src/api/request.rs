@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::{Subject, WorkspaceRole};
+use super::common::{GoDuration, Subject, WorkspaceRole};
 use super::conditions::Condition;
 
 /// Most votes a request can carry.
@@ -83,7 +83,7 @@ pub struct RoleRequestSpec {
     /// `30m` or `4h`); capped by the workspace's `maxDuration`.
     #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('2160h')")
         .message("spec.duration must be positive and at most 2160h (90 days)"))]
-    pub duration: kube::core::Duration,
+    pub duration: GoDuration,
 
     /// Why the role is needed (an incident or ticket reference). Immutable.
     #[schemars(length(min = 1, max = 1024))]
@@ -201,7 +201,7 @@ pub struct RoleRequestStatus {
 
     /// Approvals required by the workspace's policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub required: Option<u32>,
+    pub required: Option<i32>,
 
     /// The managers whose approvals counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

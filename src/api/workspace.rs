@@ -4,21 +4,22 @@ use chrono::{DateTime, Utc};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::common::GoDuration;
 use super::conditions::Condition;
 
 /// The namespace prefix of a workspace whose `spec.namespace` is not set.
 pub const DEFAULT_NAMESPACE_PREFIX: &str = "ws-";
 
-fn default_approvals() -> u32 {
+fn default_approvals() -> i32 {
     2
 }
 fn default_true() -> bool {
     true
 }
-fn default_pending_timeout() -> kube::core::Duration {
+fn default_pending_timeout() -> GoDuration {
     "24h".parse().expect("constant duration")
 }
-fn default_max_duration() -> kube::core::Duration {
+fn default_max_duration() -> GoDuration {
     "24h".parse().expect("constant duration")
 }
 
@@ -70,7 +71,7 @@ pub struct WorkspaceSpec {
     #[serde(default = "default_max_duration")]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('2160h')")
         .message("spec.maxDuration must be positive and at most 2160h (90 days)"))]
-    pub max_duration: kube::core::Duration,
+    pub max_duration: GoDuration,
 
     /// When true, a partner may add themselves to this workspace only as a
     /// `member`, never as a `manager`.
@@ -86,13 +87,13 @@ pub struct ApprovalPolicy {
     /// role (`manager` or `member`). 1 lets a manager grant alone.
     #[serde(default = "default_approvals")]
     #[schemars(range(min = 1, max = 10))]
-    pub workspace_role_approvals: u32,
+    pub workspace_role_approvals: i32,
 
     /// Approvals from distinct workspace managers needed to grant a project role.
     /// 1 lets a manager grant alone.
     #[serde(default = "default_approvals")]
     #[schemars(range(min = 1, max = 10))]
-    pub project_role_approvals: u32,
+    pub project_role_approvals: i32,
 
     /// Whether a partner may approve a pending request alone (break-glass).
     #[serde(default = "default_true")]
@@ -103,7 +104,7 @@ pub struct ApprovalPolicy {
     #[serde(default = "default_pending_timeout")]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('720h')")
         .message("spec.approvalPolicy.pendingTimeout must be positive and at most 720h (30 days)"))]
-    pub pending_timeout: kube::core::Duration,
+    pub pending_timeout: GoDuration,
 }
 
 impl Default for ApprovalPolicy {
@@ -136,15 +137,18 @@ pub struct WorkspaceStatus {
 
     /// Subjects holding an active `manager` binding.
     #[serde(default)]
-    pub managers: u32,
+    #[schemars(range(min = 0))]
+    pub managers: i32,
 
     /// Subjects holding an active `member` binding.
     #[serde(default)]
-    pub members: u32,
+    #[schemars(range(min = 0))]
+    pub members: i32,
 
     /// Active bindings of the workspace, of any role.
     #[serde(default)]
-    pub active_bindings: u32,
+    #[schemars(range(min = 0))]
+    pub active_bindings: i32,
 
     /// The head of the workspace's history chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,7 +164,7 @@ pub struct ChainHead {
     #[schemars(length(max = 253))]
     pub chunk: String,
     /// The sequence number of the newest entry.
-    pub sequence: u64,
+    pub sequence: i64,
     /// The hash of the newest entry (hex).
     #[schemars(length(max = 128))]
     pub hash: String,

@@ -1,0 +1,320 @@
+//! The integration-test harness: one real control plane (etcd and
+//! kube-apiserver, built by `tests/controlplane/build.sh`) per test binary,
+//! with the CRDs and admission policies installed and confirmed active; for
+//! each test, a fresh workspace name and namespace, and a kube client per
+//! identity. When a test fails, the objects of its workspace are printed.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::ApiResource;
+use kube::{Client, Config, Resource};
+
+/// The identities of the control plane's static tokens.
+pub const IDENTITIES: &[&str] = &[
+    "admin", "alice", "bob", "carol", "dave", "erin", "partner", "auditor", "gitops", "operator",
+];
+
+/// The ClusterRole that lets the ordinary test users write foureyes objects
+/// (in a real cluster the operator grants this to managers; here the tests
+/// exercise admission on their own).
+const TEST_RBAC: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: foureyes-test-writer
+rules:
+  - apiGroups: ["foureyes.dev"]
+    resources: ["workspaces", "projects", "rolebindings", "rolerequests"]
+    verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: foureyes-test-writer
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: foureyes-test-writer }
+subjects:
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: alice }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: bob }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: carol }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: dave }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: erin }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: partner }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: gitops }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:serviceaccount:foureyes-system:foureyes" }
+"#;
+
+/// A running control plane.
+pub struct ControlPlane {
+    /// Its state directory (kubeconfigs, logs, pids).
+    pub dir: PathBuf,
+    /// The kubectl built with it.
+    pub kubectl: PathBuf,
+}
+
+static PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The control plane of this test binary, started on first use.
+/// If it cannot start, every test of the binary fails with the first error
+/// instead of trying again.
+pub fn plane() -> &'static ControlPlane {
+    let plane = PLANE.get_or_init(|| {
+        let started = Instant::now();
+        let plane = std::panic::catch_unwind(start_plane).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown error".into())
+        })?;
+        eprintln!(
+            "control plane ready in {:.1}s at {}",
+            started.elapsed().as_secs_f64(),
+            plane.dir.display()
+        );
+        Ok(plane)
+    });
+    match plane {
+        Ok(plane) => plane,
+        Err(err) => panic!("the control plane did not start: {err}"),
+    }
+}
+
+fn start_plane() -> ControlPlane {
+    let exe = std::env::current_exe().ok();
+    let test_name = exe
+        .as_ref()
+        .and_then(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tests".into());
+    let dir = std::env::temp_dir().join(format!("foureyes-{test_name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new("bash")
+        .arg(repo().join("tests/controlplane/start.sh"))
+        .arg(&dir)
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run tests/controlplane/start.sh");
+    assert!(
+        out.status.success(),
+        "tests/controlplane/start.sh failed; see its output above"
+    );
+    let env = std::fs::read_to_string(dir.join("env")).expect("control plane env file");
+    let kubectl = env
+        .lines()
+        .find_map(|l| l.strip_prefix("KUBECTL="))
+        .map(|v| PathBuf::from(v.trim_matches(|c| c == '"' || c == '\'')))
+        .expect("KUBECTL in env");
+    let plane = ControlPlane { dir, kubectl };
+    plane.kubectl_ok(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=foureyes-tests",
+            "-f",
+            "crds/",
+        ],
+        None,
+    );
+    plane.kubectl_ok(
+        "admin",
+        &["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"],
+        None,
+    );
+    plane.kubectl_ok(
+        "admin",
+        &["apply", "--server-side", "--field-manager=foureyes-tests", "-f", "-"],
+        Some(TEST_RBAC),
+    );
+    plane.kubectl_ok("admin", &["create", "namespace", "foureyes-probe"], None);
+    plane.wait_for_identity_policy();
+    plane
+}
+
+impl ControlPlane {
+    /// The kubeconfig file of an identity.
+    pub fn kubeconfig(&self, identity: &str) -> PathBuf {
+        self.dir.join("kubeconfig").join(format!("{identity}.kubeconfig"))
+    }
+
+    /// Runs kubectl as an identity; returns (success, stdout, stderr).
+    pub fn kubectl(&self, identity: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        use std::io::Write as _;
+        let mut child = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig(identity))
+            .args(args)
+            .current_dir(repo())
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().expect("kubectl output");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs kubectl as an identity and panics with its output if it fails.
+    pub fn kubectl_ok(&self, identity: &str, args: &[&str], stdin: Option<&str>) -> String {
+        let (ok, stdout, stderr) = self.kubectl(identity, args, stdin);
+        assert!(
+            ok,
+            "kubectl {} (as {identity}) failed:\n{stdout}\n{stderr}",
+            args.join(" ")
+        );
+        stdout
+    }
+
+    /// A newly created ValidatingAdmissionPolicy takes effect after a short
+    /// delay: retry a request it must deny until it is denied.
+    fn wait_for_identity_policy(&self) {
+        let probe = r#"
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleRequest
+metadata: { name: probe, namespace: foureyes-probe }
+spec:
+  subject: { kind: User, name: dave }
+  workspaceRole: member
+  duration: 1h
+  justification: probe
+  requester: bob
+"#;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (ok, _, stderr) = self.kubectl("alice", &["create", "--dry-run=server", "-f", "-"], Some(probe));
+            if !ok && stderr.contains("spec.requester must be your own user name") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the identity admission policy never took effect: {stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// A kube client acting as one identity.
+pub async fn client(identity: &str) -> Client {
+    let kubeconfig = Kubeconfig::read_from(plane().kubeconfig(identity)).expect("read kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kube config");
+    Client::try_from(config).expect("kube client")
+}
+
+/// One test's own workspace: a unique name and its control namespace,
+/// created by the admin. Dumps the workspace's objects if the test panics.
+pub struct TestEnv {
+    /// The workspace name.
+    pub name: String,
+    /// The workspace's control namespace (`ws-<name>`).
+    pub ns: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestEnv {
+    /// A fresh workspace name with the given prefix, and its namespace.
+    pub async fn new(prefix: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{prefix}-{}-{n}", std::process::id() % 100_000);
+        let ns = format!("ws-{name}");
+        let plane = plane();
+        plane.kubectl_ok("admin", &["create", "namespace", &ns], None);
+        Self { name, ns }
+    }
+
+    /// A client acting as the identity.
+    pub async fn client(&self, identity: &str) -> Client {
+        client(identity).await
+    }
+
+    /// An API for foureyes (or other) objects of type `K` in this workspace's
+    /// namespace, acting as the identity.
+    pub async fn api<K>(&self, identity: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(client(identity).await, &self.ns)
+    }
+
+    /// A dynamic API for kind `K` (so that tests can send objects the typed
+    /// structs cannot express), in this namespace when namespaced.
+    pub async fn dynamic<K>(&self, identity: &str) -> Api<DynamicObject>
+    where
+        K: Resource,
+        K::DynamicType: Default,
+    {
+        let ar = ApiResource::erase::<K>(&Default::default());
+        let client = client(identity).await;
+        if K::kind(&Default::default()) == "Workspace" {
+            Api::all_with(client, &ar)
+        } else {
+            Api::namespaced_with(client, &self.ns, &ar)
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let plane = plane();
+            let (_, ws, _) = plane.kubectl(
+                "admin",
+                &["get", "workspaces.foureyes.dev", &self.name, "-o", "yaml"],
+                None,
+            );
+            let (_, objs, _) = plane.kubectl("admin", &["get", "foureyes", "-n", &self.ns, "-o", "yaml"], None);
+            let (_, events, _) = plane.kubectl("admin", &["get", "events", "-n", &self.ns], None);
+            eprintln!(
+                "--- workspace {} ---\n{ws}\n--- objects in {} ---\n{objs}\n--- events ---\n{events}",
+                self.name, self.ns
+            );
+        }
+    }
+}
+
+/// Creates a JSON object through a dynamic API; returns the API server's
+/// refusal message on failure.
+pub async fn create_json(api: &Api<DynamicObject>, value: serde_json::Value) -> Result<DynamicObject, String> {
+    let obj: DynamicObject = serde_json::from_value(value).expect("object JSON");
+    api.create(&PostParams::default(), &obj).await.map_err(refusal)
+}
+
+/// Replaces an object through a dynamic API; returns the refusal message on failure.
+pub async fn replace_json(api: &Api<DynamicObject>, value: serde_json::Value) -> Result<DynamicObject, String> {
+    let obj: DynamicObject = serde_json::from_value(value).expect("object JSON");
+    let name = obj.metadata.name.clone().expect("name");
+    api.replace(&name, &PostParams::default(), &obj).await.map_err(refusal)
+}
+
+/// The message of an API error.
+pub fn refusal(err: kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => status.message,
+        other => other.to_string(),
+    }
+}
