@@ -160,3 +160,76 @@ spec:
         assert!(matches!(err, DocumentError::Yaml { .. }), "{err}");
     }
 }
+
+/// Reads every `*.yaml` file of a directory (sorted by name) as foureyes
+/// objects. Returns the objects per file, or one line per file that fails.
+pub fn parse_dir(dir: &std::path::Path) -> Result<Vec<(String, Vec<Object>)>, Vec<String>> {
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect(),
+        Err(err) => return Err(vec![format!("{}: {err}", dir.display())]),
+    };
+    files.sort();
+    let mut out = vec![];
+    let mut errors = vec![];
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                let objs = parse_documents(&text).map_err(|e| e.to_string())?;
+                if objs.is_empty() {
+                    Err("no objects".to_owned())
+                } else {
+                    Ok(objs)
+                }
+            }) {
+            Ok(objs) => out.push((name, objs)),
+            Err(err) => errors.push(format!("{name}: {err}")),
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod dir_tests {
+    use super::*;
+
+    /// Every file in `examples/` is read into its type.
+    #[test]
+    fn every_example_parses_into_its_type() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let files = parse_dir(&dir).unwrap_or_else(|errors| panic!("broken examples:\n  {}", errors.join("\n  ")));
+        assert!(
+            files.len() >= 5,
+            "expected one example per emergency procedure, found {}",
+            files.len()
+        );
+    }
+
+    #[test]
+    fn a_broken_example_is_reported_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("good.yaml"),
+            "apiVersion: foureyes.dev/v1alpha1\nkind: Workspace\nmetadata: {name: a}\nspec: {}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("typo.yaml"),
+            "apiVersion: foureyes.dev/v1alpha1\nkind: Workspace\nmetadata: {name: a}\nspec: {maxDuration: 1 day}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("empty.yaml"), "# nothing\n").unwrap();
+        let errors = parse_dir(dir.path()).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("empty.yaml: no objects"), "{errors:?}");
+        assert!(errors[1].starts_with("typo.yaml: document 1 (Workspace)"), "{errors:?}");
+    }
+}

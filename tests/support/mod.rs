@@ -21,35 +21,6 @@ pub const IDENTITIES: &[&str] = &[
     "admin", "alice", "bob", "carol", "dave", "erin", "partner", "auditor", "gitops", "operator",
 ];
 
-/// The ClusterRole that lets the ordinary test users write foureyes objects
-/// (in a real cluster the operator grants this to managers; here the tests
-/// exercise admission on their own).
-const TEST_RBAC: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: foureyes-test-writer
-rules:
-  - apiGroups: ["foureyes.dev"]
-    resources: ["workspaces", "projects", "rolebindings", "rolerequests"]
-    verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: foureyes-test-writer
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: foureyes-test-writer }
-subjects:
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: alice }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: bob }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: carol }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: dave }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: erin }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: partner }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: gitops }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:serviceaccount:foureyes-system:foureyes" }
-"#;
-
 /// A running control plane.
 pub struct ControlPlane {
     /// Its state directory (kubeconfigs, logs, pids).
@@ -137,8 +108,14 @@ fn start_plane() -> ControlPlane {
     );
     plane.kubectl_ok(
         "admin",
-        &["apply", "--server-side", "--field-manager=foureyes-tests", "-f", "-"],
-        Some(TEST_RBAC),
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=foureyes-tests",
+            "-f",
+            "tests/controlplane/rbac.yaml",
+        ],
+        None,
     );
     plane.kubectl_ok("admin", &["create", "namespace", "foureyes-probe"], None);
     plane.wait_for_identity_policy();
