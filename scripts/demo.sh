@@ -51,19 +51,25 @@ bold "Installing the CRDs and admission policies"
 say "foureyes crds | kubectl apply --server-side -f -"
 "$foureyes" crds | kc admin apply --server-side --field-manager=foureyes -f - >/dev/null
 kc admin wait --for=condition=Established --timeout=60s crd --all >/dev/null
-# The people of the demo may write foureyes objects, and the operator may
-# watch them. (Later the operator grants managers their rights itself.)
+# The people of the demo may write foureyes objects; the operator gets its own
+# least-privilege ClusterRole for the demo's configuration.
 kc admin apply --server-side --field-manager=foureyes-demo -f tests/controlplane/rbac.yaml >/dev/null
-kc admin create namespace ws-payments >/dev/null
+cat >"$state/config.yaml" <<'YAML'
+partners: { users: [partner], groups: ["foureyes:partners"] }
+auditors: { groups: ["foureyes:auditors"] }
+sweepInterval: 10s
+YAML
+"$foureyes" rbac --config "$state/config.yaml" | kc admin apply --server-side --field-manager=foureyes-demo -f - >/dev/null
 
 bold "Starting the operator (as its service account)"
-KUBECONFIG="$state/plane/kubeconfig/operator.kubeconfig" "$foureyes" run >"$state/operator.log" 2>&1 &
+KUBECONFIG="$state/plane/kubeconfig/operator.kubeconfig" "$foureyes" run --config "$state/config.yaml" \
+  --metrics-addr 127.0.0.1:0 >"$state/operator.log" 2>&1 &
 operator_pid=$!
 for _ in $(seq 1 50); do
-  grep -q "watching" "$state/operator.log" && break
+  grep -q "ready" "$state/operator.log" && break
   sleep 0.2
 done
-grep "watching" "$state/operator.log" || { cat "$state/operator.log"; exit 1; }
+grep -q "ready" "$state/operator.log" || { cat "$state/operator.log"; exit 1; }
 
 # Wait until the identity policy is active (it takes a moment after creation).
 for _ in $(seq 1 120); do

@@ -8,4 +8,10 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod api;
+pub mod audit;
+pub mod config;
+pub mod policy;
+pub mod rbac;
+pub mod reconcile;
 pub mod run;
+pub mod telemetry;

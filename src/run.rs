@@ -1,41 +1,454 @@
-//! `foureyes run`: start-up, watches and shutdown.
+//! `foureyes run`: start-up, controllers, the sweep and shutdown.
 //!
-//! At this stage the operator checks that its CRDs are installed, then watches
-//! its four kinds and logs what it sees; the reconcilers build on this.
+//! Start-up order matters for invariant 1 (DESIGN §2): before any controller
+//! runs, every native binding past its expiry is revoked, so access that
+//! expired while the operator was down ends at once.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
 use clap::Args;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
+use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+use kube::api::ListParams;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
+use crate::api::{BindingPhase, Project, RoleBinding, RoleRequest, Workspace};
+use crate::audit::events::{self, publish};
+use crate::config::Config;
+use crate::rbac::{self, BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR};
+use crate::reconcile::{self, Backoff, Context, SyncTracker, Triggers};
+use crate::telemetry::{Health, Metrics};
 
 /// Arguments of `foureyes run`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
+    /// The configuration file (YAML); without it, the defaults (no partners).
+    #[arg(long, env = "FOUREYES_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, env = "FOUREYES_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Overrides the configuration's retention of finished bindings (a Go duration).
+    #[arg(long, env = "FOUREYES_RETENTION")]
+    pub retention: Option<crate::api::GoDuration>,
+    /// Overrides the configuration's sweep interval (a Go duration).
+    #[arg(long, env = "FOUREYES_SWEEP_INTERVAL")]
+    pub sweep_interval: Option<crate::api::GoDuration>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "FOUREYES_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// This instance's name in events (the pod name in a cluster).
+    #[arg(long, env = "POD_NAME")]
+    pub instance: Option<String>,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_tracing(&args.log_format);
-    let client = Client::try_default().await?;
-    wait_for_crds(&client).await?;
-    info!("watching workspaces, projects, role bindings and role requests");
-    let watches = futures::future::join4(
-        watch_kind(Api::<Workspace>::all(client.clone())),
-        watch_kind(Api::<Project>::all(client.clone())),
-        watch_kind(Api::<RoleBinding>::all(client.clone())),
-        watch_kind(Api::<RoleRequest>::all(client.clone())),
-    );
-    tokio::select! {
-        _ = watches => {}
-        _ = shutdown_signal() => info!("shutting down"),
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(r) = args.retention.clone() {
+        config.retention = r;
     }
+    if let Some(s) = args.sweep_interval.clone() {
+        config.sweep_interval = s;
+    }
+    config.validate()?;
+    let config = Arc::new(config);
+
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new());
+    health.set_not_ready_reason("starting");
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let shutdown = {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+        .shared()
+    };
+    let server = tokio::spawn(crate::telemetry::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    });
+
+    let client = Client::try_default().await?;
+    health.set_not_ready_reason("waiting for the foureyes CRDs");
+    tokio::select! {
+        r = wait_for_crds(&client) => r?,
+        _ = shutdown.clone() => return Ok(()),
+    }
+
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "foureyes".into(),
+            instance: args.instance.clone(),
+        },
+    );
+    health.set_not_ready_reason("revoking overdue access");
+    let revoked = revoke_overdue(&client, &recorder, &metrics).await?;
+    info!(revoked, "overdue access revoked before start");
+
+    let wc = watcher::Config::default();
+    let (tracker, synced) = SyncTracker::new(&[
+        "workspaces",
+        "projects",
+        "rolebindings",
+        "rolerequests",
+        "native rolebindings",
+    ]);
+    let (ws_reader, ws_writer) = reflector::store::<Workspace>();
+    let ws_stream = watcher(Api::<Workspace>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(ws_writer)
+        .inspect(synced_on_init(&tracker, "workspaces"))
+        .touched_objects();
+    let (proj_reader, proj_writer) = reflector::store::<Project>();
+    let proj_stream = watcher(Api::<Project>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(proj_writer)
+        .inspect(synced_on_init(&tracker, "projects"))
+        .touched_objects();
+    let (rb_reader, rb_writer) = reflector::store::<RoleBinding>();
+    let rb_stream = watcher(Api::<RoleBinding>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(rb_writer)
+        .inspect(synced_on_init(&tracker, "rolebindings"))
+        .touched_objects();
+    let (rr_reader, rr_writer) = reflector::store::<RoleRequest>();
+    let rr_stream = watcher(Api::<RoleRequest>::all(client.clone()), wc.clone())
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(rr_writer)
+        .inspect(synced_on_init(&tracker, "rolerequests"))
+        .touched_objects();
+    let (native_reader, native_writer) = reflector::store::<NativeBinding>();
+    let native_stream = watcher(
+        Api::<NativeBinding>::all(client.clone()),
+        wc.clone().labels(GRANT_SELECTOR),
+    )
+    .default_backoff()
+    .modify(strip_managed_fields)
+    .reflect(native_writer)
+    .inspect(synced_on_init(&tracker, "native rolebindings"))
+    .touched_objects();
+
+    let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        config: config.clone(),
+        metrics: metrics.clone(),
+        workspaces: ws_reader.clone(),
+        projects: proj_reader.clone(),
+        bindings: rb_reader.clone(),
+        requests: rr_reader.clone(),
+        natives: native_reader.clone(),
+        backoff: Backoff::default(),
+        triggers: Triggers {
+            bindings: rb_tx,
+            workspaces: ws_tx,
+        },
+        synced,
+    });
+
+    let rb_for_ws = rb_reader.clone();
+    let rb_for_proj = rb_reader.clone();
+    let binding_controller = Controller::for_stream(rb_stream, rb_reader.clone())
+        .watches_stream(native_stream, |n: NativeBinding| owner_of(&n))
+        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), move |ws| {
+            let ns = ws.control_namespace();
+            rb_for_ws
+                .state()
+                .into_iter()
+                .filter(|b| b.namespace().as_deref() == Some(ns.as_str()))
+                .map(|b| ObjectRef::from_obj(b.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches(Api::<Project>::all(client.clone()), wc.clone(), move |p| {
+            let (ns, name) = (p.namespace(), p.name_any());
+            rb_for_proj
+                .state()
+                .into_iter()
+                .filter(|b| b.namespace() == ns && b.spec.project.as_deref() == Some(name.as_str()))
+                .map(|b| ObjectRef::from_obj(b.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_on(receiver_stream(rb_rx))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::binding::reconcile,
+            reconcile::binding::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    let proj_for_ws = proj_reader.clone();
+    let project_controller = Controller::for_stream(proj_stream, proj_reader.clone())
+        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), move |ws| {
+            let ns = ws.control_namespace();
+            proj_for_ws
+                .state()
+                .into_iter()
+                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::project::reconcile,
+            reconcile::project::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    let workspace_controller = Controller::for_stream(ws_stream, ws_reader.clone())
+        .reconcile_on(receiver_stream(ws_rx))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::workspace::reconcile,
+            reconcile::workspace::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    let requests = rr_stream.for_each(|_| futures::future::ready(()));
+
+    {
+        let ctx = ctx.clone();
+        let health = health.clone();
+        let tracker = tracker.clone();
+        tokio::spawn(async move {
+            while tokio::time::timeout(Duration::from_secs(2), ctx.wait_ready())
+                .await
+                .is_err()
+            {
+                let pending = tracker.pending();
+                health.set_not_ready_reason(format!("caches not synced yet: {}", pending.join(", ")));
+                info!(?pending, "waiting for caches");
+            }
+            health.set_ready(true);
+            info!("caches synced; ready");
+        });
+    }
+    let sweeper = {
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            ctx.wait_ready().await;
+            let mut tick = tokio::time::interval(ctx.config.sweep_interval.get());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.clone() => return,
+                }
+                if let Err(err) = sweep(&ctx).await {
+                    warn!(%err, "sweep failed");
+                }
+            }
+        }
+    };
+
+    info!("watching workspaces, projects, role bindings and role requests");
+    tokio::select! {
+        _ = futures::future::join4(binding_controller, project_controller, workspace_controller, sweeper) => {}
+        _ = requests => {}
+    }
+    health.set_ready(false);
+    let _ = server.await;
+    info!("stopped");
     Ok(())
+}
+
+/// Marks a stream synced when its watcher delivers the end of a full list.
+fn synced_on_init<K>(
+    tracker: &Arc<SyncTracker>,
+    name: &'static str,
+) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + Send + 'static {
+    let tracker = tracker.clone();
+    move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) {
+            tracker.synced(name);
+        }
+    }
+}
+
+fn strip_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
+fn receiver_stream<T: Send + 'static>(
+    rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+}
+
+/// The foureyes binding a native binding belongs to (from its annotation).
+pub fn owner_of(n: &NativeBinding) -> Option<ObjectRef<RoleBinding>> {
+    let (ns, name) = n.annotations().get(BINDING_REF_ANNOTATION)?.split_once('/')?;
+    Some(ObjectRef::new(name).within(ns))
+}
+
+/// Invariant 1: revokes every native binding foureyes made whose expiry has
+/// passed, straight from the API (no cache), before anything else runs.
+pub async fn revoke_overdue(client: &Client, recorder: &Recorder, metrics: &Metrics) -> anyhow::Result<usize> {
+    let api: Api<NativeBinding> = Api::all(client.clone());
+    let now = Utc::now();
+    let mut revoked = 0;
+    let mut continue_token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().labels(GRANT_SELECTOR).limit(500);
+        if let Some(t) = &continue_token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list_metadata(&lp).await?;
+        for item in &page.items {
+            let expiry = item
+                .annotations()
+                .get(EXPIRES_ANNOTATION)
+                .and_then(|s| rbac::parse_expiry(s));
+            let overdue = match expiry {
+                Some(e) => e <= now,
+                // Without a readable expiry, nothing says the access is still due.
+                None => true,
+            };
+            if !overdue {
+                continue;
+            }
+            let ns = item.namespace().unwrap_or_default();
+            metrics.api_write("NativeRoleBinding", "delete");
+            if rbac::apply::delete_native(client, &ns, &item.name_any(), item.metadata.uid.as_deref()).await? {
+                revoked += 1;
+                if let Some(e) = expiry {
+                    metrics.observe_revocation_lag((now - e).num_milliseconds().max(0) as f64 / 1000.0);
+                }
+                warn!(
+                    namespace = ns,
+                    name = item.name_any(),
+                    ?expiry,
+                    "revoked overdue access at start-up"
+                );
+                if let Some(owner) = item
+                    .annotations()
+                    .get(BINDING_REF_ANNOTATION)
+                    .and_then(|r| r.split_once('/'))
+                {
+                    let reference = k8s_openapi::api::core::v1::ObjectReference {
+                        api_version: Some("foureyes.dev/v1alpha1".into()),
+                        kind: Some("RoleBinding".into()),
+                        namespace: Some(owner.0.into()),
+                        name: Some(owner.1.into()),
+                        uid: item.labels().get(rbac::BINDING_UID_LABEL).cloned(),
+                        ..Default::default()
+                    };
+                    let note = format!(
+                        "native binding {ns}/{} was past its expiry at start-up and was removed",
+                        item.name_any()
+                    );
+                    publish(recorder, &reference, true, events::OVERDUE_REVOKED, "Revoke", note).await;
+                }
+            }
+        }
+        continue_token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if continue_token.is_none() {
+            break;
+        }
+    }
+    Ok(revoked)
+}
+
+/// Invariant 2: removes every native binding whose owner is gone, has another
+/// uid, is finished, or whose expiry has passed; and refreshes the gauges.
+pub async fn sweep(ctx: &Context) -> Result<usize, reconcile::Error> {
+    let now = Utc::now();
+    let mut removed = 0;
+    let mut overdue = 0;
+    for n in ctx.natives.state() {
+        let owner = owner_of(&n).and_then(|r| ctx.bindings.get(&r));
+        let uid = n.labels().get(rbac::BINDING_UID_LABEL).cloned();
+        let expiry = n
+            .annotations()
+            .get(EXPIRES_ANNOTATION)
+            .and_then(|s| rbac::parse_expiry(s));
+        let is_overdue = expiry.is_none_or(|e| e <= now);
+        let reason = match &owner {
+            None => Some("owner gone"),
+            Some(b) if b.uid() != uid => Some("owner has another uid"),
+            Some(b)
+                if b.status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| matches!(p, BindingPhase::Expired | BindingPhase::Revoked)) =>
+            {
+                Some("owner finished")
+            }
+            Some(_) if is_overdue => Some("past its expiry"),
+            _ => None,
+        };
+        let Some(reason) = reason else { continue };
+        if is_overdue {
+            overdue += 1;
+        }
+        let ns = n.namespace().unwrap_or_default();
+        ctx.metrics.api_write("NativeRoleBinding", "delete");
+        if rbac::apply::delete_native(&ctx.client, &ns, &n.name_any(), n.uid().as_deref())
+            .await
+            .map_err(reconcile::kube_err("sweep native binding"))?
+        {
+            removed += 1;
+            warn!(
+                namespace = ns,
+                name = n.name_any(),
+                reason,
+                "sweep removed native binding"
+            );
+            if let Some(b) = owner {
+                let note = format!("sweep removed native binding {ns}/{} ({reason})", n.name_any());
+                publish(
+                    &ctx.recorder,
+                    &b.object_ref(&()),
+                    true,
+                    events::OVERDUE_REVOKED,
+                    "Revoke",
+                    note,
+                )
+                .await;
+            }
+        }
+    }
+    let active = ctx
+        .bindings
+        .state()
+        .iter()
+        .filter(|b| reconcile::is_active(b, now))
+        .count();
+    ctx.metrics.set_active_grants(active as i64);
+    ctx.metrics.set_overdue_grants(overdue);
+    Ok(removed)
 }
 
 fn init_tracing(format: &str) {
@@ -64,13 +477,13 @@ async fn wait_for_crds(client: &Client) -> anyhow::Result<()> {
             ?missing,
             "foureyes CRDs not installed yet; install them with `foureyes crds | kubectl apply --server-side -f -`"
         );
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 
 async fn missing_kinds(client: &Client) -> Vec<&'static str> {
+    let lp = ListParams::default().limit(1);
     let mut missing = vec![];
-    let lp = kube::api::ListParams::default().limit(1);
     if Api::<Workspace>::all(client.clone()).list_metadata(&lp).await.is_err() {
         missing.push("Workspace");
     }
@@ -94,40 +507,11 @@ async fn missing_kinds(client: &Client) -> Vec<&'static str> {
     missing
 }
 
-async fn watch_kind<K>(api: Api<K>)
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-    K::DynamicType: Default,
-{
-    let kind = K::kind(&Default::default()).to_string();
-    let mut stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .boxed();
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(obj) => info!(
-                kind,
-                namespace = obj.namespace().unwrap_or_default(),
-                name = obj.name_any(),
-                "observed"
-            ),
-            Err(err) => warn!(kind, %err, "watch error"),
-        }
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, etcd and kubectl from the Go modules pinned in this
+# Builds kube-apiserver, kube-controller-manager, etcd and kubectl from the Go modules pinned in this
 # directory's go.mod and go.sum, through the Go module proxy.
 #
 # The binaries are cached under <repo>/.cache/controlplane/<key>/bin, where the
@@ -15,7 +15,7 @@ k8s_version="$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$here/go.mod"
 key="$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-16)"
 bin="$repo/.cache/controlplane/$key/bin"
 
-if [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" ]]; then
+if [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bin/etcd" && -x "$bin/kubectl" ]]; then
   echo "$bin"
   exit 0
 fi
@@ -36,8 +36,9 @@ rm -rf "$tmp"
 mkdir -p "$tmp"
 start=$SECONDS
 cd "$here"
-echo "build.sh: building kube-apiserver, kubectl ($k8s_version) and etcd into $bin" >&2
+echo "build.sh: building kube-apiserver, kube-controller-manager, kubectl ($k8s_version) and etcd into $bin" >&2
 go build -trimpath -ldflags "-s -w $stamp" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+go build -trimpath -ldflags "-s -w $stamp" -o "$tmp/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
 go build -trimpath -ldflags "-s -w $stamp" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 rm -rf "$bin"

@@ -57,7 +57,7 @@ else
   bin="$("$here/build.sh" | tail -n 1)"
 fi
 bin="$(cd "$bin" && pwd)" || die "bin directory '$bin' does not exist"
-for b in etcd kube-apiserver kubectl; do
+for b in etcd kube-apiserver kube-controller-manager kubectl; do
   [[ -x "$bin/$b" ]] || die "$bin/$b is missing or not executable"
 done
 kubectl="$bin/kubectl"
@@ -279,7 +279,7 @@ echo "kube-apiserver $!" >>"$dir/pids"
 # --- wait for /readyz ----------------------------------------------------------
 show_logs() {
   local log
-  for log in etcd.log apiserver.log; do
+  for log in etcd.log apiserver.log controller-manager.log; do
     echo "----- last 40 lines of $dir/$log -----" >&2
     tail -n 40 "$dir/$log" >&2 || true
   done
@@ -297,6 +297,32 @@ until [[ "$("$kubectl" --kubeconfig "$admin_kc" --request-timeout=5s get --raw /
   if ((SECONDS >= deadline)); then
     show_logs
     die "control plane in $dir not ready after 120 s"
+  fi
+  sleep 0.5
+done
+
+# --- kube-controller-manager -----------------------------------------------------
+# Only the controllers that a cluster without nodes needs for our purposes:
+# aggregating the admin/edit/view ClusterRoles (project roles map to them),
+# finishing namespace deletion, and garbage collection.
+"$bin/kube-controller-manager" \
+  --kubeconfig="$admin_kc" \
+  --authentication-kubeconfig="$admin_kc" \
+  --authorization-kubeconfig="$admin_kc" \
+  --controllers=clusterrole-aggregation-controller,namespace-controller,garbage-collector-controller \
+  --leader-elect=false \
+  --use-service-account-credentials=false \
+  --bind-address=127.0.0.1 \
+  --secure-port=0 \
+  </dev/null >"$dir/controller-manager.log" 2>&1 &
+echo "kube-controller-manager $!" >>"$dir/pids"
+
+# Ready when the aggregated ClusterRoles have their rules.
+deadline=$((SECONDS + 60))
+until [[ -n "$("$kubectl" --kubeconfig "$admin_kc" get clusterrole view -o jsonpath='{.rules[0]}' 2>/dev/null)" ]]; do
+  if ((SECONDS >= deadline)); then
+    show_logs
+    die "kube-controller-manager did not aggregate the ClusterRoles within 60 s"
   fi
   sleep 0.5
 done

@@ -5,6 +5,8 @@
 //! identity. When a test fails, the objects of its workspace are printed.
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -116,6 +118,23 @@ fn start_plane() -> ControlPlane {
             "tests/controlplane/rbac.yaml",
         ],
         None,
+    );
+    let config = plane.dir.join("operator-config.yaml");
+    std::fs::write(&config, OPERATOR_CONFIG).unwrap();
+    let rbac = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+        .args(["rbac", "--config"])
+        .arg(&config)
+        .output()
+        .expect("foureyes rbac");
+    assert!(
+        rbac.status.success(),
+        "foureyes rbac: {}",
+        String::from_utf8_lossy(&rbac.stderr)
+    );
+    plane.kubectl_ok(
+        "admin",
+        &["apply", "--server-side", "--field-manager=foureyes-tests", "-f", "-"],
+        Some(&String::from_utf8_lossy(&rbac.stdout)),
     );
     plane.kubectl_ok("admin", &["create", "namespace", "foureyes-probe"], None);
     plane.wait_for_identity_policy();
@@ -294,4 +313,147 @@ pub fn refusal(err: kube::Error) -> String {
         kube::Error::Api(status) => status.message,
         other => other.to_string(),
     }
+}
+
+/// The operator's configuration in tests: `partner` (and the group
+/// `foureyes:partners`) are partners; the sweep runs every 2 seconds.
+pub const OPERATOR_CONFIG: &str = r#"
+partners:
+  users: [partner]
+  groups: ["foureyes:partners"]
+auditors:
+  groups: ["foureyes:auditors"]
+sweepInterval: 2s
+retention: 1h
+"#;
+
+/// A running operator process (`foureyes run`, as the operator's service
+/// account). It stops when dropped, and also when the test process dies.
+pub struct Operator {
+    child: std::process::Child,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// Starts an operator with the test configuration; `name` tells its log apart.
+    pub fn start(name: &str) -> Self {
+        let plane = plane();
+        let config = plane.dir.join("operator-config.yaml");
+        std::fs::write(&config, OPERATOR_CONFIG).unwrap();
+        let log = plane.dir.join(format!("operator-{name}.log"));
+        let script = r#"
+"$FOUREYES_BIN" run --config "$FOUREYES_CONFIG_FILE" --metrics-addr 127.0.0.1:0 >>"$FOUREYES_LOG" 2>&1 &
+op=$!
+trap 'kill -TERM $op 2>/dev/null; wait $op; exit 0' TERM INT
+while kill -0 "$FOUREYES_PARENT" 2>/dev/null && kill -0 $op 2>/dev/null; do sleep 0.5; done
+kill -TERM $op 2>/dev/null
+wait $op
+"#;
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("FOUREYES_BIN", env!("CARGO_BIN_EXE_foureyes"))
+            .env("FOUREYES_CONFIG_FILE", &config)
+            .env("FOUREYES_LOG", &log)
+            .env("FOUREYES_PARENT", std::process::id().to_string())
+            .env("KUBECONFIG", plane.kubeconfig("operator"))
+            .env("RUST_LOG", "info,foureyes=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the operator");
+        let op = Self { child, log };
+        op.wait_for_log("caches synced; ready", Duration::from_secs(60));
+        op
+    }
+
+    /// Waits until the operator's log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if text.contains(needle) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "operator log never said {needle:?}:\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the operator (SIGTERM) and waits for it to exit.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("--- operator log (last lines) ---");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        self.terminate();
+    }
+}
+
+static SHARED_OPERATOR: OnceLock<std::sync::Mutex<Option<Operator>>> = OnceLock::new();
+
+/// The operator shared by the tests of this binary, started on first use.
+pub fn shared_operator() {
+    SHARED_OPERATOR.get_or_init(|| std::sync::Mutex::new(Some(Operator::start("shared"))));
+}
+
+/// Waits until `check` returns `Some`, polling every 100 ms.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asks the API server whether `user` may `verb` `resource` in `namespace`
+/// (a SubjectAccessReview, as the admin).
+pub async fn can(user: &str, verb: &str, resource: &str, namespace: &str) -> bool {
+    use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+    let sar = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.to_owned()),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.to_owned()),
+                verb: Some(verb.to_owned()),
+                resource: Some(resource.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(client("admin").await);
+    let out = api
+        .create(&PostParams::default(), &sar)
+        .await
+        .expect("SubjectAccessReview");
+    out.status.is_some_and(|s| s.allowed)
 }

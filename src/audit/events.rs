@@ -1,0 +1,71 @@
+//! Event reasons. These strings are stable: auditors filter on them
+//! (`kubectl get events --field-selector reason=Expired`). Normal events mark
+//! the lifecycle; Warning events mark what someone should look at.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+use tracing::warn;
+
+/// A binding's native RBAC was put in place (Normal).
+pub const GRANTED: &str = "Granted";
+/// A binding reached its expiry and its native RBAC was removed (Normal).
+pub const EXPIRED: &str = "Expired";
+/// A binding was revoked and its native RBAC removed (Normal).
+pub const REVOKED: &str = "Revoked";
+/// A finished binding's retention ended and the record was deleted (Normal).
+pub const RECORD_DELETED: &str = "RecordDeleted";
+/// Native RBAC of an active grant was edited or deleted by someone else and
+/// was put back (Warning).
+pub const DRIFT_CORRECTED: &str = "DriftCorrected";
+/// Native RBAC found past its expiry at start-up or by the sweep, and removed (Warning).
+pub const OVERDUE_REVOKED: &str = "OverdueRevoked";
+/// A workspace's control namespace was created or taken over (Normal).
+pub const NAMESPACE_READY: &str = "NamespaceReady";
+/// A namespace cannot be used: a system namespace, or another workspace's or
+/// project's (Warning).
+pub const NAMESPACE_REFUSED: &str = "NamespaceRefused";
+/// A project created a tenant namespace (Normal).
+pub const NAMESPACE_CREATED: &str = "NamespaceCreated";
+/// A project adopted an existing namespace that carried its labels (Normal).
+pub const NAMESPACE_ADOPTED: &str = "NamespaceAdopted";
+/// A workspace was deleted and everything it granted was revoked (Normal).
+pub const WORKSPACE_DELETED: &str = "WorkspaceDeleted";
+
+/// A binding not in effect uses its refusal's reason as a Warning event:
+/// `NotAuthorized`, `RoleNotAllowed`, `UnknownRole`, `ProjectNotFound`,
+/// `ProjectHasNoNamespaces`, `WorkspaceNotFound`,
+/// `PartnerSelfAssignmentRestricted`, `OriginRequestNotApproved`, `InvalidSpec`
+/// (see [`crate::policy::Refusal::reason`]).
+pub const REFUSAL_REASONS: &[&str] = &[
+    "NotAuthorized",
+    "RoleNotAllowed",
+    "UnknownRole",
+    "ProjectNotFound",
+    "ProjectHasNoNamespaces",
+    "WorkspaceNotFound",
+    "PartnerSelfAssignmentRestricted",
+    "OriginRequestNotApproved",
+    "InvalidSpec",
+];
+
+/// Publishes an event; a failure is logged and otherwise ignored (events are
+/// the live view, not the record).
+pub async fn publish(
+    recorder: &Recorder,
+    reference: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning { EventType::Warning } else { EventType::Normal },
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1024).collect()),
+        action: action.to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&event, reference).await {
+        warn!(%err, reason, "could not publish event");
+    }
+}

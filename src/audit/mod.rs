@@ -1,0 +1,3 @@
+//! The audit trail: Kubernetes Events for the live view.
+
+pub mod events;

@@ -1,0 +1,433 @@
+//! The access-engine benchmark: a release-mode load against a real control
+//! plane (DESIGN §5). It starts a control plane and the operator, creates N
+//! bindings in N/10 workspaces, half of them expiring at the same instant and
+//! half staggered, and prints:
+//!
+//! - revocation lag (expiry → native RBAC gone, as a watcher sees it):
+//!   p50/p99/max, for the simultaneous and the staggered expiries;
+//! - API writes per grant (from the operator's own counter);
+//! - API writes after a restart with everything in sync (target: zero);
+//! - the operator's peak resident memory.
+//!
+//! Usage: `cargo run --release --bin foureyes-bench -- --bindings 1000`
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use futures::{StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use kube::{Client, Config};
+use serde_json::json;
+
+use foureyes::api::{BindingPhase, RoleBinding, Workspace};
+use foureyes::rbac::{EXPIRES_ANNOTATION, GRANT_SELECTOR, parse_expiry};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Number of bindings (spread over bindings/10 workspaces).
+    #[arg(long, default_value_t = 1000)]
+    bindings: usize,
+    /// Concurrent API requests while loading.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+/// Native binding name → (its expiry, when a watcher saw it deleted).
+type Deletions = Arc<tokio::sync::Mutex<HashMap<String, (DateTime<Utc>, DateTime<Utc>)>>>;
+
+struct Plane {
+    dir: PathBuf,
+}
+
+impl Plane {
+    fn kubeconfig(&self, id: &str) -> PathBuf {
+        self.dir.join("kubeconfig").join(format!("{id}.kubeconfig"))
+    }
+    fn kubectl(&self, id: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let env = std::fs::read_to_string(self.dir.join("env"))?;
+        let kubectl = env
+            .lines()
+            .find_map(|l| l.strip_prefix("KUBECTL="))
+            .context("KUBECTL")?
+            .to_owned();
+        let mut child = Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig(id))
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::null())
+            .spawn()?;
+        if let Some(s) = stdin {
+            child.stdin.take().context("stdin")?.write_all(s.as_bytes())?;
+        }
+        if !child.wait()?.success() {
+            bail!("kubectl {args:?} failed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("tests/controlplane/stop.sh"))
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn client(plane: &Plane, id: &str) -> anyhow::Result<Client> {
+    let kc = Kubeconfig::read_from(plane.kubeconfig(id))?;
+    let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    config.read_timeout = Some(Duration::from_secs(120));
+    Ok(Client::try_from(config)?)
+}
+
+struct Operator {
+    child: Child,
+    pid: u32,
+    metrics: String,
+}
+
+impl Operator {
+    fn start(plane: &Plane, config: &Path, port: u16, log: &Path) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?.with_file_name("foureyes");
+        let child = Command::new(exe)
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .env("KUBECONFIG", plane.kubeconfig("operator"))
+            .env("RUST_LOG", "warn,foureyes::run=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .context("start the operator (build it with --release too)")?;
+        let pid = child.id();
+        Ok(Self {
+            child,
+            pid,
+            metrics: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        for _ in 0..600 {
+            if http_get(&self.metrics, "/readyz")
+                .await
+                .is_ok_and(|(code, _)| code == 200)
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("operator not ready after 60 s")
+    }
+
+    async fn writes(&self) -> anyhow::Result<f64> {
+        let (_, body) = http_get(&self.metrics, "/metrics").await?;
+        Ok(body
+            .lines()
+            .filter(|l| l.starts_with("foureyes_api_writes_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .map(|kib| kib / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn http_get(base: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await?;
+    let code = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn summary(name: &str, mut lags: Vec<f64>) {
+    lags.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "  {name:<24} n={:<6} p50={:>7.1} ms  p99={:>7.1} ms  max={:>7.1} ms",
+        lags.len(),
+        percentile(&lags, 50.0),
+        percentile(&lags, 99.0),
+        lags.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let n = args.bindings.max(10);
+    let workspaces = (n / 10).max(1);
+    println!("foureyes access-engine benchmark: {n} bindings in {workspaces} workspaces");
+
+    // Control plane.
+    let dir = std::env::temp_dir().join(format!("foureyes-bench-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(repo().join("tests/controlplane/start.sh"))
+        .arg(&dir)
+        .arg(std::process::id().to_string())
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("control plane did not start");
+    }
+    let plane = Plane { dir };
+    plane.kubectl(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "-f",
+            &repo().join("crds").display().to_string(),
+        ],
+        None,
+    )?;
+    plane.kubectl("admin", &["wait", "--for=condition=Established", "crd", "--all"], None)?;
+    let config = plane.dir.join("config.yaml");
+    std::fs::write(&config, "partners: {users: [partner]}\nsweepInterval: 1m\n")?;
+    let rbac = Command::new(std::env::current_exe()?.with_file_name("foureyes"))
+        .args(["rbac", "--config"])
+        .arg(&config)
+        .output()?;
+    plane.kubectl(
+        "admin",
+        &["apply", "--server-side", "-f", "-"],
+        Some(&String::from_utf8_lossy(&rbac.stdout)),
+    )?;
+    plane.kubectl(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "-f",
+            &repo().join("tests/controlplane/rbac.yaml").display().to_string(),
+        ],
+        None,
+    )?;
+    // The benchmark's partner acts at volume; it skips client-side throttling only.
+    let admin = client(&plane, "admin").await?;
+    let partner = client(&plane, "partner").await?;
+
+    let port = free_port();
+    let op = Operator::start(&plane, &config, port, &plane.dir.join("operator.log"))?;
+    op.wait_ready().await?;
+
+    // Watch native bindings: record when each disappears.
+    let deletions: Deletions = Default::default();
+    {
+        let deletions = deletions.clone();
+        let api: Api<NativeBinding> = Api::all(admin.clone());
+        tokio::spawn(async move {
+            let mut stream = watcher(api, watcher::Config::default().labels(GRANT_SELECTOR)).boxed();
+            while let Ok(Some(ev)) = stream.try_next().await {
+                if let watcher::Event::Delete(nb) = ev {
+                    let seen = Utc::now();
+                    let expiry = nb
+                        .metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(EXPIRES_ANNOTATION))
+                        .and_then(|s| parse_expiry(s));
+                    if let (Some(e), Some(name)) = (expiry, nb.metadata.name) {
+                        deletions.lock().await.insert(name, (e, seen));
+                    }
+                }
+            }
+        });
+    }
+
+    // Workspaces.
+    let t0 = Instant::now();
+    let ws_api: Api<Workspace> = Api::all(partner.clone());
+    futures::stream::iter(0..workspaces)
+        .map(|i| {
+            let ws_api = ws_api.clone();
+            let admin = admin.clone();
+            async move {
+                let name = format!("bench-{i}");
+                let ns = Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(format!("ws-{name}")),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let _ = Api::<Namespace>::all(admin).create(&PostParams::default(), &ns).await;
+                let ws: Workspace = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
+                    "spec": { "maxDuration": "24h" },
+                }))
+                .expect("workspace");
+                ws_api.create(&PostParams::default(), &ws).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    println!("created {workspaces} workspaces in {:.1} s", t0.elapsed().as_secs_f64());
+
+    // Bindings: half expire together at `together`, half staggered after it.
+    let writes_before = op.writes().await?;
+    let load_window = Duration::from_millis(20 * n as u64).max(Duration::from_secs(40));
+    let together = Utc::now() + chrono::Duration::from_std(load_window)?;
+    let stagger_span = 20.0;
+    let t1 = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let partner = partner.clone();
+            async move {
+                let ws = format!("ws-bench-{}", i % workspaces);
+                let expires = if i % 2 == 0 {
+                    together
+                } else {
+                    together
+                        + chrono::Duration::milliseconds(5_000 + (i as f64 / n as f64 * stagger_span * 1000.0) as i64)
+                };
+                let b: RoleBinding = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                    "metadata": { "name": format!("grant-{i}"), "namespace": ws },
+                    "spec": {
+                        "subject": { "kind": "User", "name": format!("user-{i}@example.com") },
+                        "workspaceRole": "member",
+                        "expiresAt": expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        "justification": "benchmark", "grantedBy": "partner",
+                    },
+                }))
+                .expect("binding");
+                Api::<RoleBinding>::namespaced(partner, &ws)
+                    .create(&PostParams::default(), &b)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    println!("created {n} bindings in {:.1} s", t1.elapsed().as_secs_f64());
+
+    // Wait until every grant is in place.
+    let all: Api<RoleBinding> = Api::all(admin.clone());
+    loop {
+        let list = all.list(&ListParams::default()).await?;
+        let active = list
+            .items
+            .iter()
+            .filter(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active))
+            .count();
+        if active >= n {
+            break;
+        }
+        if Utc::now() > together {
+            println!("warning: only {active}/{n} active at the simultaneous expiry; raise the load window");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let writes_grants = op.writes().await? - writes_before;
+    println!("all grants active after {:.1} s", t1.elapsed().as_secs_f64());
+    println!(
+        "API writes per grant: {:.2} ({} writes for {n} grants)",
+        writes_grants / n as f64,
+        writes_grants
+    );
+    let rss_loaded = op.peak_rss_mib();
+
+    // Restart with everything in sync: no writes expected.
+    op.stop();
+    let op = Operator::start(&plane, &config, port, &plane.dir.join("operator-restart.log"))?;
+    op.wait_ready().await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let restart_writes = op.writes().await?;
+    println!("API writes after a restart in steady state (5 s after ready): {restart_writes}");
+
+    // Expiries.
+    let last = together + chrono::Duration::seconds(5 + stagger_span as i64 + 1);
+    while Utc::now() < last + chrono::Duration::seconds(3) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deletions.lock().await.len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let seen = deletions.lock().await.clone();
+    let (mut simultaneous, mut staggered) = (vec![], vec![]);
+    for (expiry, at) in seen.values() {
+        let lag = (*at - *expiry).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+        if *expiry == together {
+            simultaneous.push(lag)
+        } else {
+            staggered.push(lag)
+        }
+    }
+    println!("revocation lag (expiry -> native RoleBinding deleted, as seen by a watcher):");
+    summary("simultaneous expiries", simultaneous.clone());
+    summary("staggered expiries", staggered);
+    let all_gone = simultaneous.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "  all {} simultaneous expiries revoked within {:.0} ms",
+        simultaneous.len(),
+        all_gone
+    );
+    println!("revoked {}/{n} (missing: {})", seen.len(), n - seen.len().min(n));
+    println!(
+        "operator peak resident memory: {:.1} MiB with {n} bindings in {workspaces} workspaces (after restart: {:.1} MiB)",
+        rss_loaded,
+        op.peak_rss_mib()
+    );
+    op.stop();
+    Ok(())
+}

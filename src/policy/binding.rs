@@ -1,0 +1,517 @@
+//! The lifecycle of a foureyes `RoleBinding`: whether it is authorised
+//! (DESIGN §2, invariant 6), when it expires, what native RBAC it should have
+//! right now, and when to look at it again.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::role::{Role, RoleError, RoleTarget, resolve_cluster_role};
+use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
+use crate::api::{ApprovalPolicy, BindingPhase, RoleBindingSpec, RoleBindingStatus, SubjectKind, WorkspaceRole};
+use crate::config::Config;
+
+/// The condition saying whether a binding is authorised.
+pub const AUTHORIZED: &str = "Authorized";
+
+/// The Role in the workspace namespace that managers are bound to.
+pub const MANAGER_ROLE: &str = "foureyes-manager";
+/// The Role in the workspace namespace that members are bound to.
+pub const MEMBER_ROLE: &str = "foureyes-member";
+
+/// What is known about the binding's workspace.
+#[derive(Clone, Debug)]
+pub struct WorkspaceFacts<'a> {
+    /// The workspace's name.
+    pub name: &'a str,
+    /// Its control namespace.
+    pub namespace: &'a str,
+    /// Its approval policy.
+    pub policy: &'a ApprovalPolicy,
+    /// Its cap on any grant.
+    pub max_duration: Duration,
+    /// Whether partners may add themselves only as members.
+    pub restrict_partner_self_assignment: bool,
+}
+
+/// What is known about the binding's project (for project roles).
+#[derive(Clone, Debug)]
+pub struct ProjectFacts<'a> {
+    /// The tenant namespaces the project holds.
+    pub namespaces: &'a [String],
+    /// The project's own role map.
+    pub role_map: &'a BTreeMap<String, String>,
+}
+
+/// What is known about the request a binding claims to come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OriginFacts {
+    /// The request exists with the uid the binding names.
+    pub uid_matches: bool,
+    /// The request was approved (phase `Approved` or `Granted`).
+    pub approved: bool,
+}
+
+/// The snapshot a binding decision is taken on.
+#[derive(Clone, Debug)]
+pub struct BindingFacts<'a> {
+    /// The binding's spec.
+    pub spec: &'a RoleBindingSpec,
+    /// When the binding was created (start of `duration`).
+    pub created: DateTime<Utc>,
+    /// The status as last written.
+    pub previous: Option<&'a RoleBindingStatus>,
+    /// The workspace, if it exists.
+    pub workspace: Option<WorkspaceFacts<'a>>,
+    /// The project, if the role is a project role and the project exists.
+    pub project: Option<ProjectFacts<'a>>,
+    /// The origin request, when `spec.originRequest` is set (`None` if not found).
+    pub origin: Option<OriginFacts>,
+    /// Whether `grantedBy` is a partner.
+    pub granted_by_partner: bool,
+    /// Whether `grantedBy` holds an active manager binding in the workspace.
+    pub granted_by_manager: bool,
+    /// The operator's configuration.
+    pub config: &'a Config,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}
+
+/// How a binding was authorised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authorization {
+    /// Created by the operator from an approved request.
+    ApprovedRequest,
+    /// Created by a partner.
+    Partner,
+    /// Created by a manager where the workspace needs a single approval.
+    Manager,
+}
+
+impl Authorization {
+    /// The condition reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Authorization::ApprovedRequest => "ApprovedRequest",
+            Authorization::Partner => "GrantedByPartner",
+            Authorization::Manager => "GrantedByManager",
+        }
+    }
+}
+
+/// Why a binding is not in effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The spec is inconsistent (stored before the CRD's rules).
+    InvalidSpec(String),
+    /// The namespace belongs to no workspace.
+    WorkspaceNotFound,
+    /// The project does not exist in the workspace.
+    ProjectNotFound(String),
+    /// The project holds no tenant namespace yet.
+    ProjectHasNoNamespaces(String),
+    /// The project role is defined nowhere.
+    UnknownRole(String),
+    /// The project role maps to a ClusterRole outside the allow-list.
+    RoleNotAllowed {
+        /// The project role.
+        role: String,
+        /// The ClusterRole.
+        cluster_role: String,
+    },
+    /// Nobody with the right to grant it created it.
+    NotAuthorized(String),
+    /// A partner tried to make themselves manager where that is restricted.
+    PartnerSelfAssignmentRestricted,
+    /// The request it claims to come from is missing or not approved.
+    OriginRequestNotApproved,
+}
+
+impl Refusal {
+    /// The stable reason, used in conditions and Warning events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::InvalidSpec(_) => "InvalidSpec",
+            Refusal::WorkspaceNotFound => "WorkspaceNotFound",
+            Refusal::ProjectNotFound(_) => "ProjectNotFound",
+            Refusal::ProjectHasNoNamespaces(_) => "ProjectHasNoNamespaces",
+            Refusal::UnknownRole(_) => "UnknownRole",
+            Refusal::RoleNotAllowed { .. } => "RoleNotAllowed",
+            Refusal::NotAuthorized(_) => "NotAuthorized",
+            Refusal::PartnerSelfAssignmentRestricted => "PartnerSelfAssignmentRestricted",
+            Refusal::OriginRequestNotApproved => "OriginRequestNotApproved",
+        }
+    }
+
+    /// A message for people.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::InvalidSpec(m) => format!("invalid spec: {m}"),
+            Refusal::WorkspaceNotFound => "no workspace has this namespace as its control namespace".into(),
+            Refusal::ProjectNotFound(p) => format!("project {p} does not exist in this workspace"),
+            Refusal::ProjectHasNoNamespaces(p) => format!("project {p} holds no tenant namespace yet"),
+            Refusal::UnknownRole(r) => {
+                format!(
+                    "project role {r} is defined neither by the project's roleMap nor by the operator's configuration"
+                )
+            }
+            Refusal::RoleNotAllowed { role, cluster_role } => {
+                format!(
+                    "project role {role} maps to ClusterRole {cluster_role}, which is not on the operator's allow-list"
+                )
+            }
+            Refusal::NotAuthorized(m) => m.clone(),
+            Refusal::PartnerSelfAssignmentRestricted => {
+                "this workspace restricts partners to adding themselves as member, not manager".into()
+            }
+            Refusal::OriginRequestNotApproved => {
+                "spec.originRequest names a request that does not exist, has another uid, or is not approved".into()
+            }
+        }
+    }
+
+    /// Whether the refusal is about who granted it (rather than what).
+    pub fn is_authorization(&self) -> bool {
+        matches!(
+            self,
+            Refusal::NotAuthorized(_) | Refusal::PartnerSelfAssignmentRestricted | Refusal::OriginRequestNotApproved
+        )
+    }
+}
+
+/// One native RoleBinding that should exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Where.
+    pub namespace: String,
+    /// To what.
+    pub target: RoleTarget,
+}
+
+/// What should be true of a binding now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BindingDecision {
+    /// The phase.
+    pub phase: BindingPhase,
+    /// The role in one word.
+    pub role: Option<String>,
+    /// How it was authorised, if it was.
+    pub authorization: Option<Authorization>,
+    /// Why it is not in effect, if it is not (and not finished).
+    pub refusal: Option<Refusal>,
+    /// The effective expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it finished (expired or revoked).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The native RoleBindings that should exist now; empty unless `Active`.
+    pub grants: Vec<Grant>,
+    /// When to decide again (expiry, or end of retention).
+    pub wake_at: Option<DateTime<Utc>>,
+    /// The record's retention is over: delete the foureyes binding.
+    pub delete_record: bool,
+}
+
+/// The effective expiry: the spec's (absolute, or creation + duration),
+/// capped at creation + the workspace's `maxDuration`.
+pub fn effective_expiry(
+    spec: &RoleBindingSpec,
+    created: DateTime<Utc>,
+    cap: Option<Duration>,
+) -> Option<DateTime<Utc>> {
+    let asked = match (&spec.expires_at, &spec.duration) {
+        (Some(at), _) => *at,
+        (None, Some(d)) => created
+            .checked_add_signed(d.to_chrono())
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        (None, None) => return None,
+    };
+    Some(match cap.and_then(|c| created.checked_add_signed(c)) {
+        Some(limit) if limit < asked => limit,
+        _ => asked,
+    })
+}
+
+fn was_authorized(previous: Option<&RoleBindingStatus>) -> Option<Authorization> {
+    let cond = find_condition(&previous?.conditions, AUTHORIZED)?;
+    if cond.status != ConditionStatus::True {
+        return None;
+    }
+    [
+        Authorization::ApprovedRequest,
+        Authorization::Partner,
+        Authorization::Manager,
+    ]
+    .into_iter()
+    .find(|a| a.reason() == cond.reason)
+}
+
+/// DESIGN §2, invariant 6: a binding takes effect only if it was created by
+/// the operator from an approved request, by a partner, or by a manager in a
+/// workspace whose quorum for that kind of role is 1. A partner's direct
+/// grant of a project role is break-glass: refused where the workspace sets
+/// `partnerBreakGlass: false`; workspace roles a partner may always grant
+/// (within `restrictPartnerSelfAssignment`). Once authorised, a
+/// binding stays authorised (losing the granter's role later does not undo
+/// their grant); an unauthorised one is evaluated again on every change.
+pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>) -> Result<Authorization, Refusal> {
+    if let Some(a) = was_authorized(facts.previous) {
+        return Ok(a);
+    }
+    let spec = facts.spec;
+    if spec.origin_request.is_some() {
+        return match facts.origin {
+            Some(OriginFacts {
+                uid_matches: true,
+                approved: true,
+            }) => Ok(Authorization::ApprovedRequest),
+            _ => Err(Refusal::OriginRequestNotApproved),
+        };
+    }
+    if facts.granted_by_partner {
+        let self_assigned = spec.subject.kind == SubjectKind::User && spec.subject.name == spec.granted_by;
+        if self_assigned && ws.restrict_partner_self_assignment && *role == Role::Workspace(WorkspaceRole::Manager) {
+            return Err(Refusal::PartnerSelfAssignmentRestricted);
+        }
+        // Partners always manage workspace roles (they set up the managers and
+        // may add themselves); a project role granted directly by a partner is
+        // break-glass, which the workspace may switch off.
+        if role.is_workspace_role() || ws.policy.partner_break_glass {
+            return Ok(Authorization::Partner);
+        }
+        if !facts.granted_by_manager {
+            return Err(Refusal::NotAuthorized(format!(
+                "workspace {} does not allow partner break-glass: a partner cannot grant project roles directly",
+                ws.name
+            )));
+        }
+    }
+    let quorum = if role.is_workspace_role() {
+        ws.policy.workspace_role_approvals
+    } else {
+        ws.policy.project_role_approvals
+    };
+    let kind = if role.is_workspace_role() {
+        "workspace"
+    } else {
+        "project"
+    };
+    match (facts.granted_by_manager, quorum) {
+        (true, q) if q <= 1 => Ok(Authorization::Manager),
+        (true, q) => Err(Refusal::NotAuthorized(format!(
+            "workspace {} needs {q} approvals for {kind} roles: a manager cannot grant one directly; file a RoleRequest",
+            ws.name
+        ))),
+        (false, _) => Err(Refusal::NotAuthorized(format!(
+            "{} is neither a partner nor a manager of workspace {}",
+            spec.granted_by, ws.name
+        ))),
+    }
+}
+
+fn targets(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>) -> Result<Vec<Grant>, Refusal> {
+    match role {
+        Role::Workspace(r) => {
+            let name = match r {
+                WorkspaceRole::Manager => MANAGER_ROLE,
+                WorkspaceRole::Member => MEMBER_ROLE,
+            };
+            Ok(vec![Grant {
+                namespace: ws.namespace.to_owned(),
+                target: RoleTarget::WorkspaceRole(name.to_owned()),
+            }])
+        }
+        Role::Project { project, role } => {
+            let p = facts
+                .project
+                .as_ref()
+                .ok_or_else(|| Refusal::ProjectNotFound(project.clone()))?;
+            let cluster_role = resolve_cluster_role(role, p.role_map, &facts.config.role_map, &facts.config.allowed())
+                .map_err(|e| match e {
+                    RoleError::Unknown(r) => Refusal::UnknownRole(r),
+                    RoleError::NotAllowed { role, cluster_role } => Refusal::RoleNotAllowed { role, cluster_role },
+                })?;
+            if p.namespaces.is_empty() {
+                return Err(Refusal::ProjectHasNoNamespaces(project.clone()));
+            }
+            Ok(p.namespaces
+                .iter()
+                .map(|ns| Grant {
+                    namespace: ns.clone(),
+                    target: RoleTarget::ClusterRole(cluster_role.clone()),
+                })
+                .collect())
+        }
+    }
+}
+
+/// Decides what should be true of a binding now.
+pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
+    let retention = facts.config.retention.to_chrono();
+    let previous_phase = facts.previous.and_then(|s| s.phase);
+    let role = Role::of_binding(facts.spec);
+    let cap = facts.workspace.as_ref().map(|w| w.max_duration);
+    // An expiry once published is never extended (raising the workspace's cap
+    // later does not lengthen a grant); it may only come earlier.
+    let published = facts.previous.and_then(|s| s.expires_at);
+    let computed = effective_expiry(facts.spec, facts.created, cap);
+    let expires_at = match (published, computed) {
+        (Some(p), Some(c)) => Some(p.min(c)),
+        (p, c) => c.or(p),
+    };
+    let mut d = BindingDecision {
+        phase: BindingPhase::Pending,
+        role: role.as_ref().map(Role::label),
+        authorization: was_authorized(facts.previous),
+        refusal: None,
+        expires_at,
+        finished_at: None,
+        grants: vec![],
+        wake_at: None,
+        delete_record: false,
+    };
+
+    // Finished bindings stay finished; they are records until retention ends.
+    // The first way a binding ended is the one it keeps.
+    let finished = if matches!(previous_phase, Some(BindingPhase::Expired | BindingPhase::Revoked)) {
+        previous_phase
+    } else if facts.spec.revocation.is_some() {
+        Some(BindingPhase::Revoked)
+    } else if expires_at.is_some_and(|e| e <= facts.now) {
+        Some(BindingPhase::Expired)
+    } else {
+        None
+    };
+    if let Some(phase) = finished {
+        let at = facts.previous.and_then(|s| s.finished_at).unwrap_or(match phase {
+            // An expiry happened at the expiry time, even if seen later.
+            BindingPhase::Expired => expires_at.unwrap_or(facts.now).min(facts.now),
+            _ => facts.now,
+        });
+        let end = at.checked_add_signed(retention).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        d.phase = phase;
+        d.finished_at = Some(at);
+        d.delete_record = end <= facts.now;
+        d.wake_at = (!d.delete_record).then_some(end);
+        return d;
+    }
+
+    let Some(role) = role else {
+        d.refusal = Some(Refusal::InvalidSpec(
+            "exactly one of workspaceRole or project and projectRole".into(),
+        ));
+        return d;
+    };
+    let Some(ws) = facts.workspace.as_ref() else {
+        d.refusal = Some(Refusal::WorkspaceNotFound);
+        return d;
+    };
+    d.wake_at = expires_at;
+    if expires_at.is_none() {
+        d.refusal = Some(Refusal::InvalidSpec("exactly one of expiresAt or duration".into()));
+        return d;
+    }
+    match authorize(facts, &role, ws) {
+        Ok(a) => d.authorization = Some(a),
+        Err(r) => {
+            d.refusal = Some(r);
+            return d;
+        }
+    }
+    match targets(facts, &role, ws) {
+        Ok(grants) => {
+            d.phase = BindingPhase::Active;
+            d.grants = grants;
+        }
+        Err(r) => d.refusal = Some(r),
+    }
+    d
+}
+
+/// The status that goes with a decision, starting from the previous one so
+/// that unchanged conditions keep their transition times (and an unchanged
+/// status compares equal and is not written).
+pub fn binding_status(
+    decision: &BindingDecision,
+    previous: Option<&RoleBindingStatus>,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> RoleBindingStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    s.observed_generation = generation;
+    s.phase = Some(decision.phase);
+    s.role = decision.role.clone();
+    s.expires_at = decision.expires_at;
+    s.finished_at = decision.finished_at;
+    if decision.phase == BindingPhase::Active && s.activated_at.is_none() {
+        s.activated_at = Some(now);
+    }
+    let mut namespaces: Vec<String> = decision.grants.iter().map(|g| g.namespace.clone()).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    s.namespaces = namespaces;
+
+    let auth = match (&decision.authorization, &decision.refusal) {
+        (Some(a), _) => Some(Condition::new(
+            AUTHORIZED,
+            ConditionStatus::True,
+            a.reason(),
+            "",
+            generation,
+            now,
+        )),
+        (None, Some(r)) if r.is_authorization() => Some(Condition::new(
+            AUTHORIZED,
+            ConditionStatus::False,
+            r.reason(),
+            r.message(),
+            generation,
+            now,
+        )),
+        _ => None,
+    };
+    if let Some(c) = auth {
+        set_condition(&mut s.conditions, c);
+    }
+    let ready = match (decision.phase, &decision.refusal) {
+        (BindingPhase::Active, _) => Condition::new(
+            READY,
+            ConditionStatus::True,
+            "Active",
+            format!("native RBAC in place in {}", s.namespaces.join(", ")),
+            generation,
+            now,
+        ),
+        (BindingPhase::Expired, _) => Condition::new(
+            READY,
+            ConditionStatus::False,
+            "Expired",
+            "the role expired; access removed",
+            generation,
+            now,
+        ),
+        (BindingPhase::Revoked, _) => Condition::new(
+            READY,
+            ConditionStatus::False,
+            "Revoked",
+            "the role was revoked; access removed",
+            generation,
+            now,
+        ),
+        (BindingPhase::Pending, Some(r)) => {
+            Condition::new(READY, ConditionStatus::False, r.reason(), r.message(), generation, now)
+        }
+        (BindingPhase::Pending, None) => Condition::new(
+            READY,
+            ConditionStatus::False,
+            "Pending",
+            "waiting for native RBAC",
+            generation,
+            now,
+        ),
+    };
+    set_condition(&mut s.conditions, ready);
+    s
+}
+
+#[cfg(test)]
+mod tests;

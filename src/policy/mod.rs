@@ -1,0 +1,11 @@
+//! Pure decision logic: no I/O, no clock. Each function takes the object and
+//! a snapshot of the world (including `now`) and returns what should be.
+//! The reconcilers gather the snapshot, call these, and apply the result.
+
+pub mod binding;
+pub mod namespaces;
+pub mod role;
+
+pub use binding::{BindingDecision, BindingFacts, Refusal, decide_binding};
+pub use namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};
+pub use role::{Role, RoleTarget, resolve_cluster_role};

@@ -1,0 +1,353 @@
+//! Building native RBAC objects (pure).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role as NativeRole, RoleBinding as NativeBinding, RoleRef, Subject};
+use kube::api::ObjectMeta;
+use sha2::{Digest, Sha256};
+
+use crate::api::{Subject as FoureyesSubject, SubjectKind};
+use crate::policy::RoleTarget;
+use crate::policy::binding::{Grant, MANAGER_ROLE, MEMBER_ROLE};
+pub use crate::policy::namespaces::{PROJECT_LABEL, WORKSPACE_LABEL};
+
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "foureyes";
+/// The standard label marking what foureyes manages.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Its value.
+pub const MANAGED_BY: &str = "foureyes";
+/// The label selector of every native binding foureyes made for a grant.
+pub const GRANT_SELECTOR: &str = "app.kubernetes.io/managed-by=foureyes,foureyes.dev/binding-uid";
+/// The owning binding's name (shortened to a label value).
+pub const BINDING_LABEL: &str = "foureyes.dev/binding";
+/// The owning binding's uid.
+pub const BINDING_UID_LABEL: &str = "foureyes.dev/binding-uid";
+/// The owning binding as `<namespace>/<name>`.
+pub const BINDING_REF_ANNOTATION: &str = "foureyes.dev/binding-ref";
+/// The expiry (RFC 3339), so that the sweep and a restart can revoke without the owner.
+pub const EXPIRES_ANNOTATION: &str = "foureyes.dev/expires-at";
+/// The subject, for people reading the native object.
+pub const SUBJECT_ANNOTATION: &str = "foureyes.dev/subject";
+/// The Role in each workspace namespace that auditors are bound to.
+pub const AUDITOR_ROLE: &str = "foureyes-auditor";
+
+/// A valid label value for any string: itself when it is one, otherwise a
+/// readable prefix and a hash (label values have at most 63 characters).
+pub fn label_value(s: &str) -> String {
+    let valid = s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars().next().is_none_or(|c| c.is_ascii_alphanumeric())
+        && s.chars().last().is_none_or(|c| c.is_ascii_alphanumeric());
+    if valid {
+        return s.to_owned();
+    }
+    let prefix: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .take(40)
+        .collect();
+    let prefix = prefix.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let hash = short_hash(s);
+    if prefix.is_empty() {
+        hash
+    } else {
+        format!("{prefix}-{hash}")
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    let digest = Sha256::digest(s.as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The native RoleBinding's name for a foureyes binding: deterministic, so a
+/// retry finds it, and different for a re-created binding of the same name.
+pub fn native_name(binding_namespace: &str, binding_name: &str, uid: &str) -> String {
+    let base: String = binding_name.chars().take(200).collect();
+    format!(
+        "foureyes.{base}.{}",
+        short_hash(&format!("{binding_namespace}/{binding_name}/{uid}"))
+    )
+}
+
+/// What a native binding is for.
+#[derive(Clone, Debug)]
+pub struct Owner<'a> {
+    /// The workspace.
+    pub workspace: &'a str,
+    /// The project, for project roles.
+    pub project: Option<&'a str>,
+    /// The foureyes binding's namespace.
+    pub namespace: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its uid.
+    pub uid: &'a str,
+    /// Its subject.
+    pub subject: &'a FoureyesSubject,
+    /// Its effective expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Formats an expiry for the annotation.
+pub fn format_expiry(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads the expiry annotation.
+pub fn parse_expiry(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+fn native_subject(s: &FoureyesSubject) -> Subject {
+    Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: match s.kind {
+            SubjectKind::User => "User".into(),
+            SubjectKind::Group => "Group".into(),
+        },
+        name: s.name.clone(),
+        namespace: None,
+    }
+}
+
+/// The native RoleBinding for one grant of a foureyes binding.
+pub fn native_binding(owner: &Owner<'_>, grant: &Grant) -> NativeBinding {
+    let mut labels = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+        (WORKSPACE_LABEL.to_owned(), label_value(owner.workspace)),
+        (BINDING_LABEL.to_owned(), label_value(owner.name)),
+        (BINDING_UID_LABEL.to_owned(), owner.uid.to_owned()),
+    ]);
+    if let Some(p) = owner.project {
+        labels.insert(PROJECT_LABEL.to_owned(), label_value(p));
+    }
+    let annotations = BTreeMap::from([
+        (
+            BINDING_REF_ANNOTATION.to_owned(),
+            format!("{}/{}", owner.namespace, owner.name),
+        ),
+        (EXPIRES_ANNOTATION.to_owned(), format_expiry(owner.expires_at)),
+        (SUBJECT_ANNOTATION.to_owned(), owner.subject.to_string()),
+    ]);
+    let role_ref = match &grant.target {
+        RoleTarget::WorkspaceRole(name) => RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: name.clone(),
+        },
+        RoleTarget::ClusterRole(name) => RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: name.clone(),
+        },
+    };
+    NativeBinding {
+        metadata: ObjectMeta {
+            name: Some(native_name(owner.namespace, owner.name, owner.uid)),
+            namespace: Some(grant.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
+        role_ref,
+        subjects: Some(vec![native_subject(owner.subject)]),
+    }
+}
+
+/// Whether an existing native binding already grants what `desired` grants,
+/// with the labels and annotations foureyes relies on (others may add more).
+pub fn in_sync(existing: &NativeBinding, desired: &NativeBinding) -> bool {
+    let subset = |have: &Option<BTreeMap<String, String>>, want: &Option<BTreeMap<String, String>>| {
+        let empty = BTreeMap::new();
+        let have = have.as_ref().unwrap_or(&empty);
+        want.as_ref()
+            .unwrap_or(&empty)
+            .iter()
+            .all(|(k, v)| have.get(k) == Some(v))
+    };
+    existing.role_ref == desired.role_ref
+        && existing.subjects == desired.subjects
+        && subset(&existing.metadata.labels, &desired.metadata.labels)
+        && subset(&existing.metadata.annotations, &desired.metadata.annotations)
+        && existing.metadata.deletion_timestamp.is_none()
+}
+
+/// A policy rule for API groups, resources and verbs.
+pub(crate) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
+
+/// The rules of the workspace Roles. Managers create and revoke bindings and
+/// requests and vote; members and auditors read the workspace's objects,
+/// events and history. Nobody but the operator writes status or history.
+pub fn workspace_role_rules(role: &str) -> Vec<PolicyRule> {
+    let read_all = vec![
+        rule(&["foureyes.dev"], &["projects", "rolebindings", "rolerequests"], READ),
+        rule(&["", "events.k8s.io"], &["events"], READ),
+        rule(&[""], &["configmaps"], READ),
+    ];
+    match role {
+        MANAGER_ROLE => {
+            let mut rules = vec![rule(&["foureyes.dev"], &["rolebindings", "rolerequests"], WRITE)];
+            rules.extend(read_all);
+            rules
+        }
+        _ => read_all,
+    }
+}
+
+/// The three Roles of a workspace namespace.
+pub fn workspace_roles(workspace: &str, namespace: &str) -> Vec<NativeRole> {
+    [MANAGER_ROLE, MEMBER_ROLE, AUDITOR_ROLE]
+        .into_iter()
+        .map(|name| NativeRole {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: Some(namespace.to_owned()),
+                labels: Some(BTreeMap::from([
+                    (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+                    (WORKSPACE_LABEL.to_owned(), label_value(workspace)),
+                ])),
+                ..Default::default()
+            },
+            rules: Some(workspace_role_rules(name)),
+        })
+        .collect()
+}
+
+/// The binding of the configured auditors to the auditor Role of a workspace.
+pub fn auditor_binding(workspace: &str, namespace: &str, auditors: &crate::config::Principals) -> NativeBinding {
+    let subjects = auditors
+        .users
+        .iter()
+        .map(|u| native_subject(&FoureyesSubject::user(u)))
+        .chain(
+            auditors
+                .groups
+                .iter()
+                .map(|g| native_subject(&FoureyesSubject::group(g))),
+        )
+        .collect();
+    NativeBinding {
+        metadata: ObjectMeta {
+            name: Some(AUDITOR_ROLE.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+                (WORKSPACE_LABEL.to_owned(), label_value(workspace)),
+            ])),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: AUDITOR_ROLE.into(),
+        },
+        subjects: Some(subjects),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_always_valid() {
+        assert_eq!(label_value("payments"), "payments");
+        let email = label_value("first.last@example.com");
+        assert!(email.len() <= 63 && !email.contains('@'), "{email}");
+        let long = label_value(&"x".repeat(200));
+        assert!(long.len() <= 63, "{long}");
+        assert_ne!(
+            label_value(&"x".repeat(200)),
+            label_value(&"x".repeat(201)),
+            "hash keeps them apart"
+        );
+        assert_eq!(label_value("@@@").len(), 12);
+        assert_eq!(label_value("-a-"), label_value("-a-"));
+        assert!(label_value("-a-").starts_with('a'));
+    }
+
+    #[test]
+    fn native_names_are_deterministic_and_uid_specific() {
+        let a = native_name("ws-p", "grant", "uid-1");
+        assert_eq!(a, native_name("ws-p", "grant", "uid-1"));
+        assert_ne!(a, native_name("ws-p", "grant", "uid-2"));
+        assert_ne!(a, native_name("ws-q", "grant", "uid-1"));
+        assert!(native_name("ws-p", &"n".repeat(253), "u").len() <= 253);
+    }
+
+    #[test]
+    fn native_binding_carries_labels_annotations_and_no_user_name_in_labels() {
+        let subject = FoureyesSubject::user("first.last@example.com");
+        let owner = Owner {
+            workspace: "payments",
+            project: Some("checkout"),
+            namespace: "ws-payments",
+            name: "dave-admin",
+            uid: "0c6b7f9e-0000-4000-8000-000000000000",
+            subject: &subject,
+            expires_at: parse_expiry("2026-01-01T12:00:00Z").unwrap(),
+        };
+        let grant = Grant {
+            namespace: "payments-checkout".into(),
+            target: RoleTarget::ClusterRole("admin".into()),
+        };
+        let nb = native_binding(&owner, &grant);
+        let labels = nb.metadata.labels.clone().unwrap();
+        assert_eq!(labels[BINDING_UID_LABEL], owner.uid);
+        assert_eq!(labels[PROJECT_LABEL], "checkout");
+        assert!(labels.values().all(|v| !v.contains('@')));
+        let ann = nb.metadata.annotations.clone().unwrap();
+        assert_eq!(ann[EXPIRES_ANNOTATION], "2026-01-01T12:00:00Z");
+        assert_eq!(ann[BINDING_REF_ANNOTATION], "ws-payments/dave-admin");
+        assert_eq!(nb.role_ref.kind, "ClusterRole");
+        assert_eq!(nb.subjects.as_ref().unwrap()[0].name, "first.last@example.com");
+        assert!(in_sync(&nb, &nb));
+        let mut edited = nb.clone();
+        edited.subjects.as_mut().unwrap()[0].name = "mallory".into();
+        assert!(!in_sync(&edited, &nb));
+        let mut extra = nb.clone();
+        extra
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("team".into(), "x".into());
+        assert!(in_sync(&extra, &nb), "labels added by others do not matter");
+    }
+
+    #[test]
+    fn only_managers_write_and_nobody_writes_status_or_history() {
+        let manager = workspace_role_rules(MANAGER_ROLE);
+        let member = workspace_role_rules(MEMBER_ROLE);
+        let writes = |rules: &[PolicyRule]| {
+            rules
+                .iter()
+                .any(|r| r.verbs.iter().any(|v| v == "create" || v == "update"))
+        };
+        assert!(writes(&manager) && !writes(&member) && !writes(&workspace_role_rules(AUDITOR_ROLE)));
+        for r in manager.iter().chain(member.iter()) {
+            let resources = r.resources.clone().unwrap_or_default();
+            assert!(!resources.iter().any(|x| x.contains("/status") || x == "*"));
+            if r.verbs.iter().any(|v| v == "create") {
+                assert!(
+                    !resources.contains(&"configmaps".to_owned()),
+                    "history is written only by the operator"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The foureyes `RoleBinding` reconciler: gathers the workspace, project,
+//! origin request and manager set, asks the policy what should be true, then
+//! applies native RBAC, removes what should not exist, writes the status if
+//! it changed, and wakes up again exactly at the expiry.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{Context, Error, FINALIZER, describe, kube_err};
+use crate::api::time::from_k8s;
+use crate::api::{BindingPhase, RequestPhase, RoleBinding, WorkspaceRole};
+use crate::audit::events::{self, publish};
+use crate::policy::binding::{
+    BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status, decide_binding,
+};
+use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, Owner};
+
+/// Reconciles one foureyes binding.
+pub async fn reconcile(b: Arc<RoleBinding>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.wait_ready().await;
+    ctx.metrics.reconciled("RoleBinding");
+    let ns = b.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = describe(b.as_ref());
+    let action = finalizer(&api, FINALIZER, b, |event| async {
+        match event {
+            Finalizer::Apply(b) => apply(b, &ctx).await,
+            Finalizer::Cleanup(b) => cleanup(b, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    ctx.backoff.succeeded(&key);
+    Ok(action)
+}
+
+/// Requeues after a failure, with per-object backoff.
+pub fn error_policy(b: Arc<RoleBinding>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("RoleBinding", err.category());
+    let delay = ctx.backoff.failed(&describe(b.as_ref()));
+    warn!(binding = describe(b.as_ref()), %err, ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
+    let now = Utc::now();
+    let ns = b.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let name = b.name_any();
+    let uid = b.uid().ok_or(Error::Incomplete("uid"))?;
+    let created = b.metadata.creation_timestamp.as_ref().map(from_k8s).unwrap_or(now);
+
+    // Gather the world.
+    let workspace = ctx.workspace_of(&ns);
+    let ws_name = workspace.as_ref().map(|w| w.name_any());
+    let ws_facts = workspace.as_ref().map(|w| WorkspaceFacts {
+        name: ws_name.as_deref().unwrap_or_default(),
+        namespace: &ns,
+        policy: &w.spec.approval_policy,
+        max_duration: w.spec.max_duration.to_chrono(),
+        restrict_partner_self_assignment: w.spec.restrict_partner_self_assignment,
+    });
+    let project = b.spec.project.as_ref().and_then(|p| {
+        ctx.projects
+            .get(&ObjectRef::new(p).within(&ns))
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+    });
+    let project_ns: Vec<String> = project
+        .as_ref()
+        .and_then(|p| p.status.as_ref())
+        .map(|s| s.namespaces.clone())
+        .unwrap_or_default();
+    let project_facts = project.as_ref().map(|p| ProjectFacts {
+        namespaces: &project_ns,
+        role_map: &p.spec.role_map,
+    });
+    let origin = b.spec.origin_request.as_ref().and_then(|o| {
+        ctx.requests
+            .get(&ObjectRef::new(&o.name).within(&ns))
+            .map(|r| OriginFacts {
+                uid_matches: r.metadata.uid.as_deref() == Some(o.uid.as_str()),
+                approved: r
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase)
+                    .is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted)),
+            })
+    });
+    let facts = BindingFacts {
+        spec: &b.spec,
+        created,
+        previous: b.status.as_ref(),
+        workspace: ws_facts,
+        project: project_facts,
+        origin,
+        granted_by_partner: ctx.is_partner(&b.spec.granted_by, &[]),
+        granted_by_manager: ctx.is_manager(&ns, &b.spec.granted_by, now),
+        config: &ctx.config,
+        now,
+    };
+
+    // Decide.
+    let decision = decide_binding(&facts);
+
+    if decision.delete_record {
+        info!(binding = %format!("{ns}/{name}"), "retention over; deleting the record");
+        publish(
+            &ctx.recorder,
+            &b.object_ref(&()),
+            false,
+            events::RECORD_DELETED,
+            "Delete",
+            format!("retention of {} ended", ctx.config.retention),
+        )
+        .await;
+        ctx.metrics.api_write("RoleBinding", "delete");
+        Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
+            .delete(&name, &Default::default())
+            .await
+            .map_err(kube_err("delete record"))?;
+        return Ok(Action::await_change());
+    }
+
+    // Act: native RBAC first, then the status that reports it.
+    let drift = sync_natives(&b, ctx, &decision, ws_name.as_deref().unwrap_or_default(), &uid).await?;
+    let previous_phase = b.status.as_ref().and_then(|s| s.phase);
+    let status = binding_status(&decision, b.status.as_ref(), b.metadata.generation, now);
+    if b.status.as_ref() != Some(&status) {
+        ctx.metrics.api_write("RoleBinding", "status");
+        let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding", "status": status });
+        Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
+            .patch_status(
+                &name,
+                &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+                &Patch::Apply(body),
+            )
+            .await
+            .map_err(kube_err("patch status"))?;
+    }
+    announce(&b, ctx, &decision, previous_phase, drift).await;
+    if previous_phase != Some(decision.phase) {
+        nudge_dependents(&b, ctx, &ns);
+    }
+
+    Ok(match decision.wake_at {
+        Some(at) => Action::requeue((at - Utc::now()).to_std().unwrap_or_default()),
+        None => Action::await_change(),
+    })
+}
+
+/// Makes the native bindings match the decision. Returns the names of native
+/// bindings of an active grant that had been edited or deleted by someone else.
+async fn sync_natives(
+    b: &RoleBinding,
+    ctx: &Context,
+    decision: &BindingDecision,
+    workspace: &str,
+    uid: &str,
+) -> Result<Vec<String>, Error> {
+    let ns = b.namespace().unwrap_or_default();
+    let name = b.name_any();
+    let existing: Vec<Arc<NativeBinding>> = ctx
+        .natives
+        .state()
+        .into_iter()
+        .filter(|n| n.labels().get(BINDING_UID_LABEL).map(String::as_str) == Some(uid))
+        .collect();
+    let was_active = b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active);
+    let mut drift = vec![];
+    let mut desired_keys = vec![];
+    if let (BindingPhase::Active, Some(expires_at)) = (decision.phase, decision.expires_at) {
+        let owner = Owner {
+            workspace,
+            project: b.spec.project.as_deref(),
+            namespace: &ns,
+            name: &name,
+            uid,
+            subject: &b.spec.subject,
+            expires_at,
+        };
+        for grant in &decision.grants {
+            let desired = rbac::native_binding(&owner, grant);
+            let key = (
+                grant.namespace.clone(),
+                desired.metadata.name.clone().unwrap_or_default(),
+            );
+            let current = existing
+                .iter()
+                .find(|e| e.namespace().as_deref() == Some(&key.0) && e.metadata.name.as_deref() == Some(&key.1));
+            desired_keys.push(key.clone());
+            if current.is_some_and(|c| rbac::in_sync(c, &desired)) {
+                continue;
+            }
+            if was_active {
+                drift.push(format!("{}/{}", key.0, key.1));
+            }
+            ctx.metrics.api_write("NativeRoleBinding", "apply");
+            rbac::apply::apply(&ctx.client, &desired)
+                .await
+                .map_err(kube_err("apply native binding"))?;
+        }
+    }
+    for e in existing {
+        let key = (e.namespace().unwrap_or_default(), e.name_any());
+        if desired_keys.contains(&key) {
+            continue;
+        }
+        ctx.metrics.api_write("NativeRoleBinding", "delete");
+        rbac::apply::delete_native(&ctx.client, &key.0, &key.1, e.uid().as_deref())
+            .await
+            .map_err(kube_err("delete native binding"))?;
+        if decision.phase == BindingPhase::Expired
+            && let Some(exp) = decision.expires_at
+        {
+            ctx.metrics
+                .observe_revocation_lag((Utc::now() - exp).num_milliseconds().max(0) as f64 / 1000.0);
+        }
+    }
+    Ok(drift)
+}
+
+/// Events on transitions, not on every pass.
+async fn announce(
+    b: &RoleBinding,
+    ctx: &Context,
+    d: &BindingDecision,
+    previous_phase: Option<BindingPhase>,
+    drift: Vec<String>,
+) {
+    let reference = b.object_ref(&());
+    let subject = &b.spec.subject;
+    let role = d.role.clone().unwrap_or_default();
+    if !drift.is_empty() {
+        let note = format!(
+            "native RBAC of {role} for {subject} was changed or removed by someone else and was put back: {}",
+            drift.join(", ")
+        );
+        publish(
+            &ctx.recorder,
+            &reference,
+            true,
+            events::DRIFT_CORRECTED,
+            "Restore",
+            note,
+        )
+        .await;
+    }
+    let previous_reason = b
+        .status
+        .as_ref()
+        .and_then(|s| crate::api::conditions::find_condition(&s.conditions, crate::api::conditions::READY))
+        .map(|c| c.reason.clone());
+    match (previous_phase, d.phase) {
+        (p, BindingPhase::Active) if p != Some(BindingPhase::Active) => {
+            let how = d.authorization.map(|a| a.reason()).unwrap_or_default();
+            let until = d.expires_at.map(rbac::format_expiry).unwrap_or_default();
+            let note = format!(
+                "{role} granted to {subject} until {until} ({how}, granted by {})",
+                b.spec.granted_by
+            );
+            publish(&ctx.recorder, &reference, false, events::GRANTED, "Grant", note).await;
+        }
+        (p, BindingPhase::Expired) if p != Some(BindingPhase::Expired) => {
+            let note = format!("{role} of {subject} expired; access removed");
+            publish(&ctx.recorder, &reference, false, events::EXPIRED, "Revoke", note).await;
+        }
+        (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => {
+            let (by, why) = b
+                .spec
+                .revocation
+                .as_ref()
+                .map(|r| (r.by.clone(), r.reason.clone()))
+                .unwrap_or_default();
+            let note = format!("{role} of {subject} revoked by {by}: {why}");
+            publish(&ctx.recorder, &reference, false, events::REVOKED, "Revoke", note).await;
+        }
+        (_, BindingPhase::Pending) => {
+            if let Some(r) = &d.refusal
+                && previous_reason.as_deref() != Some(r.reason())
+            {
+                publish(
+                    &ctx.recorder,
+                    &reference,
+                    true,
+                    r.reason(),
+                    "Refuse",
+                    format!("{role} for {subject} not granted: {}", r.message()),
+                )
+                .await;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A manager binding that starts or stops may change whether pending bindings
+/// of the workspace are authorised; any binding changes the workspace's counts.
+fn nudge_dependents(b: &RoleBinding, ctx: &Context, ns: &str) {
+    if let Some(ws) = ctx.workspace_of(ns) {
+        let _ = ctx.triggers.workspaces.send(ObjectRef::from_obj(ws.as_ref()));
+    }
+    if b.spec.workspace_role != Some(WorkspaceRole::Manager) {
+        return;
+    }
+    for other in ctx.bindings.state() {
+        if other.namespace().as_deref() == Some(ns)
+            && other.uid() != b.uid()
+            && other
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_none_or(|p| p == BindingPhase::Pending)
+        {
+            let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(other.as_ref()));
+        }
+    }
+}
+
+/// Deleting a binding removes its native RBAC everywhere (found by label, not
+/// only in the cache, so that nothing is orphaned).
+async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
+    let uid = b.uid().ok_or(Error::Incomplete("uid"))?;
+    revoke_by_selector(
+        ctx,
+        &format!("{MANAGED_BY_LABEL}={MANAGED_BY},{BINDING_UID_LABEL}={uid}"),
+    )
+    .await?;
+    if let Some(ns) = b.namespace() {
+        nudge_dependents(&b, ctx, &ns);
+    }
+    Ok(Action::await_change())
+}
+
+/// Deletes every native binding matching a label selector, across namespaces.
+pub async fn revoke_by_selector(ctx: &Context, selector: &str) -> Result<usize, Error> {
+    let api: Api<NativeBinding> = Api::all(ctx.client.clone());
+    let list = api
+        .list_metadata(&ListParams::default().labels(selector))
+        .await
+        .map_err(kube_err("list native bindings"))?;
+    let mut n = 0;
+    for item in list.items {
+        let (Some(ns), Some(name)) = (item.metadata.namespace.clone(), item.metadata.name.clone()) else {
+            continue;
+        };
+        ctx.metrics.api_write("NativeRoleBinding", "delete");
+        if rbac::apply::delete_native(&ctx.client, &ns, &name, item.metadata.uid.as_deref())
+            .await
+            .map_err(kube_err("delete native binding"))?
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

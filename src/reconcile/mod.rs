@@ -1,0 +1,206 @@
+//! One reconciler per kind: gather the world, call the policy, apply.
+
+pub mod binding;
+pub mod project;
+pub mod workspace;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use crate::api::{BindingPhase, Project, RoleBinding, RoleRequest, SubjectKind, Workspace, WorkspaceRole};
+use crate::config::Config;
+use crate::telemetry::Metrics;
+
+/// The finalizer on every foureyes object whose deletion must remove native RBAC.
+pub const FINALIZER: &str = "foureyes.dev/cleanup";
+
+/// What every reconciler shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The one event recorder.
+    pub recorder: Recorder,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// Every workspace.
+    pub workspaces: Store<Workspace>,
+    /// Every project.
+    pub projects: Store<Project>,
+    /// Every foureyes binding.
+    pub bindings: Store<RoleBinding>,
+    /// Every role request.
+    pub requests: Store<RoleRequest>,
+    /// Every native binding foureyes made for a grant.
+    pub natives: Store<NativeBinding>,
+    /// Per-object backoff for transient errors.
+    pub backoff: Backoff,
+    /// Asks for other objects to be reconciled.
+    pub triggers: Triggers,
+    /// Becomes true once every cache has its first full list.
+    pub synced: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Tracks which watch streams have delivered their first full list.
+/// (`Store::wait_until_ready` wakes only one waiter; this wakes them all.)
+pub struct SyncTracker {
+    pending: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+    tx: tokio::sync::watch::Sender<bool>,
+}
+
+impl SyncTracker {
+    /// A tracker waiting for the named streams.
+    pub fn new(names: &[&'static str]) -> (Arc<Self>, tokio::sync::watch::Receiver<bool>) {
+        let (tx, rx) = tokio::sync::watch::channel(names.is_empty());
+        (
+            Arc::new(Self {
+                pending: std::sync::Mutex::new(names.iter().copied().collect()),
+                tx,
+            }),
+            rx,
+        )
+    }
+
+    /// Marks a stream as synced.
+    pub fn synced(&self, name: &'static str) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.remove(name) && pending.is_empty() {
+            let _ = self.tx.send(true);
+        }
+    }
+
+    /// The streams not synced yet.
+    pub fn pending(&self) -> Vec<&'static str> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+}
+
+/// Channels that ask a controller to reconcile an object whose inputs changed
+/// without the object itself changing.
+pub struct Triggers {
+    /// Reconcile a foureyes binding.
+    pub bindings: tokio::sync::mpsc::UnboundedSender<kube::runtime::reflector::ObjectRef<RoleBinding>>,
+    /// Reconcile a workspace.
+    pub workspaces: tokio::sync::mpsc::UnboundedSender<kube::runtime::reflector::ObjectRef<Workspace>>,
+}
+
+impl Context {
+    /// Waits until every cache has its first full list, so that nothing is
+    /// decided on a partial view of the world (an empty cache would look like
+    /// a missing workspace and revoke valid access).
+    pub async fn wait_ready(&self) {
+        let mut rx = self.synced.clone();
+        let _ = rx.wait_for(|synced| *synced).await;
+    }
+
+    /// The workspace whose control namespace is `namespace`.
+    pub fn workspace_of(&self, namespace: &str) -> Option<Arc<Workspace>> {
+        self.workspaces
+            .state()
+            .into_iter()
+            .find(|w| w.metadata.deletion_timestamp.is_none() && w.control_namespace() == namespace)
+    }
+
+    /// Whether `user` holds an active manager binding in the control namespace.
+    pub fn is_manager(&self, namespace: &str, user: &str, now: DateTime<Utc>) -> bool {
+        self.bindings.state().iter().any(|b| {
+            b.metadata.namespace.as_deref() == Some(namespace)
+                && b.spec.workspace_role == Some(WorkspaceRole::Manager)
+                && b.spec.subject.kind == SubjectKind::User
+                && b.spec.subject.name == user
+                && is_active(b, now)
+        })
+    }
+
+    /// Whether `user` is a partner (by user name; see the configuration).
+    pub fn is_partner(&self, user: &str, groups: &[String]) -> bool {
+        self.config.partners.contains(user, groups)
+    }
+}
+
+use kube::ResourceExt as _;
+
+/// Whether a binding is in effect now (per its last status).
+pub fn is_active(b: &RoleBinding, now: DateTime<Utc>) -> bool {
+    b.status
+        .as_ref()
+        .is_some_and(|s| s.phase == Some(BindingPhase::Active) && s.expires_at.is_some_and(|e| e > now))
+        && b.metadata.deletion_timestamp.is_none()
+}
+
+/// Per-object exponential backoff for transient errors: 1 s, 2 s, 4 s, ...
+/// up to 5 minutes, reset by a successful reconcile.
+#[derive(Default)]
+pub struct Backoff {
+    attempts: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// The delay before retrying `key` after a failure.
+    pub fn failed(&self, key: &str) -> std::time::Duration {
+        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        std::time::Duration::from_secs(1u64 << (*n - 1).min(8)).min(std::time::Duration::from_secs(300))
+    }
+
+    /// Forgets the failures of `key`.
+    pub fn succeeded(&self, key: &str) {
+        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(key);
+    }
+}
+
+/// A reconcile failure, with a short static category for metrics and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call to the API server failed.
+    #[error("{step}: {source}")]
+    Kube {
+        /// What was being done.
+        step: &'static str,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// The finalizer helper failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The object lacks something every stored object has.
+    #[error("object without {0}")]
+    Incomplete(&'static str),
+}
+
+impl Error {
+    /// The category: a static label for metrics.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube { step, .. } => step,
+            Error::Finalizer(_) => "finalizer",
+            Error::Incomplete(_) => "incomplete",
+        }
+    }
+}
+
+/// Wraps a kube error with the step that failed.
+pub fn kube_err(step: &'static str) -> impl FnOnce(kube::Error) -> Error {
+    move |source| Error::Kube { step, source }
+}
+
+/// The name of an object, for logs.
+pub fn describe<K: kube::Resource>(obj: &K) -> String {
+    match obj.namespace() {
+        Some(ns) => format!("{ns}/{}", obj.name_any()),
+        None => obj.name_any(),
+    }
+}

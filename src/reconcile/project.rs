@@ -1,0 +1,269 @@
+//! The `Project` reconciler: claims the tenant namespaces (creates them, or
+//! adopts one that already carries this project's labels), refuses system
+//! namespaces and those of other projects or workspaces, and on deletion
+//! removes the native RBAC of its bindings and the namespaces it created.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::warn;
+
+use super::{Context, Error, FINALIZER, describe, is_active, kube_err};
+use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
+use crate::api::{Project, ProjectStatus};
+use crate::audit::events::{self, publish};
+use crate::policy::namespaces::{
+    CREATED_BY_LABEL, NamespaceClaim, NamespaceFacts, PROJECT_LABEL, WORKSPACE_LABEL, claim_namespace,
+};
+use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, label_value};
+
+/// Reconciles one project.
+pub async fn reconcile(p: Arc<Project>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.wait_ready().await;
+    ctx.metrics.reconciled("Project");
+    let ns = p.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let api: Api<Project> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = describe(p.as_ref());
+    let action = finalizer(&api, FINALIZER, p, |event| async {
+        match event {
+            Finalizer::Apply(p) => apply(p, &ctx).await,
+            Finalizer::Cleanup(p) => cleanup(p, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    ctx.backoff.succeeded(&key);
+    Ok(action)
+}
+
+/// Requeues after a failure, with per-object backoff.
+pub fn error_policy(p: Arc<Project>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("Project", err.category());
+    let delay = ctx.backoff.failed(&describe(p.as_ref()));
+    warn!(project = describe(p.as_ref()), %err, ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
+    let now = Utc::now();
+    let ns = p.namespace().unwrap_or_default();
+    let name = p.name_any();
+    let uid = p.uid().ok_or(Error::Incomplete("uid"))?;
+    let generation = p.metadata.generation;
+    let mut status = p.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    let previous_ready = find_condition(&status.conditions, READY).cloned();
+
+    let Some(ws) = ctx.workspace_of(&ns) else {
+        set_condition(
+            &mut status.conditions,
+            Condition::new(
+                READY,
+                ConditionStatus::False,
+                "WorkspaceNotFound",
+                format!("no workspace has {ns} as its control namespace"),
+                generation,
+                now,
+            ),
+        );
+        write_if_changed(ctx, &p, &status).await?;
+        return Ok(Action::await_change());
+    };
+    let ws_name = ws.name_any();
+
+    let api: Api<Namespace> = Api::all(ctx.client.clone());
+    let mut claimed = vec![];
+    let mut refused = vec![];
+    for tenant in &p.spec.namespaces {
+        let existing = api.get_opt(tenant).await.map_err(kube_err("get namespace"))?;
+        let labels = existing.as_ref().map(|n| n.labels().clone());
+        let facts = NamespaceFacts {
+            name: tenant,
+            labels: labels.as_ref(),
+            protected: ctx.config.is_protected_namespace(tenant),
+        };
+        match claim_namespace(&label_value(&ws_name), &label_value(&name), &facts) {
+            NamespaceClaim::Adopt => claimed.push(tenant.clone()),
+            NamespaceClaim::Create => {
+                let obj = Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(tenant.clone()),
+                        labels: Some(BTreeMap::from([
+                            (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+                            (WORKSPACE_LABEL.to_owned(), label_value(&ws_name)),
+                            (PROJECT_LABEL.to_owned(), label_value(&name)),
+                            (CREATED_BY_LABEL.to_owned(), uid.clone()),
+                        ])),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                ctx.metrics.api_write("Namespace", "create");
+                match api.create(&PostParams::default(), &obj).await {
+                    Ok(_) => {
+                        claimed.push(tenant.clone());
+                        publish(
+                            &ctx.recorder,
+                            &p.object_ref(&()),
+                            false,
+                            events::NAMESPACE_CREATED,
+                            "Claim",
+                            format!("tenant namespace {tenant} created"),
+                        )
+                        .await;
+                    }
+                    // Someone created it in between: decide again on the next pass.
+                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
+                    }
+                    Err(e) => return Err(kube_err("create namespace")(e)),
+                }
+            }
+            NamespaceClaim::Refuse(why) => refused.push(why),
+        }
+    }
+    claimed.sort();
+
+    // Namespaces dropped from the spec: revoke there, and delete those this project created.
+    for gone in status.namespaces.iter().filter(|n| !claimed.contains(n)) {
+        release(ctx, &ws_name, &name, &uid, gone).await?;
+    }
+    status.namespaces = claimed.clone();
+    let ready = if refused.is_empty() {
+        Condition::new(
+            READY,
+            ConditionStatus::True,
+            "NamespacesClaimed",
+            format!("tenant namespaces: {}", claimed.join(", ")),
+            generation,
+            now,
+        )
+    } else {
+        Condition::new(
+            READY,
+            ConditionStatus::False,
+            "NamespaceRefused",
+            refused.join("; "),
+            generation,
+            now,
+        )
+    };
+    if !refused.is_empty() && previous_ready.as_ref().is_none_or(|c| c.message != ready.message) {
+        publish(
+            &ctx.recorder,
+            &p.object_ref(&()),
+            true,
+            events::NAMESPACE_REFUSED,
+            "Claim",
+            refused.join("; "),
+        )
+        .await;
+    }
+    set_condition(&mut status.conditions, ready);
+    status.active_bindings = ctx
+        .bindings
+        .state()
+        .iter()
+        .filter(|b| {
+            b.namespace().as_deref() == Some(ns.as_str())
+                && b.spec.project.as_deref() == Some(name.as_str())
+                && is_active(b, now)
+        })
+        .count() as i32;
+    let changed_namespaces = p.status.as_ref().map(|s| &s.namespaces) != Some(&status.namespaces);
+    write_if_changed(ctx, &p, &status).await?;
+    if changed_namespaces {
+        // The bindings of this project now have other namespaces to grant in.
+        for b in ctx.bindings.state() {
+            if b.namespace().as_deref() == Some(ns.as_str()) && b.spec.project.as_deref() == Some(name.as_str()) {
+                let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(b.as_ref()));
+            }
+        }
+    }
+    Ok(Action::await_change())
+}
+
+async fn write_if_changed(ctx: &Context, p: &Project, status: &ProjectStatus) -> Result<(), Error> {
+    if p.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    ctx.metrics.api_write("Project", "status");
+    let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "Project", "status": status });
+    Api::<Project>::namespaced(ctx.client.clone(), &p.namespace().unwrap_or_default())
+        .patch_status(
+            &p.name_any(),
+            &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(kube_err("patch project status"))?;
+    Ok(())
+}
+
+/// Stops using a tenant namespace: removes the project's native bindings
+/// there, and deletes the namespace if this project created it.
+async fn release(ctx: &Context, ws: &str, project: &str, uid: &str, tenant: &str) -> Result<(), Error> {
+    let selector = format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={},{PROJECT_LABEL}={},{BINDING_UID_LABEL}",
+        label_value(ws),
+        label_value(project)
+    );
+    let api: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(ctx.client.clone(), tenant);
+    let list = api
+        .list_metadata(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map_err(kube_err("list native bindings"))?;
+    for item in list.items {
+        ctx.metrics.api_write("NativeRoleBinding", "delete");
+        rbac::apply::delete_native(&ctx.client, tenant, &item.name_any(), item.metadata.uid.as_deref())
+            .await
+            .map_err(kube_err("delete native binding"))?;
+    }
+    let ns_api: Api<Namespace> = Api::all(ctx.client.clone());
+    if let Some(n) = ns_api.get_opt(tenant).await.map_err(kube_err("get namespace"))?
+        && n.labels().get(CREATED_BY_LABEL).map(String::as_str) == Some(uid)
+        && n.metadata.deletion_timestamp.is_none()
+    {
+        ctx.metrics.api_write("Namespace", "delete");
+        match ns_api.delete(tenant, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(kube_err("delete namespace")(e)),
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
+    let ns = p.namespace().unwrap_or_default();
+    let name = p.name_any();
+    let uid = p.uid().ok_or(Error::Incomplete("uid"))?;
+    let ws = ctx
+        .workspace_of(&ns)
+        .map(|w| w.name_any())
+        .unwrap_or_else(|| ns.trim_start_matches("ws-").to_owned());
+    let mut tenants: Vec<String> = p.status.as_ref().map(|s| s.namespaces.clone()).unwrap_or_default();
+    tenants.extend(p.spec.namespaces.iter().cloned());
+    tenants.sort();
+    tenants.dedup();
+    for tenant in tenants {
+        release(ctx, &ws, &name, &uid, &tenant).await?;
+    }
+    // Anything left anywhere with this project's labels (a namespace removed
+    // from the spec while the operator was down, say).
+    let selector = format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={},{PROJECT_LABEL}={},{BINDING_UID_LABEL}",
+        label_value(&ws),
+        label_value(&name)
+    );
+    super::binding::revoke_by_selector(ctx, &selector).await?;
+    Ok(Action::await_change())
+}

@@ -1,0 +1,122 @@
+//! Building blocks for tests of the access engine: a workspace with a
+//! project and a manager, grants, and waiting for phases and events.
+
+use std::time::Duration;
+
+use foureyes::api::{BindingPhase, Project, RoleBinding, Workspace};
+use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+use kube::api::{Api, ListParams, PostParams};
+use serde_json::json;
+
+use super::{TestEnv, client, eventually, shared_operator};
+
+/// A workspace (created by the partner) with the given quorums, a project
+/// `app` with one tenant namespace, and alice as manager.
+pub async fn setup(env: &TestEnv, workspace_quorum: i32, project_quorum: i32) -> String {
+    shared_operator();
+    setup_without_operator(env, workspace_quorum, project_quorum).await
+}
+
+/// Like [`setup`], for a test that runs its own operator.
+pub async fn setup_without_operator(env: &TestEnv, workspace_quorum: i32, project_quorum: i32) -> String {
+    let tenant = format!("{}-app", env.name);
+    let ws: Workspace = serde_json::from_value(json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace",
+        "metadata": { "name": env.name },
+        "spec": { "approvalPolicy": { "workspaceRoleApprovals": workspace_quorum, "projectRoleApprovals": project_quorum } },
+    }))
+    .unwrap();
+    Api::<Workspace>::all(client("partner").await)
+        .create(&PostParams::default(), &ws)
+        .await
+        .expect("create workspace");
+    let project: Project = serde_json::from_value(json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "Project",
+        "metadata": { "name": "app", "namespace": env.ns },
+        "spec": { "namespaces": [tenant], "roleMap": { "root": "cluster-admin" } },
+    }))
+    .unwrap();
+    env.api::<Project>("partner")
+        .await
+        .create(&PostParams::default(), &project)
+        .await
+        .expect("create project");
+    grant(
+        env,
+        "partner",
+        "manager-alice",
+        json!({"kind": "User", "name": "alice"}),
+        json!({"workspaceRole": "manager"}),
+        "1h",
+    )
+    .await;
+    wait_phase(env, "manager-alice", BindingPhase::Active).await;
+    let projects = env.api::<Project>("admin").await;
+    eventually("project namespaces claimed", Duration::from_secs(30), || async {
+        let p = projects.get("app").await.ok()?;
+        (p.status?.namespaces == vec![tenant.clone()]).then_some(())
+    })
+    .await;
+    tenant
+}
+
+pub async fn grant(
+    env: &TestEnv,
+    as_user: &str,
+    name: &str,
+    subject: serde_json::Value,
+    role: serde_json::Value,
+    duration: &str,
+) {
+    let mut spec = json!({ "subject": subject, "duration": duration, "justification": "INC-1", "grantedBy": as_user });
+    spec.as_object_mut().unwrap().extend(role.as_object().unwrap().clone());
+    let b: RoleBinding = serde_json::from_value(json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+        "metadata": { "name": name, "namespace": env.ns }, "spec": spec,
+    }))
+    .unwrap();
+    env.api::<RoleBinding>(as_user)
+        .await
+        .create(&PostParams::default(), &b)
+        .await
+        .expect("create binding");
+}
+
+pub async fn wait_phase(env: &TestEnv, name: &str, phase: BindingPhase) -> RoleBinding {
+    let api = env.api::<RoleBinding>("admin").await;
+    eventually(&format!("{name} to be {phase:?}"), Duration::from_secs(30), || async {
+        let b = api.get(name).await.ok()?;
+        (b.status.as_ref()?.phase == Some(phase)).then_some(b)
+    })
+    .await
+}
+
+pub async fn natives_of(uid: &str) -> Vec<NativeBinding> {
+    Api::<NativeBinding>::all(client("admin").await)
+        .list(&ListParams::default().labels(&format!("foureyes.dev/binding-uid={uid}")))
+        .await
+        .unwrap()
+        .items
+}
+
+pub async fn events_for(ns: &str, name: &str) -> Vec<String> {
+    Api::<Event>::namespaced(client("admin").await, ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+pub async fn wait_event(ns: &str, name: &str, reason: &str) {
+    eventually(
+        &format!("event {reason} on {name}"),
+        Duration::from_secs(20),
+        || async { events_for(ns, name).await.iter().any(|r| r == reason).then_some(()) },
+    )
+    .await;
+}
