@@ -76,47 +76,113 @@ for _ in $(seq 1 120); do
   if ! kc alice create --dry-run=server -f - >/dev/null 2>&1 <<'YAML'
 apiVersion: foureyes.dev/v1alpha1
 kind: RoleRequest
-metadata: { name: probe, namespace: ws-payments }
+metadata: { name: probe, namespace: foureyes-system }
 spec: { subject: { kind: User, name: dave }, workspaceRole: member, duration: 1h, justification: probe, requester: bob }
 YAML
   then break; fi
   sleep 0.5
 done
 
+# access WHO VERB RESOURCE NAMESPACE: asks the API server (a SubjectAccessReview).
+access() {
+  local answer
+  answer="$(kc admin auth can-i "$2" "$3" -n "$4" --as "$1" 2>/dev/null || true)"
+  printf '   access check: can %-7s %s %s in %s? %s\n' "$1" "$2" "$3" "$4" "${answer:-no}"
+}
+# wait_phase NAME PHASE: waits until the foureyes binding reaches the phase.
+wait_phase() {
+  kc admin -n ws-payments wait "rolebindings.foureyes.dev/$1" --for=jsonpath='{.status.phase}'="$2" --timeout=60s >/dev/null
+}
+
 bold "Setup: a partner creates the workspace 'payments', its project 'checkout' and two managers"
 as partner apply -f examples/00-workspace.yaml
+kc admin wait workspace/payments --for=condition=Ready --timeout=60s >/dev/null
+as partner apply -f examples/01-project-and-managers.yaml
+wait_phase manager-alice Active
+wait_phase manager-bob Active
+kc admin -n ws-payments wait project/checkout --for=condition=Ready --timeout=60s >/dev/null
 as partner get workspace payments
+as partner -n ws-payments get project checkout
+access alice create rolerequests.foureyes.dev ws-payments
+access alice list configmaps ws-payments
 
 bold "Procedure 1: manager alice adds the emergency user dave, and asks for 'admin' in checkout for 2h"
-as alice apply -f examples/01-emergency-user.yaml
+access dave list configmaps ws-payments
+as alice apply -f examples/02-emergency-user.yaml
+wait_phase member-dave Active
+access dave list configmaps ws-payments
+access dave create configmaps payments-checkout
 
-bold "Identity is verified by the API server: alice cannot approve in bob's name"
+bold "Four eyes: alice cannot grant a project role alone, and cannot approve in bob's name"
+kc alice apply -f - >/dev/null <<'YAML'
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleBinding
+metadata: { name: dave-direct-admin, namespace: ws-payments }
+spec:
+  subject: { kind: User, name: dave }
+  project: checkout
+  projectRole: admin
+  duration: 2h
+  justification: trying to skip the second manager
+  grantedBy: alice
+YAML
+say "(alice created a RoleBinding for dave as admin in checkout directly)"
+sleep 2
+as admin -n ws-payments get frb dave-direct-admin -o jsonpath='{.status.phase}: {.status.conditions[?(@.type=="Authorized")].message}{"\n"}'
+access dave create configmaps payments-checkout
 say "kubectl patch rr dave-checkout-admin --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/approvals/-\",\"value\":{\"user\":\"bob\",\"decision\":\"Approve\"}}]' # as alice"
 kc alice -n ws-payments patch rr dave-checkout-admin --type=json \
   -p '[{"op":"add","path":"/spec/approvals/-","value":{"user":"bob","decision":"Approve"}}]' || true
 
 bold "Procedure 2: the second manager bob approves (four eyes)"
-as bob apply -f examples/02-second-approval.yaml
+as bob apply -f examples/03-second-approval.yaml
 as bob -n ws-payments get rr dave-checkout-admin -o jsonpath='{range .spec.approvals[*]}{.user}: {.decision} ({.comment}){"\n"}{end}'
 
 bold "Procedure 2, break-glass: erin asks, no manager answers, the partner approves alone"
-sed '/^  approvals:/,$d' examples/03-break-glass.yaml | kc erin apply -f - && say "(request filed by erin)"
-as partner apply -f examples/03-break-glass.yaml
+sed '/^  approvals:/,$d' examples/04-break-glass.yaml | kc erin apply -f - && say "(request filed by erin)"
+as partner apply -f examples/04-break-glass.yaml
 
 bold "Procedure 3: the partner adds themselves as workspace manager for 1h"
-as partner apply -f examples/04-partner-self-assignment.yaml
+access partner list configmaps ws-payments
+as partner apply -f examples/05-partner-self-assignment.yaml
+wait_phase partner-manager Active
+access partner list configmaps ws-payments
+
+bold "Procedure 4: access expires on its own: alice makes erin a member for 8 seconds"
+kc alice apply -f - >/dev/null <<'YAML'
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleBinding
+metadata: { name: erin-short, namespace: ws-payments }
+spec:
+  subject: { kind: User, name: erin }
+  workspaceRole: member
+  duration: 8s
+  justification: INC-4714 read the workspace history once
+  grantedBy: alice
+YAML
+wait_phase erin-short Active
+access erin list configmaps ws-payments
+say "(waiting for the expiry)"
+wait_phase erin-short Expired
+access erin list configmaps ws-payments
 
 bold "Procedure 4: alice revokes dave's membership at once"
-as alice apply -f examples/05-revoke.yaml
+as alice apply -f examples/06-revoke.yaml
+wait_phase member-dave Revoked
+access dave list configmaps ws-payments
 say "a revocation cannot be taken back:"
 kc alice -n ws-payments patch frb member-dave --type=json -p '[{"op":"remove","path":"/spec/revocation"}]' || true
 
 bold "Procedure 5: what an auditor sees"
-as admin -n ws-payments get rolerequests.foureyes.dev
-as admin -n ws-payments get rolebindings.foureyes.dev
+as auditor -n ws-payments get rolebindings.foureyes.dev
+as auditor -n ws-payments get rolerequests.foureyes.dev
+say "kubectl get events -n ws-payments # as auditor"
+kc auditor -n ws-payments get events --sort-by=.metadata.creationTimestamp \
+  -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message 2>/dev/null \
+  || kc auditor -n ws-payments get events
 
-bold "What the operator observed"
-sed 's/^/  /' "$state/operator.log"
+bold "The operator's log"
+tail -n 15 "$state/operator.log" | sed 's/^/  /'
 
 if [[ $once -eq 1 ]]; then
   bold "Demo complete"

@@ -173,11 +173,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             workspaces: ws_tx,
         },
         synced,
+        written: Default::default(),
+        deleted: Default::default(),
     });
 
     let rb_for_ws = rb_reader.clone();
     let rb_for_proj = rb_reader.clone();
+    // Bounded concurrency keeps the number of open connections (and memory)
+    // in check; 64 parallel reconciles revoke a thousand expiries in well
+    // under the 2 s budget.
     let binding_controller = Controller::for_stream(rb_stream, rb_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(64))
         .watches_stream(native_stream, |n: NativeBinding| owner_of(&n))
         .watches(Api::<Workspace>::all(client.clone()), wc.clone(), move |ws| {
             let ns = ws.control_namespace();
@@ -208,6 +214,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let proj_for_ws = proj_reader.clone();
     let project_controller = Controller::for_stream(proj_stream, proj_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(16))
         .watches(Api::<Workspace>::all(client.clone()), wc.clone(), move |ws| {
             let ns = ws.control_namespace();
             proj_for_ws
@@ -225,8 +232,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )
         .for_each(|_| futures::future::ready(()));
 
+    // A workspace's status only carries counts and conditions: bursts of
+    // binding changes are coalesced into one reconcile a second (changes to
+    // the workspace itself are not delayed, and the expiry path never waits).
     let workspace_controller = Controller::for_stream(ws_stream, ws_reader.clone())
-        .reconcile_on(receiver_stream(ws_rx))
+        .with_config(kube::runtime::controller::Config::default().concurrency(16))
+        .reconcile_on(coalesced(ws_rx, Duration::from_secs(1)))
         .graceful_shutdown_on(shutdown.clone())
         .run(
             reconcile::workspace::reconcile,
@@ -305,6 +316,37 @@ fn receiver_stream<T: Send + 'static>(
     rx: tokio::sync::mpsc::UnboundedReceiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+}
+
+/// Collects requests and passes each distinct one on once per `window`.
+fn coalesced<T>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+    window: Duration,
+) -> impl futures::Stream<Item = T> + Send + 'static
+where
+    T: Eq + std::hash::Hash + Send + 'static,
+{
+    let (tx, out) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut pending = std::collections::HashSet::new();
+        let mut tick = tokio::time::interval(window);
+        loop {
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(item) => { pending.insert(item); }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    for item in pending.drain() {
+                        if tx.send(item).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    receiver_stream(out)
 }
 
 /// The foureyes binding a native binding belongs to (from its annotation).
@@ -387,6 +429,7 @@ pub async fn sweep(ctx: &Context) -> Result<usize, reconcile::Error> {
     let now = Utc::now();
     let mut removed = 0;
     let mut overdue = 0;
+    ctx.prune_deleted();
     for n in ctx.natives.state() {
         let owner = owner_of(&n).and_then(|r| ctx.bindings.get(&r));
         let uid = n.labels().get(rbac::BINDING_UID_LABEL).cloned();
@@ -410,6 +453,9 @@ pub async fn sweep(ctx: &Context) -> Result<usize, reconcile::Error> {
             _ => None,
         };
         let Some(reason) = reason else { continue };
+        if ctx.was_deleted(n.uid().as_deref()) {
+            continue;
+        }
         if is_overdue {
             overdue += 1;
         }
@@ -428,15 +474,8 @@ pub async fn sweep(ctx: &Context) -> Result<usize, reconcile::Error> {
             );
             if let Some(b) = owner {
                 let note = format!("sweep removed native binding {ns}/{} ({reason})", n.name_any());
-                publish(
-                    &ctx.recorder,
-                    &b.object_ref(&()),
-                    true,
-                    events::OVERDUE_REVOKED,
-                    "Revoke",
-                    note,
-                )
-                .await;
+                ctx.publish(&b.object_ref(&()), true, events::OVERDUE_REVOKED, "Revoke", note)
+                    .await;
             }
         }
     }

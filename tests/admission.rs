@@ -670,3 +670,52 @@ async fn a_trusted_asserter_may_assert_other_names() {
         "cluster admin asserting another requester",
     );
 }
+
+#[tokio::test]
+async fn the_creator_is_stamped_by_the_api_server_and_cannot_be_forged() {
+    let env = TestEnv::new("stamp").await;
+    let rb = env.dynamic::<RoleBinding>("alice").await;
+    // A forged stamp at creation is overwritten with the real caller.
+    let forged = with(
+        &binding(&env.ns, "stamped", "alice"),
+        "/metadata/annotations",
+        Some(json!({"foureyes.dev/created-by": "partner", "foureyes.dev/created-by-groups": "foureyes:partners"})),
+    );
+    let created = create_json(&rb, forged).await.expect("create");
+    let ann = created.metadata.annotations.clone().unwrap();
+    assert_eq!(ann["foureyes.dev/created-by"], "alice");
+    assert_eq!(ann["foureyes.dev/created-by-groups"], "system:authenticated");
+    // Re-applying a manifest without the stamps keeps them.
+    let mut plain = binding(&env.ns, "stamped", "alice");
+    plain["metadata"]["resourceVersion"] = json!(created.metadata.resource_version.clone().unwrap());
+    let kept = replace_json(&rb, plain).await.expect("replace without annotations");
+    assert_eq!(kept.metadata.annotations.unwrap()["foureyes.dev/created-by"], "alice");
+    // Changing them is refused (or rewritten back), for anyone but the operator.
+    let mut changed = kept_clone(&rb, "stamped").await;
+    changed
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert("foureyes.dev/created-by-groups".into(), "foureyes:partners".into());
+    match rb.replace("stamped", &Default::default(), &changed).await {
+        Ok(after) => assert_eq!(
+            after.metadata.annotations.unwrap()["foureyes.dev/created-by-groups"],
+            "system:authenticated",
+            "the stamp was rewritten back"
+        ),
+        Err(err) => assert!(support::refusal(err).contains("cannot be changed")),
+    }
+    // The partner's own creation carries the partner group.
+    let prb = env.dynamic::<RoleBinding>("partner").await;
+    let by_partner = create_json(&prb, binding(&env.ns, "by-partner", "partner"))
+        .await
+        .expect("create as partner");
+    assert!(by_partner.metadata.annotations.unwrap()["foureyes.dev/created-by-groups"].contains("foureyes:partners"));
+}
+
+async fn kept_clone(api: &kube::Api<kube::api::DynamicObject>, name: &str) -> kube::api::DynamicObject {
+    let mut obj = api.get(name).await.unwrap();
+    obj.metadata.managed_fields = None;
+    obj
+}

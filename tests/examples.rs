@@ -16,24 +16,25 @@ async fn every_example_applies_as_the_person_it_names() {
     plane.kubectl_ok("admin", &["create", "namespace", "ws-payments"], None);
 
     apply("partner", "00-workspace.yaml");
-    apply("alice", "01-emergency-user.yaml");
-    apply("bob", "02-second-approval.yaml");
+    apply("partner", "01-project-and-managers.yaml");
+    apply("alice", "02-emergency-user.yaml");
+    apply("bob", "03-second-approval.yaml");
 
     // 03: erin files the request, then the partner appends the approval.
-    let text = std::fs::read_to_string(support::repo().join("examples/03-break-glass.yaml")).unwrap();
+    let text = std::fs::read_to_string(support::repo().join("examples/04-break-glass.yaml")).unwrap();
     let without_approvals = text.split("  approvals:").next().unwrap().to_owned();
     plane.kubectl_ok("erin", &["apply", "-f", "-"], Some(&without_approvals));
     // The requester cannot assert the partner's approval herself...
-    let (ok, _, stderr) = plane.kubectl("erin", &["apply", "-f", "examples/03-break-glass.yaml"], None);
+    let (ok, _, stderr) = plane.kubectl("erin", &["apply", "-f", "examples/04-break-glass.yaml"], None);
     assert!(
         !ok && stderr.contains("a vote you add must name you (erin)"),
         "{stderr}"
     );
     // ...the partner can.
-    apply("partner", "03-break-glass.yaml");
+    apply("partner", "04-break-glass.yaml");
 
-    apply("partner", "04-partner-self-assignment.yaml");
-    apply("alice", "05-revoke.yaml");
+    apply("partner", "05-partner-self-assignment.yaml");
+    apply("alice", "06-revoke.yaml");
 
     // Every example file was covered above.
     let mut files: Vec<_> = std::fs::read_dir(support::repo().join("examples"))
@@ -45,11 +46,12 @@ async fn every_example_applies_as_the_person_it_names() {
         files,
         [
             "00-workspace.yaml",
-            "01-emergency-user.yaml",
-            "02-second-approval.yaml",
-            "03-break-glass.yaml",
-            "04-partner-self-assignment.yaml",
-            "05-revoke.yaml"
+            "01-project-and-managers.yaml",
+            "02-emergency-user.yaml",
+            "03-second-approval.yaml",
+            "04-break-glass.yaml",
+            "05-partner-self-assignment.yaml",
+            "06-revoke.yaml",
         ],
         "a new example needs a step in this test"
     );

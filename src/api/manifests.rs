@@ -2,7 +2,10 @@
 //! with them. `foureyes crds` prints them; `crds/` holds a copy that a test
 //! compares with this output.
 
-use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding, ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::CustomResourceExt;
 use serde::Serialize;
@@ -16,6 +19,12 @@ pub const PARAMS_NAMESPACE: &str = "foureyes-system";
 pub const PARAMS_NAME: &str = "foureyes-admission";
 /// The policy that ties identity fields to the authenticated caller.
 pub const IDENTITY_POLICY: &str = "foureyes-identity";
+/// The policy that records who created a binding, with their groups.
+pub const CREATOR_POLICY: &str = "foureyes-creator";
+/// Annotation: the user who created the object, stamped at admission.
+pub const CREATED_BY_ANNOTATION: &str = "foureyes.dev/created-by";
+/// Annotation: that user's groups (comma-separated), stamped at admission.
+pub const CREATED_BY_GROUPS_ANNOTATION: &str = "foureyes.dev/created-by-groups";
 /// The default group whose members may assert another user's name (a GitOps
 /// controller applying manifests reviewed in Git).
 pub const DEFAULT_TRUSTED_ASSERTER_GROUP: &str = "foureyes:trusted-asserters";
@@ -59,9 +68,18 @@ pub fn all() -> Vec<Manifest> {
         yaml: to_yaml_docs(&[json!(ns), json!(cm)]),
     });
     let (policy, binding) = identity_policy();
+    let (creator, creator_binding) = creator_policy();
+    let (keep, keep_binding) = creator_keep_policy();
     out.push(Manifest {
         file: "admission-policies.yaml".into(),
-        yaml: to_yaml_docs(&[json!(policy), json!(binding)]),
+        yaml: to_yaml_docs(&[
+            json!(policy),
+            json!(binding),
+            json!(creator),
+            json!(creator_binding),
+            json!(keep),
+            json!(keep_binding),
+        ]),
     });
     out
 }
@@ -148,6 +166,11 @@ pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolic
                     "reason": "Forbidden",
                 },
                 {
+                    "expression": "request.operation != 'UPDATE' || variables.isOperator || ['foureyes.dev/created-by', 'foureyes.dev/created-by-groups'].all(k, (has(object.metadata.annotations) && k in object.metadata.annotations ? object.metadata.annotations[k] : '') == (has(oldObject.metadata.annotations) && k in oldObject.metadata.annotations ? oldObject.metadata.annotations[k] : ''))",
+                    "message": "the annotations foureyes.dev/created-by and foureyes.dev/created-by-groups are set at creation and cannot be changed",
+                    "reason": "Forbidden",
+                },
+                {
                     "expression": "request.resource.resource != 'rolebindings' || !has(object.spec.revocation) || (request.operation == 'UPDATE' && has(oldObject.spec.revocation)) || variables.mayAssert || object.spec.revocation.by == variables.caller",
                     "messageExpression": "'spec.revocation.by must be your own user name (' + variables.caller + ')'",
                     "reason": "Forbidden",
@@ -171,6 +194,87 @@ pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolic
         },
     }))
     .expect("valid ValidatingAdmissionPolicyBinding");
+    (policy, binding)
+}
+
+/// Records who created a binding or request, with their groups, as the API
+/// server authenticated them: the operator recognises partners named by group
+/// from these annotations (any value a client sends is overwritten, and the
+/// identity policy forbids changing them later).
+pub fn creator_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
+    let policy: MutatingAdmissionPolicy = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicy",
+        "metadata": { "name": CREATOR_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": {
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": ["foureyes.dev"],
+                    "apiVersions": ["*"],
+                    "operations": ["CREATE"],
+                    "resources": ["rolerequests", "rolebindings"],
+                }],
+            },
+            "mutations": [{
+                "patchType": "ApplyConfiguration",
+                "applyConfiguration": {
+                    "expression": "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': request.userInfo.username, 'foureyes.dev/created-by-groups': (has(request.userInfo.groups) ? request.userInfo.groups : []).join(',')}}}",
+                },
+            }],
+        },
+    }))
+    .expect("valid MutatingAdmissionPolicy");
+    let binding: MutatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": { "name": CREATOR_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": { "policyName": CREATOR_POLICY },
+    }))
+    .expect("valid MutatingAdmissionPolicyBinding");
+    (policy, binding)
+}
+
+/// Keeps the creator stamps on update: a client that re-applies its manifest
+/// (which never carried them) does not remove them, and cannot change them.
+pub fn creator_keep_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
+    let name = format!("{CREATOR_POLICY}-keep");
+    let policy: MutatingAdmissionPolicy = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicy",
+        "metadata": { "name": name, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": {
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": ["foureyes.dev"],
+                    "apiVersions": ["*"],
+                    "operations": ["UPDATE"],
+                    "resources": ["rolerequests", "rolebindings"],
+                }],
+            },
+            "matchConditions": [{
+                "name": "stamped",
+                "expression": "has(oldObject.metadata.annotations) && 'foureyes.dev/created-by' in oldObject.metadata.annotations",
+            }],
+            "mutations": [{
+                "patchType": "ApplyConfiguration",
+                "applyConfiguration": {
+                    "expression": "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': oldObject.metadata.annotations['foureyes.dev/created-by'], 'foureyes.dev/created-by-groups': 'foureyes.dev/created-by-groups' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/created-by-groups'] : ''}}}",
+                },
+            }],
+        },
+    }))
+    .expect("valid MutatingAdmissionPolicy");
+    let binding: MutatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": { "name": name, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": { "policyName": name },
+    }))
+    .expect("valid MutatingAdmissionPolicyBinding");
     (policy, binding)
 }
 

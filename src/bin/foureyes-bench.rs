@@ -112,7 +112,10 @@ impl Operator {
             .arg(config)
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
             .env("KUBECONFIG", plane.kubeconfig("operator"))
-            .env("RUST_LOG", "warn,foureyes::run=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("FOUREYES_BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn,foureyes::run=info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?)
             .spawn()
@@ -139,12 +142,20 @@ impl Operator {
     }
 
     async fn writes(&self) -> anyhow::Result<f64> {
+        Ok(self.writes_by_kind().await?.values().sum())
+    }
+
+    /// The operator's API writes, by `kind,verb` label set.
+    async fn writes_by_kind(&self) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
         let (_, body) = http_get(&self.metrics, "/metrics").await?;
         Ok(body
             .lines()
-            .filter(|l| l.starts_with("foureyes_api_writes_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum())
+            .filter_map(|l| l.strip_prefix("foureyes_api_writes_total{"))
+            .filter_map(|l| {
+                let (labels, value) = l.split_once("} ")?;
+                Some((labels.to_owned(), value.trim().parse::<f64>().ok()?))
+            })
+            .collect())
     }
 
     fn peak_rss_mib(&self) -> f64 {
@@ -322,16 +333,18 @@ async fn main() -> anyhow::Result<()> {
 
     // Bindings: half expire together at `together`, half staggered after it.
     let writes_before = op.writes().await?;
-    let load_window = Duration::from_millis(20 * n as u64).max(Duration::from_secs(40));
-    let together = Utc::now() + chrono::Duration::from_std(load_window)?;
+    let load_window = Duration::from_millis(25 * n as u64).max(Duration::from_secs(60));
+    let together = chrono::SubsecRound::trunc_subsecs(Utc::now() + chrono::Duration::from_std(load_window)?, 3);
     let stagger_span = 20.0;
+    // DESIGN §5: 1,000 simultaneous expiries (or half of a smaller load); the rest staggered.
+    let simultaneous = (n / 2).min(1000);
     let t1 = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
             let partner = partner.clone();
             async move {
                 let ws = format!("ws-bench-{}", i % workspaces);
-                let expires = if i % 2 == 0 {
+                let expires = if i < simultaneous {
                     together
                 } else {
                     together
@@ -377,7 +390,20 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Let the last status and count updates land before measuring.
+    let mut last = op.writes().await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let now = op.writes().await?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
     let writes_grants = op.writes().await? - writes_before;
+    for (labels, v) in op.writes_by_kind().await? {
+        println!("  writes {labels}: {v}");
+    }
     println!("all grants active after {:.1} s", t1.elapsed().as_secs_f64());
     println!(
         "API writes per grant: {:.2} ({} writes for {n} grants)",
@@ -393,6 +419,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let restart_writes = op.writes().await?;
     println!("API writes after a restart in steady state (5 s after ready): {restart_writes}");
+    for (labels, v) in op.writes_by_kind().await? {
+        println!("  writes {labels}: {v}");
+    }
 
     // Expiries.
     let last = together + chrono::Duration::seconds(5 + stagger_span as i64 + 1);

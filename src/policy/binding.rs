@@ -32,6 +32,8 @@ pub struct WorkspaceFacts<'a> {
     pub max_duration: Duration,
     /// Whether partners may add themselves only as members.
     pub restrict_partner_self_assignment: bool,
+    /// Whether the workspace's control namespace and Roles are in place.
+    pub ready: bool,
 }
 
 /// What is known about the binding's project (for project roles).
@@ -106,6 +108,8 @@ pub enum Refusal {
     InvalidSpec(String),
     /// The namespace belongs to no workspace.
     WorkspaceNotFound,
+    /// The workspace's namespace and Roles are not in place yet.
+    WorkspaceNotReady,
     /// The project does not exist in the workspace.
     ProjectNotFound(String),
     /// The project holds no tenant namespace yet.
@@ -133,6 +137,7 @@ impl Refusal {
         match self {
             Refusal::InvalidSpec(_) => "InvalidSpec",
             Refusal::WorkspaceNotFound => "WorkspaceNotFound",
+            Refusal::WorkspaceNotReady => "WorkspaceNotReady",
             Refusal::ProjectNotFound(_) => "ProjectNotFound",
             Refusal::ProjectHasNoNamespaces(_) => "ProjectHasNoNamespaces",
             Refusal::UnknownRole(_) => "UnknownRole",
@@ -148,6 +153,7 @@ impl Refusal {
         match self {
             Refusal::InvalidSpec(m) => format!("invalid spec: {m}"),
             Refusal::WorkspaceNotFound => "no workspace has this namespace as its control namespace".into(),
+            Refusal::WorkspaceNotReady => "the workspace's namespace and Roles are not in place yet".into(),
             Refusal::ProjectNotFound(p) => format!("project {p} does not exist in this workspace"),
             Refusal::ProjectHasNoNamespaces(p) => format!("project {p} holds no tenant namespace yet"),
             Refusal::UnknownRole(r) => {
@@ -168,6 +174,12 @@ impl Refusal {
                 "spec.originRequest names a request that does not exist, has another uid, or is not approved".into()
             }
         }
+    }
+
+    /// Whether the refusal only says "not yet" (the world is still being set
+    /// up); such refusals get no Warning event.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Refusal::WorkspaceNotReady | Refusal::ProjectHasNoNamespaces(_))
     }
 
     /// Whether the refusal is about who granted it (rather than what).
@@ -311,6 +323,9 @@ pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>)
 fn targets(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>) -> Result<Vec<Grant>, Refusal> {
     match role {
         Role::Workspace(r) => {
+            if !ws.ready {
+                return Err(Refusal::WorkspaceNotReady);
+            }
             let name = match r {
                 WorkspaceRole::Manager => MANAGER_ROLE,
                 WorkspaceRole::Member => MEMBER_ROLE,

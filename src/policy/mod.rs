@@ -3,6 +3,7 @@
 //! The reconcilers gather the snapshot, call these, and apply the result.
 
 pub mod binding;
+pub mod identity;
 pub mod namespaces;
 pub mod role;
 

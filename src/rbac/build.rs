@@ -92,9 +92,9 @@ pub struct Owner<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Formats an expiry for the annotation.
+/// Formats an expiry for the annotation (millisecond precision, like the spec).
 pub fn format_expiry(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// Reads the expiry annotation.

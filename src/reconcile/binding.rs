@@ -15,10 +15,10 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{Context, Error, FINALIZER, describe, kube_err};
+use super::{Context, Error, FINALIZER, count_finalizer_write, describe, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{BindingPhase, RequestPhase, RoleBinding, WorkspaceRole};
-use crate::audit::events::{self, publish};
+use crate::audit::events;
 use crate::policy::binding::{
     BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status, decide_binding,
 };
@@ -31,6 +31,7 @@ pub async fn reconcile(b: Arc<RoleBinding>, ctx: Arc<Context>) -> Result<Action,
     let ns = b.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let key = describe(b.as_ref());
+    count_finalizer_write(&ctx, "RoleBinding", b.as_ref());
     let action = finalizer(&api, FINALIZER, b, |event| async {
         match event {
             Finalizer::Apply(b) => apply(b, &ctx).await,
@@ -67,6 +68,10 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         policy: &w.spec.approval_policy,
         max_duration: w.spec.max_duration.to_chrono(),
         restrict_partner_self_assignment: w.spec.restrict_partner_self_assignment,
+        ready: w.status.as_ref().is_some_and(|s| {
+            crate::api::conditions::find_condition(&s.conditions, crate::api::conditions::READY)
+                .is_some_and(|c| c.status == crate::api::ConditionStatus::True)
+        }),
     });
     let project = b.spec.project.as_ref().and_then(|p| {
         ctx.projects
@@ -94,14 +99,18 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
                     .is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted)),
             })
     });
+    // Our own last status write is newer than a cache that has not caught up
+    // with it yet; deciding on the stale one would write again and announce
+    // the same transition twice.
+    let previous = ctx.latest_status(&uid, b.status.as_ref());
     let facts = BindingFacts {
         spec: &b.spec,
         created,
-        previous: b.status.as_ref(),
+        previous: previous.as_ref(),
         workspace: ws_facts,
         project: project_facts,
         origin,
-        granted_by_partner: ctx.is_partner(&b.spec.granted_by, &[]),
+        granted_by_partner: ctx.is_partner_creator(&b.spec.granted_by, &b.metadata),
         granted_by_manager: ctx.is_manager(&ns, &b.spec.granted_by, now),
         config: &ctx.config,
         now,
@@ -112,8 +121,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
 
     if decision.delete_record {
         info!(binding = %format!("{ns}/{name}"), "retention over; deleting the record");
-        publish(
-            &ctx.recorder,
+        ctx.publish(
             &b.object_ref(&()),
             false,
             events::RECORD_DELETED,
@@ -130,10 +138,27 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     }
 
     // Act: native RBAC first, then the status that reports it.
-    let drift = sync_natives(&b, ctx, &decision, ws_name.as_deref().unwrap_or_default(), &uid).await?;
-    let previous_phase = b.status.as_ref().and_then(|s| s.phase);
-    let status = binding_status(&decision, b.status.as_ref(), b.metadata.generation, now);
-    if b.status.as_ref() != Some(&status) {
+    let was_active = previous.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active);
+    let (drift, revoked) = sync_natives(
+        &b,
+        ctx,
+        &decision,
+        ws_name.as_deref().unwrap_or_default(),
+        &uid,
+        was_active,
+    )
+    .await?;
+    if revoked && decision.phase != BindingPhase::Active {
+        // Access is gone. Recording it (status, event) waits for the next
+        // pass, so that when many grants end at once every revocation is
+        // sent before any bookkeeping.
+        return Ok(Action::requeue(std::time::Duration::ZERO));
+    }
+    let previous_phase = previous.as_ref().and_then(|s| s.phase);
+    let status = binding_status(&decision, previous.as_ref(), b.metadata.generation, now);
+    // "Not yet" on a binding that never had a status is not worth a write.
+    let transient_only = previous.is_none() && decision.refusal.as_ref().is_some_and(|r| r.is_transient());
+    if previous.as_ref() != Some(&status) && !transient_only {
         ctx.metrics.api_write("RoleBinding", "status");
         let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding", "status": status });
         Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
@@ -144,27 +169,34 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             )
             .await
             .map_err(kube_err("patch status"))?;
+        ctx.remember_status(&uid, status.clone());
     }
-    announce(&b, ctx, &decision, previous_phase, drift).await;
+    announce(&b, ctx, &decision, previous.as_ref(), drift).await;
     if previous_phase != Some(decision.phase) {
         nudge_dependents(&b, ctx, &ns);
     }
 
     Ok(match decision.wake_at {
+        // Waiting for the world to be set up: look again soon, whatever triggers arrive.
+        _ if decision.refusal.as_ref().is_some_and(|r| r.is_transient()) => {
+            Action::requeue(std::time::Duration::from_secs(1))
+        }
         Some(at) => Action::requeue((at - Utc::now()).to_std().unwrap_or_default()),
         None => Action::await_change(),
     })
 }
 
 /// Makes the native bindings match the decision. Returns the names of native
-/// bindings of an active grant that had been edited or deleted by someone else.
+/// bindings of an active grant that had been edited or deleted by someone
+/// else, and whether any native binding was removed.
 async fn sync_natives(
     b: &RoleBinding,
     ctx: &Context,
     decision: &BindingDecision,
     workspace: &str,
     uid: &str,
-) -> Result<Vec<String>, Error> {
+    was_active: bool,
+) -> Result<(Vec<String>, bool), Error> {
     let ns = b.namespace().unwrap_or_default();
     let name = b.name_any();
     let existing: Vec<Arc<NativeBinding>> = ctx
@@ -173,7 +205,6 @@ async fn sync_natives(
         .into_iter()
         .filter(|n| n.labels().get(BINDING_UID_LABEL).map(String::as_str) == Some(uid))
         .collect();
-    let was_active = b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active);
     let mut drift = vec![];
     let mut desired_keys = vec![];
     if let (BindingPhase::Active, Some(expires_at)) = (decision.phase, decision.expires_at) {
@@ -199,6 +230,16 @@ async fn sync_natives(
             if current.is_some_and(|c| rbac::in_sync(c, &desired)) {
                 continue;
             }
+            // The cache may lag behind our own last write: ask the API server
+            // before writing (a read is cheaper than a write, and not a drift).
+            if current.is_none() {
+                let api: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), &key.0);
+                let live = api.get_opt(&key.1).await.map_err(kube_err("get native binding"))?;
+                if live.as_ref().is_some_and(|l| rbac::in_sync(l, &desired)) {
+                    continue;
+                }
+            }
+            tracing::debug!(native = %format!("{}/{}", key.0, key.1), cached = current.is_some(), "native binding out of sync");
             if was_active {
                 drift.push(format!("{}/{}", key.0, key.1));
             }
@@ -208,15 +249,18 @@ async fn sync_natives(
                 .map_err(kube_err("apply native binding"))?;
         }
     }
+    let mut revoked = false;
     for e in existing {
         let key = (e.namespace().unwrap_or_default(), e.name_any());
-        if desired_keys.contains(&key) {
+        if desired_keys.contains(&key) || ctx.was_deleted(e.uid().as_deref()) {
             continue;
         }
         ctx.metrics.api_write("NativeRoleBinding", "delete");
         rbac::apply::delete_native(&ctx.client, &key.0, &key.1, e.uid().as_deref())
             .await
             .map_err(kube_err("delete native binding"))?;
+        ctx.mark_deleted(e.uid().as_deref());
+        revoked = true;
         if decision.phase == BindingPhase::Expired
             && let Some(exp) = decision.expires_at
         {
@@ -224,7 +268,7 @@ async fn sync_natives(
                 .observe_revocation_lag((Utc::now() - exp).num_milliseconds().max(0) as f64 / 1000.0);
         }
     }
-    Ok(drift)
+    Ok((drift, revoked))
 }
 
 /// Events on transitions, not on every pass.
@@ -232,9 +276,10 @@ async fn announce(
     b: &RoleBinding,
     ctx: &Context,
     d: &BindingDecision,
-    previous_phase: Option<BindingPhase>,
+    previous: Option<&crate::api::RoleBindingStatus>,
     drift: Vec<String>,
 ) {
+    let previous_phase = previous.and_then(|s| s.phase);
     let reference = b.object_ref(&());
     let subject = &b.spec.subject;
     let role = d.role.clone().unwrap_or_default();
@@ -243,19 +288,10 @@ async fn announce(
             "native RBAC of {role} for {subject} was changed or removed by someone else and was put back: {}",
             drift.join(", ")
         );
-        publish(
-            &ctx.recorder,
-            &reference,
-            true,
-            events::DRIFT_CORRECTED,
-            "Restore",
-            note,
-        )
-        .await;
+        ctx.publish(&reference, true, events::DRIFT_CORRECTED, "Restore", note)
+            .await;
     }
-    let previous_reason = b
-        .status
-        .as_ref()
+    let previous_reason = previous
         .and_then(|s| crate::api::conditions::find_condition(&s.conditions, crate::api::conditions::READY))
         .map(|c| c.reason.clone());
     match (previous_phase, d.phase) {
@@ -266,11 +302,11 @@ async fn announce(
                 "{role} granted to {subject} until {until} ({how}, granted by {})",
                 b.spec.granted_by
             );
-            publish(&ctx.recorder, &reference, false, events::GRANTED, "Grant", note).await;
+            ctx.publish(&reference, false, events::GRANTED, "Grant", note).await;
         }
         (p, BindingPhase::Expired) if p != Some(BindingPhase::Expired) => {
             let note = format!("{role} of {subject} expired; access removed");
-            publish(&ctx.recorder, &reference, false, events::EXPIRED, "Revoke", note).await;
+            ctx.publish(&reference, false, events::EXPIRED, "Revoke", note).await;
         }
         (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => {
             let (by, why) = b
@@ -280,14 +316,14 @@ async fn announce(
                 .map(|r| (r.by.clone(), r.reason.clone()))
                 .unwrap_or_default();
             let note = format!("{role} of {subject} revoked by {by}: {why}");
-            publish(&ctx.recorder, &reference, false, events::REVOKED, "Revoke", note).await;
+            ctx.publish(&reference, false, events::REVOKED, "Revoke", note).await;
         }
         (_, BindingPhase::Pending) => {
             if let Some(r) = &d.refusal
+                && !r.is_transient()
                 && previous_reason.as_deref() != Some(r.reason())
             {
-                publish(
-                    &ctx.recorder,
+                ctx.publish(
                     &reference,
                     true,
                     r.reason(),
@@ -328,6 +364,7 @@ fn nudge_dependents(b: &RoleBinding, ctx: &Context, ns: &str) {
 /// only in the cache, so that nothing is orphaned).
 async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     let uid = b.uid().ok_or(Error::Incomplete("uid"))?;
+    ctx.forget_status(&uid);
     revoke_by_selector(
         ctx,
         &format!("{MANAGED_BY_LABEL}={MANAGED_BY},{BINDING_UID_LABEL}={uid}"),

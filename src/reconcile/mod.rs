@@ -45,6 +45,10 @@ pub struct Context {
     pub triggers: Triggers,
     /// Becomes true once every cache has its first full list.
     pub synced: tokio::sync::watch::Receiver<bool>,
+    /// Native bindings this process deleted (by uid), until the cache forgets them.
+    pub deleted: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The last status this process wrote for each binding (by uid).
+    pub written: std::sync::Mutex<std::collections::HashMap<String, crate::api::RoleBindingStatus>>,
 }
 
 /// Tracks which watch streams have delivered their first full list.
@@ -104,6 +108,71 @@ impl Context {
         let _ = rx.wait_for(|synced| *synced).await;
     }
 
+    /// The newest status of a binding: the cached one, unless this process
+    /// wrote a different one since (the cache then has not caught up yet).
+    pub fn latest_status(
+        &self,
+        uid: &str,
+        cached: Option<&crate::api::RoleBindingStatus>,
+    ) -> Option<crate::api::RoleBindingStatus> {
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        match written.get(uid) {
+            Some(mine) if cached != Some(mine) => Some(mine.clone()),
+            _ => cached.cloned(),
+        }
+    }
+
+    /// Whether this process already deleted the native binding with this uid
+    /// (the cache may still show it for a moment).
+    pub fn was_deleted(&self, uid: Option<&str>) -> bool {
+        uid.is_some_and(|u| self.deleted.lock().unwrap_or_else(|e| e.into_inner()).contains(u))
+    }
+
+    /// Remembers a deleted native binding.
+    pub fn mark_deleted(&self, uid: Option<&str>) {
+        if let Some(u) = uid {
+            self.deleted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(u.to_owned());
+        }
+    }
+
+    /// Forgets deleted native bindings that the cache no longer shows.
+    pub fn prune_deleted(&self) {
+        let live: std::collections::HashSet<String> = self.natives.state().iter().filter_map(|n| n.uid()).collect();
+        self.deleted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|u| live.contains(u));
+    }
+
+    /// Remembers the status this process wrote.
+    pub fn remember_status(&self, uid: &str, status: crate::api::RoleBindingStatus) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), status);
+    }
+
+    /// Forgets a deleted binding's status.
+    pub fn forget_status(&self, uid: &str) {
+        self.written.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+
+    /// Publishes an event (counted as an API write).
+    pub async fn publish(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        self.metrics.api_write("Event", "create");
+        crate::audit::events::publish(&self.recorder, reference, warning, reason, action, note).await;
+    }
+
     /// The workspace whose control namespace is `namespace`.
     pub fn workspace_of(&self, namespace: &str) -> Option<Arc<Workspace>> {
         self.workspaces
@@ -123,9 +192,9 @@ impl Context {
         })
     }
 
-    /// Whether `user` is a partner (by user name; see the configuration).
-    pub fn is_partner(&self, user: &str, groups: &[String]) -> bool {
-        self.config.partners.contains(user, groups)
+    /// Whether `user` is a partner, judged on the admission stamps of `meta`.
+    pub fn is_partner_creator(&self, user: &str, meta: &kube::api::ObjectMeta) -> bool {
+        crate::policy::identity::is_partner(&self.config.partners, user, meta.annotations.as_ref())
     }
 }
 
@@ -195,6 +264,16 @@ impl Error {
 /// Wraps a kube error with the step that failed.
 pub fn kube_err(step: &'static str) -> impl FnOnce(kube::Error) -> Error {
     move |source| Error::Kube { step, source }
+}
+
+/// Counts the write that the finalizer helper is about to make: adding the
+/// finalizer to a live object, or removing it from a deleted one.
+pub fn count_finalizer_write<K: kube::Resource>(ctx: &Context, kind: &'static str, obj: &K) {
+    let has = obj.finalizers().iter().any(|f| f == FINALIZER);
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    if has == deleting {
+        ctx.metrics.api_write(kind, "finalizer");
+    }
 }
 
 /// The name of an object, for logs.

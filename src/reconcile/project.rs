@@ -16,10 +16,10 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::{Context, Error, FINALIZER, describe, is_active, kube_err};
+use super::{Context, Error, FINALIZER, count_finalizer_write, describe, is_active, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
 use crate::api::{Project, ProjectStatus};
-use crate::audit::events::{self, publish};
+use crate::audit::events;
 use crate::policy::namespaces::{
     CREATED_BY_LABEL, NamespaceClaim, NamespaceFacts, PROJECT_LABEL, WORKSPACE_LABEL, claim_namespace,
 };
@@ -32,6 +32,7 @@ pub async fn reconcile(p: Arc<Project>, ctx: Arc<Context>) -> Result<Action, Err
     let ns = p.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<Project> = Api::namespaced(ctx.client.clone(), &ns);
     let key = describe(p.as_ref());
+    count_finalizer_write(&ctx, "Project", p.as_ref());
     let action = finalizer(&api, FINALIZER, p, |event| async {
         match event {
             Finalizer::Apply(p) => apply(p, &ctx).await,
@@ -110,8 +111,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                 match api.create(&PostParams::default(), &obj).await {
                     Ok(_) => {
                         claimed.push(tenant.clone());
-                        publish(
-                            &ctx.recorder,
+                        ctx.publish(
                             &p.object_ref(&()),
                             false,
                             events::NAMESPACE_CREATED,
@@ -157,8 +157,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
         )
     };
     if !refused.is_empty() && previous_ready.as_ref().is_none_or(|c| c.message != ready.message) {
-        publish(
-            &ctx.recorder,
+        ctx.publish(
             &p.object_ref(&()),
             true,
             events::NAMESPACE_REFUSED,

@@ -15,10 +15,10 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::{Context, Error, FINALIZER, describe, is_active, kube_err};
+use super::{Context, Error, FINALIZER, count_finalizer_write, describe, is_active, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, set_condition};
 use crate::api::{SubjectKind, Workspace, WorkspaceRole, WorkspaceStatus};
-use crate::audit::events::{self, publish};
+use crate::audit::events;
 use crate::policy::namespaces::{CONTROL_NAMESPACE_LABEL, PROJECT_LABEL, WORKSPACE_LABEL};
 use crate::rbac::{self, MANAGED_BY, MANAGED_BY_LABEL, label_value};
 
@@ -28,6 +28,7 @@ pub async fn reconcile(ws: Arc<Workspace>, ctx: Arc<Context>) -> Result<Action, 
     ctx.metrics.reconciled("Workspace");
     let api: Api<Workspace> = Api::all(ctx.client.clone());
     let key = describe(ws.as_ref());
+    count_finalizer_write(&ctx, "Workspace", ws.as_ref());
     let action = finalizer(&api, FINALIZER, ws, |event| async {
         match event {
             Finalizer::Apply(ws) => apply(ws, &ctx).await,
@@ -62,8 +63,7 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
                 crate::api::conditions::find_condition(&status.conditions, READY),
                 Some(c) if c.reason == "NamespaceRefused"
             ) {
-                publish(
-                    &ctx.recorder,
+                ctx.publish(
                     &ws.object_ref(&()),
                     true,
                     events::NAMESPACE_REFUSED,
@@ -86,8 +86,7 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         }
         Ok(created) => {
             if created {
-                publish(
-                    &ctx.recorder,
+                ctx.publish(
                     &ws.object_ref(&()),
                     false,
                     events::NAMESPACE_READY,
@@ -260,8 +259,7 @@ async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         rbac::BINDING_UID_LABEL
     );
     let n = super::binding::revoke_by_selector(ctx, &selector).await?;
-    publish(
-        &ctx.recorder,
+    ctx.publish(
         &ws.object_ref(&()),
         false,
         events::WORKSPACE_DELETED,

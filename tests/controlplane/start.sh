@@ -304,12 +304,13 @@ done
 # --- kube-controller-manager -----------------------------------------------------
 # Only the controllers that a cluster without nodes needs for our purposes:
 # aggregating the admin/edit/view ClusterRoles (project roles map to them),
-# finishing namespace deletion, and garbage collection.
+# and finishing namespace deletion. (foureyes uses finalizers, not owner
+# references, so the garbage collector is not needed.)
 "$bin/kube-controller-manager" \
   --kubeconfig="$admin_kc" \
   --authentication-kubeconfig="$admin_kc" \
   --authorization-kubeconfig="$admin_kc" \
-  --controllers=clusterrole-aggregation-controller,namespace-controller,garbage-collector-controller \
+  --controllers=clusterrole-aggregation-controller,namespace-controller \
   --leader-elect=false \
   --use-service-account-credentials=false \
   --bind-address=127.0.0.1 \

@@ -200,11 +200,69 @@ spec:
         loop {
             let (ok, _, stderr) = self.kubectl("alice", &["create", "--dry-run=server", "-f", "-"], Some(probe));
             if !ok && stderr.contains("spec.requester must be your own user name") {
-                return;
+                break;
             }
             assert!(
                 Instant::now() < deadline,
                 "the identity admission policy never took effect: {stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // The creator stamp (a MutatingAdmissionPolicy) likewise.
+        let binding = r#"
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleBinding
+metadata: { name: probe, namespace: foureyes-probe }
+spec:
+  subject: { kind: User, name: dave }
+  workspaceRole: member
+  duration: 1h
+  justification: probe
+  grantedBy: alice
+"#;
+        loop {
+            let (ok, stdout, stderr) = self.kubectl(
+                "alice",
+                &[
+                    "create",
+                    "--dry-run=server",
+                    "-f",
+                    "-",
+                    "-o",
+                    r"jsonpath={.metadata.annotations.foureyes\.dev/created-by}",
+                ],
+                Some(binding),
+            );
+            if ok && stdout.trim() == "alice" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the creator stamp never took effect: {stdout}{stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // ...and the policy that keeps the stamp on updates.
+        self.kubectl_ok("alice", &["create", "-f", "-"], Some(binding));
+        loop {
+            let (ok, stdout, stderr) = self.kubectl(
+                "alice",
+                &[
+                    "replace",
+                    "--dry-run=server",
+                    "-f",
+                    "-",
+                    "-o",
+                    r"jsonpath={.metadata.annotations.foureyes\.dev/created-by}",
+                ],
+                Some(binding),
+            );
+            if ok && stdout.trim() == "alice" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the creator-keep policy never took effect: {stdout}{stderr}"
             );
             std::thread::sleep(Duration::from_millis(250));
         }

@@ -180,6 +180,7 @@ fn workspace_facts(ws: &Ws) -> WorkspaceFacts<'_> {
         policy: &ws.policy,
         max_duration: ws.max_duration,
         restrict_partner_self_assignment: ws.restrict,
+        ready: true,
     }
 }
 
@@ -1868,4 +1869,22 @@ fn partner_cannot_grant_others_directly_when_break_glass_is_disabled() {
     let mut w = World::new(Spec::manager()).quorums(2, 2).partner(true).manager(false);
     w.ws().policy.partner_break_glass = false;
     assert_active(&w.decide(), Authorization::Partner);
+}
+
+#[test]
+fn a_workspace_role_waits_for_the_workspace_roles_to_exist() {
+    let mut w = World::new(Spec::manager()).partner(true);
+    let world_facts = w.facts();
+    let mut ws = world_facts.workspace.clone().unwrap();
+    ws.ready = false;
+    let facts = BindingFacts {
+        workspace: Some(ws),
+        ..world_facts
+    };
+    let d = decide_binding(&facts);
+    assert_eq!(d.phase, BindingPhase::Pending);
+    assert_eq!(d.refusal, Some(Refusal::WorkspaceNotReady));
+    assert!(d.refusal.as_ref().unwrap().is_transient());
+    assert!(d.grants.is_empty());
+    let _ = &mut w;
 }
