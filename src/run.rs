@@ -21,9 +21,10 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use crate::api::{BindingPhase, Project, RoleBinding, RoleRequest, Workspace};
+use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::audit::events::{self, publish};
 use crate::config::Config;
+use crate::policy::sweep::{OwnerFacts, sweep_reason};
 use crate::rbac::{self, BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR};
 use crate::reconcile::{self, Backoff, Context, SyncTracker, Triggers};
 use crate::telemetry::{Health, Metrics};
@@ -109,6 +110,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!(revoked, "overdue access revoked before start");
 
     let wc = watcher::Config::default();
+    let index = reconcile::index::Indexes::default();
     let (tracker, synced) = SyncTracker::new(&[
         "workspaces",
         "projects",
@@ -121,6 +123,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .default_backoff()
         .modify(strip_managed_fields)
         .reflect(ws_writer)
+        .inspect(reconcile::index::feed(&index.workspaces_by_namespace, workspace_key))
         .inspect(synced_on_init(&tracker, "workspaces"))
         .touched_objects();
     let (proj_reader, proj_writer) = reflector::store::<Project>();
@@ -128,6 +131,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .default_backoff()
         .modify(strip_managed_fields)
         .reflect(proj_writer)
+        .inspect(reconcile::index::feed(
+            &index.projects_by_namespace,
+            namespaced_key::<Project>,
+        ))
         .inspect(synced_on_init(&tracker, "projects"))
         .touched_objects();
     let (rb_reader, rb_writer) = reflector::store::<RoleBinding>();
@@ -135,6 +142,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .default_backoff()
         .modify(strip_managed_fields)
         .reflect(rb_writer)
+        .inspect(reconcile::index::feed(
+            &index.bindings_by_namespace,
+            namespaced_key::<RoleBinding>,
+        ))
         .inspect(synced_on_init(&tracker, "rolebindings"))
         .touched_objects();
     let (rr_reader, rr_writer) = reflector::store::<RoleRequest>();
@@ -152,6 +163,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .default_backoff()
     .modify(strip_managed_fields)
     .reflect(native_writer)
+    .inspect(reconcile::index::feed(&index.natives_by_owner, native_key))
     .inspect(synced_on_init(&tracker, "native rolebindings"))
     .touched_objects();
 
@@ -174,34 +186,32 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         synced,
         written: Default::default(),
+        index,
         deleted: Default::default(),
     });
 
-    let rb_for_ws = rb_reader.clone();
-    let rb_for_proj = rb_reader.clone();
     // Bounded concurrency keeps the number of open connections (and memory)
     // in check; 64 parallel reconciles revoke a thousand expiries in well
     // under the 2 s budget.
     let binding_controller = Controller::for_stream(rb_stream, rb_reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(64))
         .watches_stream(native_stream, |n: NativeBinding| owner_of(&n))
-        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), move |ws| {
-            let ns = ws.control_namespace();
-            rb_for_ws
-                .state()
-                .into_iter()
-                .filter(|b| b.namespace().as_deref() == Some(ns.as_str()))
-                .map(|b| ObjectRef::from_obj(b.as_ref()))
-                .collect::<Vec<_>>()
+        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), {
+            let ctx = ctx.clone();
+            move |ws| refs(ctx.bindings_in(&ws.control_namespace()))
         })
-        .watches(Api::<Project>::all(client.clone()), wc.clone(), move |p| {
-            let (ns, name) = (p.namespace(), p.name_any());
-            rb_for_proj
-                .state()
-                .into_iter()
-                .filter(|b| b.namespace() == ns && b.spec.project.as_deref() == Some(name.as_str()))
-                .map(|b| ObjectRef::from_obj(b.as_ref()))
-                .collect::<Vec<_>>()
+        .watches(Api::<Project>::all(client.clone()), wc.clone(), {
+            let ctx = ctx.clone();
+            move |p| {
+                let name = p.name_any();
+                let bindings = ctx.bindings_in(&p.namespace().unwrap_or_default());
+                refs(
+                    bindings
+                        .into_iter()
+                        .filter(|b| b.spec.project.as_deref() == Some(name.as_str()))
+                        .collect(),
+                )
+            }
         })
         .reconcile_on(receiver_stream(rb_rx))
         .graceful_shutdown_on(shutdown.clone())
@@ -212,17 +222,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )
         .for_each(|_| futures::future::ready(()));
 
-    let proj_for_ws = proj_reader.clone();
     let project_controller = Controller::for_stream(proj_stream, proj_reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(16))
-        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), move |ws| {
-            let ns = ws.control_namespace();
-            proj_for_ws
-                .state()
-                .into_iter()
-                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-                .map(|p| ObjectRef::from_obj(p.as_ref()))
-                .collect::<Vec<_>>()
+        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), {
+            let ctx = ctx.clone();
+            move |ws| {
+                let ns = ws.control_namespace();
+                ctx.index
+                    .projects_by_namespace
+                    .get(&ns)
+                    .into_iter()
+                    .map(|name| ObjectRef::<Project>::new(&name).within(&ns))
+                    .collect::<Vec<_>>()
+            }
         })
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -329,7 +341,7 @@ where
     let (tx, out) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut pending = std::collections::HashSet::new();
-        let mut tick = tokio::time::interval(window);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + window, window);
         loop {
             tokio::select! {
                 item = rx.recv() => match item {
@@ -347,6 +359,25 @@ where
         }
     });
     receiver_stream(out)
+}
+
+fn refs<K: Resource<DynamicType = ()>>(objs: Vec<Arc<K>>) -> Vec<ObjectRef<K>> {
+    objs.iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect()
+}
+
+fn workspace_key(ws: &Workspace) -> Option<(String, String)> {
+    Some((ws.control_namespace(), ws.name_any()))
+}
+
+fn namespaced_key<K: Resource>(obj: &K) -> Option<(String, String)> {
+    Some((obj.namespace()?, obj.name_any()))
+}
+
+fn native_key(n: &NativeBinding) -> Option<(String, String)> {
+    Some((
+        n.labels().get(rbac::BINDING_UID_LABEL)?.clone(),
+        format!("{}/{}", n.namespace()?, n.name_any()),
+    ))
 }
 
 /// The foureyes binding a native binding belongs to (from its annotation).
@@ -438,20 +469,15 @@ pub async fn sweep(ctx: &Context) -> Result<usize, reconcile::Error> {
             .get(EXPIRES_ANNOTATION)
             .and_then(|s| rbac::parse_expiry(s));
         let is_overdue = expiry.is_none_or(|e| e <= now);
-        let reason = match &owner {
-            None => Some("owner gone"),
-            Some(b) if b.uid() != uid => Some("owner has another uid"),
-            Some(b)
-                if b.status
-                    .as_ref()
-                    .and_then(|s| s.phase)
-                    .is_some_and(|p| matches!(p, BindingPhase::Expired | BindingPhase::Revoked)) =>
-            {
-                Some("owner finished")
-            }
-            Some(_) if is_overdue => Some("past its expiry"),
-            _ => None,
+        let owner_uid = owner.as_ref().and_then(|b| b.uid());
+        let facts = match &owner {
+            None => OwnerFacts::Gone,
+            Some(b) => OwnerFacts::Present {
+                uid: owner_uid.as_deref(),
+                phase: b.status.as_ref().and_then(|s| s.phase),
+            },
         };
+        let reason = sweep_reason(facts, uid.as_deref(), expiry, now);
         let Some(reason) = reason else { continue };
         if ctx.was_deleted(n.uid().as_deref()) {
             continue;
@@ -552,5 +578,38 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn coalesced_passes_each_distinct_request_once_per_window() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut out = Box::pin(coalesced(rx, Duration::from_secs(1)));
+        for x in [1, 2, 1, 1, 2, 3] {
+            tx.send(x).unwrap();
+        }
+        let mut got = vec![];
+        for _ in 0..3 {
+            got.push(out.next().await.unwrap());
+        }
+        got.sort();
+        assert_eq!(got, vec![1, 2, 3]);
+        tx.send(1).unwrap();
+        assert_eq!(out.next().await, Some(1));
+        drop(tx);
+        assert_eq!(out.next().await, None);
+    }
+
+    #[test]
+    fn owner_of_reads_the_annotation() {
+        let mut n = NativeBinding::default();
+        assert!(owner_of(&n).is_none());
+        n.metadata.annotations = Some([(BINDING_REF_ANNOTATION.to_owned(), "ws-a/grant".to_owned())].into());
+        let r = owner_of(&n).unwrap();
+        assert_eq!((r.namespace.as_deref(), r.name.as_str()), (Some("ws-a"), "grant"));
     }
 }

@@ -6,6 +6,7 @@ pub mod binding;
 pub mod identity;
 pub mod namespaces;
 pub mod role;
+pub mod sweep;
 
 pub use binding::{BindingDecision, BindingFacts, Refusal, decide_binding};
 pub use namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};

@@ -199,12 +199,7 @@ async fn sync_natives(
 ) -> Result<(Vec<String>, bool), Error> {
     let ns = b.namespace().unwrap_or_default();
     let name = b.name_any();
-    let existing: Vec<Arc<NativeBinding>> = ctx
-        .natives
-        .state()
-        .into_iter()
-        .filter(|n| n.labels().get(BINDING_UID_LABEL).map(String::as_str) == Some(uid))
-        .collect();
+    let existing: Vec<Arc<NativeBinding>> = ctx.natives_of(uid);
     let mut drift = vec![];
     let mut desired_keys = vec![];
     if let (BindingPhase::Active, Some(expires_at)) = (decision.phase, decision.expires_at) {
@@ -346,9 +341,8 @@ fn nudge_dependents(b: &RoleBinding, ctx: &Context, ns: &str) {
     if b.spec.workspace_role != Some(WorkspaceRole::Manager) {
         return;
     }
-    for other in ctx.bindings.state() {
-        if other.namespace().as_deref() == Some(ns)
-            && other.uid() != b.uid()
+    for other in ctx.bindings_in(ns) {
+        if other.uid() != b.uid()
             && other
                 .status
                 .as_ref()

@@ -1,6 +1,7 @@
 //! One reconciler per kind: gather the world, call the policy, apply.
 
 pub mod binding;
+pub mod index;
 pub mod project;
 pub mod workspace;
 
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
 use kube::Client;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::{BindingPhase, Project, RoleBinding, RoleRequest, SubjectKind, Workspace, WorkspaceRole};
 use crate::config::Config;
@@ -47,6 +48,8 @@ pub struct Context {
     pub synced: tokio::sync::watch::Receiver<bool>,
     /// Native bindings this process deleted (by uid), until the cache forgets them.
     pub deleted: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Secondary indexes over the caches.
+    pub index: index::Indexes,
     /// The last status this process wrote for each binding (by uid).
     pub written: std::sync::Mutex<std::collections::HashMap<String, crate::api::RoleBindingStatus>>,
 }
@@ -175,17 +178,42 @@ impl Context {
 
     /// The workspace whose control namespace is `namespace`.
     pub fn workspace_of(&self, namespace: &str) -> Option<Arc<Workspace>> {
-        self.workspaces
-            .state()
+        self.index
+            .workspaces_by_namespace
+            .get(namespace)
             .into_iter()
+            .filter_map(|name| self.workspaces.get(&ObjectRef::new(&name)))
             .find(|w| w.metadata.deletion_timestamp.is_none() && w.control_namespace() == namespace)
+    }
+
+    /// The foureyes bindings in a namespace.
+    pub fn bindings_in(&self, namespace: &str) -> Vec<Arc<RoleBinding>> {
+        self.index
+            .bindings_by_namespace
+            .get(namespace)
+            .into_iter()
+            .filter_map(|name| self.bindings.get(&ObjectRef::new(&name).within(namespace)))
+            .collect()
+    }
+
+    /// The native bindings made for the foureyes binding with this uid.
+    pub fn natives_of(&self, uid: &str) -> Vec<Arc<NativeBinding>> {
+        self.index
+            .natives_by_owner
+            .get(uid)
+            .into_iter()
+            .filter_map(|key| {
+                let (ns, name) = key.split_once('/')?;
+                self.natives.get(&ObjectRef::new(name).within(ns))
+            })
+            .filter(|n| n.labels().get(crate::rbac::BINDING_UID_LABEL).map(String::as_str) == Some(uid))
+            .collect()
     }
 
     /// Whether `user` holds an active manager binding in the control namespace.
     pub fn is_manager(&self, namespace: &str, user: &str, now: DateTime<Utc>) -> bool {
-        self.bindings.state().iter().any(|b| {
-            b.metadata.namespace.as_deref() == Some(namespace)
-                && b.spec.workspace_role == Some(WorkspaceRole::Manager)
+        self.bindings_in(namespace).iter().any(|b| {
+            b.spec.workspace_role == Some(WorkspaceRole::Manager)
                 && b.spec.subject.kind == SubjectKind::User
                 && b.spec.subject.name == user
                 && is_active(b, now)

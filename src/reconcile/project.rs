@@ -168,21 +168,16 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
     }
     set_condition(&mut status.conditions, ready);
     status.active_bindings = ctx
-        .bindings
-        .state()
+        .bindings_in(&ns)
         .iter()
-        .filter(|b| {
-            b.namespace().as_deref() == Some(ns.as_str())
-                && b.spec.project.as_deref() == Some(name.as_str())
-                && is_active(b, now)
-        })
+        .filter(|b| b.spec.project.as_deref() == Some(name.as_str()) && is_active(b, now))
         .count() as i32;
     let changed_namespaces = p.status.as_ref().map(|s| &s.namespaces) != Some(&status.namespaces);
     write_if_changed(ctx, &p, &status).await?;
     if changed_namespaces {
         // The bindings of this project now have other namespaces to grant in.
-        for b in ctx.bindings.state() {
-            if b.namespace().as_deref() == Some(ns.as_str()) && b.spec.project.as_deref() == Some(name.as_str()) {
+        for b in ctx.bindings_in(&ns) {
+            if b.spec.project.as_deref() == Some(name.as_str()) {
                 let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(b.as_ref()));
             }
         }

@@ -124,8 +124,8 @@ fn count(ctx: &Context, ns: &str, status: &mut WorkspaceStatus) {
     let mut managers = BTreeSet::new();
     let mut members = BTreeSet::new();
     let mut active = 0;
-    for b in ctx.bindings.state() {
-        if b.namespace().as_deref() != Some(ns) || !is_active(&b, now) {
+    for b in ctx.bindings_in(ns) {
+        if !is_active(&b, now) {
             continue;
         }
         active += 1;
