@@ -280,8 +280,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let sweeper = {
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
+        let tracker = tracker.clone();
         async move {
-            ctx.wait_ready().await;
+            // The sweep needs only the native bindings' cache: their expiry is
+            // on them. If the foureyes caches cannot sync (say, a watch keeps
+            // failing), overdue access is still removed; owner checks wait
+            // for the foureyes bindings' cache.
+            while !tracker.is_synced("native rolebindings") {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = shutdown.clone() => return,
+                }
+            }
             let mut tick = tokio::time::interval(ctx.config.sweep_interval.get());
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -289,7 +299,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                     _ = tick.tick() => {}
                     _ = shutdown.clone() => return,
                 }
-                if let Err(err) = sweep(&ctx).await {
+                if let Err(err) = sweep(&ctx, tracker.is_synced("rolebindings")).await {
                     warn!(%err, "sweep failed");
                 }
             }
@@ -320,8 +330,14 @@ fn synced_on_init<K>(
     }
 }
 
+/// Drops what the operator never reads before an object enters a cache:
+/// managed fields, and kubectl's copy of the whole last applied manifest.
 fn strip_managed_fields<K: Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 fn receiver_stream<T: Send + 'static>(
@@ -456,7 +472,10 @@ pub async fn revoke_overdue(client: &Client, recorder: &Recorder, metrics: &Metr
 
 /// Invariant 2: removes every native binding whose owner is gone, has another
 /// uid, is finished, or whose expiry has passed; and refreshes the gauges.
-pub async fn sweep(ctx: &Context) -> Result<usize, reconcile::Error> {
+///
+/// Without `owners_known` (the foureyes bindings' cache not synced), only
+/// native bindings past their expiry are removed.
+pub async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile::Error> {
     let now = Utc::now();
     let mut removed = 0;
     let mut overdue = 0;
@@ -477,7 +496,11 @@ pub async fn sweep(ctx: &Context) -> Result<usize, reconcile::Error> {
                 phase: b.status.as_ref().and_then(|s| s.phase),
             },
         };
-        let reason = sweep_reason(facts, uid.as_deref(), expiry, now);
+        let reason = if owners_known {
+            sweep_reason(facts, uid.as_deref(), expiry, now)
+        } else {
+            is_overdue.then_some("past its expiry")
+        };
         let Some(reason) = reason else { continue };
         if ctx.was_deleted(n.uid().as_deref()) {
             continue;

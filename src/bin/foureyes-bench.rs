@@ -417,7 +417,7 @@ async fn main() -> anyhow::Result<()> {
     let op = Operator::start(&plane, &config, port, &plane.dir.join("operator-restart.log"))?;
     op.wait_ready().await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let restart_writes = op.writes().await?;
+    let restart_writes = op.writes().await?.abs();
     println!("API writes after a restart in steady state (5 s after ready): {restart_writes}");
     for (labels, v) in op.writes_by_kind().await? {
         println!("  writes {labels}: {v}");

@@ -82,6 +82,11 @@ impl SyncTracker {
         }
     }
 
+    /// Whether the named stream has synced.
+    pub fn is_synced(&self, name: &str) -> bool {
+        !self.pending.lock().unwrap_or_else(|e| e.into_inner()).contains(name)
+    }
+
     /// The streams not synced yet.
     pub fn pending(&self) -> Vec<&'static str> {
         self.pending
