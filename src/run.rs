@@ -118,54 +118,41 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "rolerequests",
         "native rolebindings",
     ]);
-    let (ws_reader, ws_writer) = reflector::store::<Workspace>();
-    let ws_stream = watcher(Api::<Workspace>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .modify(strip_managed_fields)
-        .reflect(ws_writer)
-        .inspect(reconcile::index::feed(&index.workspaces_by_namespace, workspace_key))
-        .inspect(synced_on_init(&tracker, "workspaces"))
-        .touched_objects();
-    let (proj_reader, proj_writer) = reflector::store::<Project>();
-    let proj_stream = watcher(Api::<Project>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .modify(strip_managed_fields)
-        .reflect(proj_writer)
-        .inspect(reconcile::index::feed(
-            &index.projects_by_namespace,
-            namespaced_key::<Project>,
-        ))
-        .inspect(synced_on_init(&tracker, "projects"))
-        .touched_objects();
-    let (rb_reader, rb_writer) = reflector::store::<RoleBinding>();
-    let rb_stream = watcher(Api::<RoleBinding>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .modify(strip_managed_fields)
-        .reflect(rb_writer)
-        .inspect(reconcile::index::feed(
-            &index.bindings_by_namespace,
-            namespaced_key::<RoleBinding>,
-        ))
-        .inspect(synced_on_init(&tracker, "rolebindings"))
-        .touched_objects();
-    let (rr_reader, rr_writer) = reflector::store::<RoleRequest>();
-    let rr_stream = watcher(Api::<RoleRequest>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .modify(strip_managed_fields)
-        .reflect(rr_writer)
-        .inspect(synced_on_init(&tracker, "rolerequests"))
-        .touched_objects();
-    let (native_reader, native_writer) = reflector::store::<NativeBinding>();
-    let native_stream = watcher(
+    let (ws_reader, ws_stream) = cached(
+        Api::<Workspace>::all(client.clone()),
+        wc.clone(),
+        &tracker,
+        "workspaces",
+        Some((&index.workspaces_by_namespace, workspace_key)),
+    );
+    let (proj_reader, proj_stream) = cached(
+        Api::<Project>::all(client.clone()),
+        wc.clone(),
+        &tracker,
+        "projects",
+        Some((&index.projects_by_namespace, namespaced_key::<Project>)),
+    );
+    let (rb_reader, rb_stream) = cached(
+        Api::<RoleBinding>::all(client.clone()),
+        wc.clone(),
+        &tracker,
+        "rolebindings",
+        Some((&index.bindings_by_namespace, namespaced_key::<RoleBinding>)),
+    );
+    let (rr_reader, rr_stream) = cached(
+        Api::<RoleRequest>::all(client.clone()),
+        wc.clone(),
+        &tracker,
+        "rolerequests",
+        None,
+    );
+    let (native_reader, native_stream) = cached(
         Api::<NativeBinding>::all(client.clone()),
         wc.clone().labels(GRANT_SELECTOR),
-    )
-    .default_backoff()
-    .modify(strip_managed_fields)
-    .reflect(native_writer)
-    .inspect(reconcile::index::feed(&index.natives_by_owner, native_key))
-    .inspect(synced_on_init(&tracker, "native rolebindings"))
-    .touched_objects();
+        &tracker,
+        "native rolebindings",
+        Some((&index.natives_by_owner, native_key)),
+    );
 
     let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
     let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -317,6 +304,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A watch on `api` that feeds a cache (managed fields stripped), an optional
+/// secondary index, and the sync tracker under `name`; returns the cache and
+/// the stream of touched objects for a controller.
+fn cached<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    tracker: &Arc<SyncTracker>,
+    name: &'static str,
+    index: Option<(&Arc<reconcile::index::Index>, reconcile::index::Entry<K>)>,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let mut feed = index.map(|(index, entry)| reconcile::index::feed(index, entry));
+    let mut synced = synced_on_init(tracker, name);
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(writer)
+        .inspect(move |event| {
+            if let Some(feed) = feed.as_mut() {
+                feed(event);
+            }
+            synced(event);
+        })
+        .touched_objects();
+    (reader, stream)
+}
+
 /// Marks a stream synced when its watcher delivers the end of a full list.
 fn synced_on_init<K>(
     tracker: &Arc<SyncTracker>,
@@ -458,6 +478,7 @@ pub async fn revoke_overdue(client: &Client, recorder: &Recorder, metrics: &Metr
                         "native binding {ns}/{} was past its expiry at start-up and was removed",
                         item.name_any()
                     );
+                    metrics.api_write("Event", "create");
                     publish(recorder, &reference, true, events::OVERDUE_REVOKED, "Revoke", note).await;
                 }
             }

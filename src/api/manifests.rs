@@ -202,76 +202,64 @@ pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolic
 /// from these annotations (any value a client sends is overwritten, and the
 /// identity policy forbids changing them later).
 pub fn creator_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
-    let policy: MutatingAdmissionPolicy = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingAdmissionPolicy",
-        "metadata": { "name": CREATOR_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "reinvocationPolicy": "Never",
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": ["foureyes.dev"],
-                    "apiVersions": ["*"],
-                    "operations": ["CREATE"],
-                    "resources": ["rolerequests", "rolebindings"],
-                }],
-            },
-            "mutations": [{
-                "patchType": "ApplyConfiguration",
-                "applyConfiguration": {
-                    "expression": "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': request.userInfo.username, 'foureyes.dev/created-by-groups': (has(request.userInfo.groups) ? request.userInfo.groups : []).join(',')}}}",
-                },
-            }],
-        },
-    }))
-    .expect("valid MutatingAdmissionPolicy");
-    let binding: MutatingAdmissionPolicyBinding = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingAdmissionPolicyBinding",
-        "metadata": { "name": CREATOR_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": { "policyName": CREATOR_POLICY },
-    }))
-    .expect("valid MutatingAdmissionPolicyBinding");
-    (policy, binding)
+    stamp_policy(
+        CREATOR_POLICY,
+        "CREATE",
+        None,
+        "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': request.userInfo.username, 'foureyes.dev/created-by-groups': (has(request.userInfo.groups) ? request.userInfo.groups : []).join(',')}}}",
+    )
 }
 
 /// Keeps the creator stamps on update: a client that re-applies its manifest
 /// (which never carried them) does not remove them, and cannot change them.
 pub fn creator_keep_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
-    let name = format!("{CREATOR_POLICY}-keep");
+    stamp_policy(
+        &format!("{CREATOR_POLICY}-keep"),
+        "UPDATE",
+        Some(json!([{
+            "name": "stamped",
+            "expression": "has(oldObject.metadata.annotations) && 'foureyes.dev/created-by' in oldObject.metadata.annotations",
+        }])),
+        "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': oldObject.metadata.annotations['foureyes.dev/created-by'], 'foureyes.dev/created-by-groups': 'foureyes.dev/created-by-groups' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/created-by-groups'] : ''}}}",
+    )
+}
+
+/// A MutatingAdmissionPolicy (and its binding) that applies `expression` to
+/// bindings and requests on `operation`, where `match_conditions` hold.
+fn stamp_policy(
+    name: &str,
+    operation: &str,
+    match_conditions: Option<serde_json::Value>,
+    expression: &str,
+) -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
+    let mut spec = json!({
+        "failurePolicy": "Fail",
+        "reinvocationPolicy": "Never",
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["foureyes.dev"],
+                "apiVersions": ["*"],
+                "operations": [operation],
+                "resources": ["rolerequests", "rolebindings"],
+            }],
+        },
+        "mutations": [{ "patchType": "ApplyConfiguration", "applyConfiguration": { "expression": expression } }],
+    });
+    if let Some(conditions) = match_conditions {
+        spec["matchConditions"] = conditions;
+    }
+    let metadata = json!({ "name": name, "labels": { "app.kubernetes.io/part-of": "foureyes" } });
     let policy: MutatingAdmissionPolicy = serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingAdmissionPolicy",
-        "metadata": { "name": name, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "reinvocationPolicy": "Never",
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": ["foureyes.dev"],
-                    "apiVersions": ["*"],
-                    "operations": ["UPDATE"],
-                    "resources": ["rolerequests", "rolebindings"],
-                }],
-            },
-            "matchConditions": [{
-                "name": "stamped",
-                "expression": "has(oldObject.metadata.annotations) && 'foureyes.dev/created-by' in oldObject.metadata.annotations",
-            }],
-            "mutations": [{
-                "patchType": "ApplyConfiguration",
-                "applyConfiguration": {
-                    "expression": "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': oldObject.metadata.annotations['foureyes.dev/created-by'], 'foureyes.dev/created-by-groups': 'foureyes.dev/created-by-groups' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/created-by-groups'] : ''}}}",
-                },
-            }],
-        },
+        "metadata": metadata,
+        "spec": spec,
     }))
     .expect("valid MutatingAdmissionPolicy");
     let binding: MutatingAdmissionPolicyBinding = serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingAdmissionPolicyBinding",
-        "metadata": { "name": name, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "metadata": metadata,
         "spec": { "policyName": name },
     }))
     .expect("valid MutatingAdmissionPolicyBinding");

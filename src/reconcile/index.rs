@@ -14,6 +14,9 @@ use kube::runtime::watcher;
 
 type Map = HashMap<String, BTreeSet<String>>;
 
+/// What an index files an object under: its key and its name.
+pub type Entry<K> = fn(&K) -> Option<(String, String)>;
+
 /// Key → names.
 #[derive(Default)]
 pub struct Index {
@@ -94,7 +97,7 @@ pub struct Indexes {
 /// A watch-stream inspector that feeds an index.
 pub fn feed<K>(
     index: &Arc<Index>,
-    entry: fn(&K) -> Option<(String, String)>,
+    entry: Entry<K>,
 ) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + Send + 'static
 where
     K: 'static,

@@ -197,18 +197,14 @@ spec:
   requester: bob
 "#;
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (ok, _, stderr) = self.kubectl("alice", &["create", "--dry-run=server", "-f", "-"], Some(probe));
-            if !ok && stderr.contains("spec.requester must be your own user name") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the identity admission policy never took effect: {stderr}"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        // The creator stamp (a MutatingAdmissionPolicy) likewise.
+        self.retry_until(
+            deadline,
+            "the identity admission policy",
+            &["create", "--dry-run=server", "-f", "-"],
+            probe,
+            |ok, _, stderr| !ok && stderr.contains("spec.requester must be your own user name"),
+        );
+        // The creator stamp (a MutatingAdmissionPolicy) likewise...
         let binding = r#"
 apiVersion: foureyes.dev/v1alpha1
 kind: RoleBinding
@@ -220,50 +216,42 @@ spec:
   justification: probe
   grantedBy: alice
 "#;
-        loop {
-            let (ok, stdout, stderr) = self.kubectl(
-                "alice",
-                &[
-                    "create",
-                    "--dry-run=server",
-                    "-f",
-                    "-",
-                    "-o",
-                    r"jsonpath={.metadata.annotations.foureyes\.dev/created-by}",
-                ],
-                Some(binding),
-            );
-            if ok && stdout.trim() == "alice" {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the creator stamp never took effect: {stdout}{stderr}"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let stamp = r"jsonpath={.metadata.annotations.foureyes\.dev/created-by}";
+        let stamped = |ok: bool, stdout: &str, _: &str| ok && stdout.trim() == "alice";
+        self.retry_until(
+            deadline,
+            "the creator stamp",
+            &["create", "--dry-run=server", "-f", "-", "-o", stamp],
+            binding,
+            stamped,
+        );
         // ...and the policy that keeps the stamp on updates.
         self.kubectl_ok("alice", &["create", "-f", "-"], Some(binding));
+        self.retry_until(
+            deadline,
+            "the creator-keep policy",
+            &["replace", "--dry-run=server", "-f", "-", "-o", stamp],
+            binding,
+            stamped,
+        );
+    }
+
+    /// Runs kubectl as alice with `stdin` until `done(ok, stdout, stderr)`,
+    /// or fails when `deadline` passes.
+    fn retry_until(
+        &self,
+        deadline: Instant,
+        what: &str,
+        args: &[&str],
+        stdin: &str,
+        done: impl Fn(bool, &str, &str) -> bool,
+    ) {
         loop {
-            let (ok, stdout, stderr) = self.kubectl(
-                "alice",
-                &[
-                    "replace",
-                    "--dry-run=server",
-                    "-f",
-                    "-",
-                    "-o",
-                    r"jsonpath={.metadata.annotations.foureyes\.dev/created-by}",
-                ],
-                Some(binding),
-            );
-            if ok && stdout.trim() == "alice" {
+            let (ok, stdout, stderr) = self.kubectl("alice", args, Some(stdin));
+            if done(ok, &stdout, &stderr) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the creator-keep policy never took effect: {stdout}{stderr}"
-            );
+            assert!(Instant::now() < deadline, "{what} never took effect: {stdout}{stderr}");
             std::thread::sleep(Duration::from_millis(250));
         }
     }
