@@ -144,7 +144,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         wc.clone(),
         &tracker,
         "rolerequests",
-        None,
+        Some((&index.requests_by_namespace, namespaced_key::<RoleRequest>)),
     );
     let (native_reader, native_stream) = cached(
         Api::<NativeBinding>::all(client.clone()),
@@ -154,6 +154,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some((&index.natives_by_owner, native_key)),
     );
 
+    let (rr_tx, rr_rx) = tokio::sync::mpsc::unbounded_channel();
+    let rb_stream = rb_stream.inspect({
+        let tx = rr_tx.clone();
+        let requests = index.requests_by_namespace.clone();
+        move |b| {
+            if let Ok(b) = b {
+                for r in requests_touched_by_binding(b, &requests) {
+                    let _ = tx.send(r);
+                }
+            }
+        }
+    });
+    let ws_stream = ws_stream.inspect({
+        let tx = rr_tx;
+        let requests = index.requests_by_namespace.clone();
+        let generations = std::sync::Mutex::new(std::collections::HashMap::<String, Option<i64>>::new());
+        move |ws| {
+            if let Ok(ws) = ws {
+                let mut seen = generations.lock().unwrap_or_else(|e| e.into_inner());
+                if seen.insert(ws.name_any(), ws.metadata.generation) != Some(ws.metadata.generation) {
+                    let ns = ws.control_namespace();
+                    for name in requests.get(&ns) {
+                        let _ = tx.send(ObjectRef::new(&name).within(&ns));
+                    }
+                }
+            }
+        }
+    });
     let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
     let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
@@ -173,6 +201,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         synced,
         written: Default::default(),
+        requests_written: Default::default(),
+        approved_requests: Default::default(),
         index,
         deleted: Default::default(),
     });
@@ -245,7 +275,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )
         .for_each(|_| futures::future::ready(()));
 
-    let requests = rr_stream.for_each(|_| futures::future::ready(()));
+    // A request is decided again when it changes, when a manager of its
+    // workspace comes or goes, when a binding made from it changes, and when
+    // its workspace's spec changes. These triggers come from the streams that
+    // feed the caches, after the cache took the change in, so that the
+    // request is never decided on a cache older than its trigger.
+    let request_controller = Controller::for_stream(rr_stream, rr_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(64))
+        .reconcile_on(receiver_stream(rr_rx))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::request::reconcile,
+            reconcile::request::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
 
     {
         let ctx = ctx.clone();
@@ -294,10 +338,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
 
     info!("watching workspaces, projects, role bindings and role requests");
-    tokio::select! {
-        _ = futures::future::join4(binding_controller, project_controller, workspace_controller, sweeper) => {}
-        _ = requests => {}
-    }
+    futures::future::join5(
+        binding_controller,
+        project_controller,
+        workspace_controller,
+        request_controller,
+        sweeper,
+    )
+    .await;
     health.set_ready(false);
     let _ = server.await;
     info!("stopped");
@@ -364,6 +412,27 @@ fn receiver_stream<T: Send + 'static>(
     rx: tokio::sync::mpsc::UnboundedReceiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+}
+
+/// The requests to decide again when a binding changes: every request of the
+/// namespace for a manager binding (the quorum may change), the origin
+/// request for a binding made from one.
+fn requests_touched_by_binding(b: &RoleBinding, requests: &reconcile::index::Index) -> Vec<ObjectRef<RoleRequest>> {
+    let ns = b.namespace().unwrap_or_default();
+    if b.spec.workspace_role == Some(crate::api::WorkspaceRole::Manager) {
+        requests
+            .get(&ns)
+            .into_iter()
+            .map(|name| ObjectRef::new(&name).within(&ns))
+            .collect()
+    } else {
+        b.spec
+            .origin_request
+            .as_ref()
+            .map(|o| ObjectRef::new(&o.name).within(&ns))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// Collects requests and passes each distinct one on once per `window`.

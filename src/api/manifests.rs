@@ -25,6 +25,12 @@ pub const CREATOR_POLICY: &str = "foureyes-creator";
 pub const CREATED_BY_ANNOTATION: &str = "foureyes.dev/created-by";
 /// Annotation: that user's groups (comma-separated), stamped at admission.
 pub const CREATED_BY_GROUPS_ANNOTATION: &str = "foureyes.dev/created-by-groups";
+/// The policy that records, for every vote appended to a request, who
+/// appended it and with which groups.
+pub const VOTES_POLICY: &str = "foureyes-votes";
+/// Annotation on a request: one line per write that appended votes,
+/// `<from>\t<to>\t<groups, comma-separated>\t<user>`, stamped at admission.
+pub const VOTES_ANNOTATION: &str = "foureyes.dev/votes";
 /// The default group whose members may assert another user's name (a GitOps
 /// controller applying manifests reviewed in Git).
 pub const DEFAULT_TRUSTED_ASSERTER_GROUP: &str = "foureyes:trusted-asserters";
@@ -70,6 +76,7 @@ pub fn all() -> Vec<Manifest> {
     let (policy, binding) = identity_policy();
     let (creator, creator_binding) = creator_policy();
     let (keep, keep_binding) = creator_keep_policy();
+    let (votes, votes_binding) = votes_policy();
     out.push(Manifest {
         file: "admission-policies.yaml".into(),
         yaml: to_yaml_docs(&[
@@ -79,6 +86,8 @@ pub fn all() -> Vec<Manifest> {
             json!(creator_binding),
             json!(keep),
             json!(keep_binding),
+            json!(votes),
+            json!(votes_binding),
         ]),
     });
     out
@@ -204,7 +213,9 @@ pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolic
 pub fn creator_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
     stamp_policy(
         CREATOR_POLICY,
-        "CREATE",
+        &["CREATE"],
+        &["rolerequests", "rolebindings"],
+        None,
         None,
         "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': request.userInfo.username, 'foureyes.dev/created-by-groups': (has(request.userInfo.groups) ? request.userInfo.groups : []).join(',')}}}",
     )
@@ -215,7 +226,9 @@ pub fn creator_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBind
 pub fn creator_keep_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
     stamp_policy(
         &format!("{CREATOR_POLICY}-keep"),
-        "UPDATE",
+        &["UPDATE"],
+        &["rolerequests", "rolebindings"],
+        None,
         Some(json!([{
             "name": "stamped",
             "expression": "has(oldObject.metadata.annotations) && 'foureyes.dev/created-by' in oldObject.metadata.annotations",
@@ -224,11 +237,37 @@ pub fn creator_keep_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolic
     )
 }
 
+/// Records who appended each vote of a request, with the groups the API
+/// server authenticated them with, in the annotation `foureyes.dev/votes`:
+/// the operator recognises partners named by group from it. The value is
+/// rebuilt from the stored one on every write (what a client sends is
+/// discarded), so it only ever grows by the line of the caller's own write.
+pub fn votes_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
+    stamp_policy(
+        VOTES_POLICY,
+        &["CREATE", "UPDATE"],
+        &["rolerequests"],
+        Some(json!([
+            { "name": "before", "expression":
+                "request.operation == 'UPDATE' && has(oldObject.metadata.annotations) && 'foureyes.dev/votes' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/votes'] : ''" },
+            { "name": "from", "expression":
+                "request.operation == 'UPDATE' && has(oldObject.spec.approvals) ? size(oldObject.spec.approvals) : 0" },
+            { "name": "to", "expression": "has(object.spec.approvals) ? size(object.spec.approvals) : 0" },
+            { "name": "line", "expression":
+                "variables.to > variables.from ? string(variables.from) + '\\t' + string(variables.to) + '\\t' + (has(request.userInfo.groups) ? request.userInfo.groups : []).join(',') + '\\t' + request.userInfo.username + '\\n' : ''" },
+        ])),
+        None,
+        "Object{metadata: Object.metadata{annotations: {'foureyes.dev/votes': variables.before + variables.line}}}",
+    )
+}
+
 /// A MutatingAdmissionPolicy (and its binding) that applies `expression` to
-/// bindings and requests on `operation`, where `match_conditions` hold.
+/// `resources` on `operations`, where `match_conditions` hold.
 fn stamp_policy(
     name: &str,
-    operation: &str,
+    operations: &[&str],
+    resources: &[&str],
+    variables: Option<serde_json::Value>,
     match_conditions: Option<serde_json::Value>,
     expression: &str,
 ) -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
@@ -239,14 +278,17 @@ fn stamp_policy(
             "resourceRules": [{
                 "apiGroups": ["foureyes.dev"],
                 "apiVersions": ["*"],
-                "operations": [operation],
-                "resources": ["rolerequests", "rolebindings"],
+                "operations": operations,
+                "resources": resources,
             }],
         },
         "mutations": [{ "patchType": "ApplyConfiguration", "applyConfiguration": { "expression": expression } }],
     });
     if let Some(conditions) = match_conditions {
         spec["matchConditions"] = conditions;
+    }
+    if let Some(variables) = variables {
+        spec["variables"] = variables;
     }
     let metadata = json!({ "name": name, "labels": { "app.kubernetes.io/part-of": "foureyes" } });
     let policy: MutatingAdmissionPolicy = serde_json::from_value(json!({

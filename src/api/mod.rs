@@ -14,7 +14,9 @@ pub use binding::{BindingPhase, OriginRequest, Revocation, RoleBinding, RoleBind
 pub use common::{GoDuration, Subject, SubjectKind, WorkspaceRole};
 pub use conditions::{Condition, ConditionStatus};
 pub use project::{Project, ProjectSpec, ProjectStatus};
-pub use request::{Approval, Decision, RequestPhase, RoleRequest, RoleRequestSpec, RoleRequestStatus};
+pub use request::{
+    Approval, Decision, IgnoreReason, IgnoredVote, RequestPhase, RoleRequest, RoleRequestSpec, RoleRequestStatus,
+};
 pub use workspace::{ApprovalPolicy, Workspace, WorkspaceSpec, WorkspaceStatus};
 
 /// The API group of every foureyes resource.

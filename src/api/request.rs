@@ -39,7 +39,10 @@ pub const MAX_APPROVALS: usize = 32;
         description = "counted approvals / required"
     ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new(
+        "!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in ['Approved', 'Granted', 'Denied', 'Expired']) || self.spec == oldSelf.spec"
+    ).message("the request is decided: its spec, including spec.approvals, can no longer change"),
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.workspaceRole) != has(self.projectRole)")
@@ -229,6 +232,10 @@ pub struct RoleRequestStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,
 
+    /// How many entries of `spec.approvals` the decision took into account;
+    /// votes after them arrived too late and are ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_on_votes: Option<i32>,
     /// When a still-pending request expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_until: Option<DateTime<Utc>>,

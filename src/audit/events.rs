@@ -31,6 +31,39 @@ pub const NAMESPACE_ADOPTED: &str = "NamespaceAdopted";
 /// A workspace was deleted and everything it granted was revoked (Normal).
 pub const WORKSPACE_DELETED: &str = "WorkspaceDeleted";
 
+/// A role request was seen for the first time (Normal).
+pub const REQUESTED: &str = "Requested";
+/// A manager's approval of a request was counted; the note says `n/m` (Normal).
+pub const APPROVAL_COUNTED: &str = "ApprovalCounted";
+/// A vote on a request did not count: not a manager, the subject, a second
+/// vote, or after the decision (Warning).
+pub const VOTE_IGNORED: &str = "VoteIgnored";
+/// Enough managers approved a request (Normal).
+pub const QUORUM_REACHED: &str = "QuorumReached";
+/// The workspace has fewer managers than a request's quorum; only a partner
+/// can approve it (Warning).
+pub const QUORUM_UNREACHABLE: &str = "QuorumUnreachable";
+/// A partner approved a request alone (Warning).
+pub const BREAK_GLASS: &str = "BreakGlass";
+/// A request was denied (Normal).
+pub const DENIED: &str = "Denied";
+/// A request stayed pending longer than the workspace's `pendingTimeout` (Normal).
+pub const REQUEST_EXPIRED: &str = "RequestExpired";
+/// The RoleBinding of an approved request was created (Normal).
+pub const BINDING_CREATED: &str = "BindingCreated";
+
+/// A request that cannot move on uses its problem's reason as a Warning
+/// event: `WorkspaceNotFound`, `ProjectNotFound`, `UnknownRole`,
+/// `RoleNotAllowed`, `BindingNameTaken`, `InvalidSpec`.
+pub const REQUEST_PROBLEM_REASONS: &[&str] = &[
+    "WorkspaceNotFound",
+    "ProjectNotFound",
+    "UnknownRole",
+    "RoleNotAllowed",
+    "BindingNameTaken",
+    "InvalidSpec",
+];
+
 /// A binding not in effect uses its refusal's reason as a Warning event:
 /// `NotAuthorized`, `RoleNotAllowed`, `UnknownRole`, `ProjectNotFound`,
 /// `ProjectHasNoNamespaces`, `WorkspaceNotFound`,

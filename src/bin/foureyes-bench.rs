@@ -9,7 +9,13 @@
 //! - API writes after a restart with everything in sync (target: zero);
 //! - the operator's peak resident memory.
 //!
+//! With `--requests N` it measures role requests instead: N requests, each
+//! already approved by its requesting manager (1/2), are approved at once by
+//! a second manager, and it prints approval → native RBAC latency p50/p99/max
+//! and the API writes per request.
+//!
 //! Usage: `cargo run --release --bin foureyes-bench -- --bindings 1000`
+//! or `cargo run --release --bin foureyes-bench -- --requests 1000`
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +46,9 @@ struct Args {
     /// Concurrent API requests while loading.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Measure role requests instead: this many requests approved at once.
+    #[arg(long, default_value_t = 0)]
+    requests: usize,
 }
 
 /// Native binding name → (its expiry, when a watcher saw it deleted).
@@ -223,7 +232,14 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let n = args.bindings.max(10);
     let workspaces = (n / 10).max(1);
-    println!("foureyes access-engine benchmark: {n} bindings in {workspaces} workspaces");
+    if args.requests > 0 {
+        println!(
+            "foureyes role-request benchmark: {} requests approved at once",
+            args.requests
+        );
+    } else {
+        println!("foureyes access-engine benchmark: {n} bindings in {workspaces} workspaces");
+    }
 
     // Control plane.
     let dir = std::env::temp_dir().join(format!("foureyes-bench-{}", std::process::id()));
@@ -276,6 +292,11 @@ async fn main() -> anyhow::Result<()> {
     let port = free_port();
     let op = Operator::start(&plane, &config, port, &plane.dir.join("operator.log"))?;
     op.wait_ready().await?;
+    if args.requests > 0 {
+        let result = requests_bench(&plane, &admin, &partner, &op, args.requests, args.concurrency).await;
+        op.stop();
+        return result;
+    }
 
     // Watch native bindings: record when each disappears.
     let deletions: Deletions = Default::default();
@@ -458,5 +479,215 @@ async fn main() -> anyhow::Result<()> {
         op.peak_rss_mib()
     );
     op.stop();
+    Ok(())
+}
+
+/// Approval → native RBAC latency with `n` requests in flight (DESIGN §5).
+async fn requests_bench(
+    plane: &Plane,
+    admin: &Client,
+    partner: &Client,
+    op: &Operator,
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    use foureyes::api::{RequestPhase, RoleRequest};
+    use foureyes::rbac::BINDING_LABEL;
+
+    let alice = client(plane, "alice").await?;
+    let bob = client(plane, "bob").await?;
+    let workspaces = (n / 100).max(1);
+    for i in 0..workspaces {
+        let name = format!("rq-{i}");
+        let ws: Workspace = serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
+            "spec": { "approvalPolicy": { "workspaceRoleApprovals": 2, "projectRoleApprovals": 2 } },
+        }))?;
+        Api::<Workspace>::all(partner.clone())
+            .create(&PostParams::default(), &ws)
+            .await?;
+        for m in ["alice", "bob"] {
+            let b: RoleBinding = serde_json::from_value(json!({
+                "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                "metadata": { "name": format!("manager-{m}"), "namespace": format!("ws-{name}") },
+                "spec": {
+                    "subject": { "kind": "User", "name": m }, "workspaceRole": "manager", "duration": "2h",
+                    "justification": "benchmark", "grantedBy": "partner",
+                },
+            }))?;
+            let api = Api::<RoleBinding>::namespaced(partner.clone(), &format!("ws-{name}"));
+            // The namespace appears once the operator reconciled the workspace.
+            loop {
+                match api.create(&PostParams::default(), &b).await {
+                    Ok(_) => break,
+                    Err(kube::Error::Api(e)) if e.code == 404 => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    let all_bindings: Api<RoleBinding> = Api::all(admin.clone());
+    loop {
+        let active = all_bindings
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active))
+            .count();
+        if active >= 2 * workspaces {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("{workspaces} workspaces with two managers each");
+
+    // n requests by alice (counted as her approval): 1/2 each.
+    let t0 = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let alice = alice.clone();
+            async move {
+                let ns = format!("ws-rq-{}", i % workspaces);
+                let r: RoleRequest = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+                    "metadata": { "name": format!("req-{i}"), "namespace": ns },
+                    "spec": {
+                        "subject": { "kind": "User", "name": format!("oncall-{i}@example.com") },
+                        "workspaceRole": "member", "duration": "1h",
+                        "justification": "benchmark", "requester": "alice",
+                    },
+                }))
+                .expect("request");
+                Api::<RoleRequest>::namespaced(alice, &ns)
+                    .create(&PostParams::default(), &r)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let requests: Api<RoleRequest> = Api::all(admin.clone());
+    loop {
+        let pending = requests
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|r| r.status.as_ref().and_then(|s| s.approvals.as_deref()) == Some("1/2"))
+            .count();
+        if pending >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    println!("{n} requests pending at 1/2 after {:.1} s", t0.elapsed().as_secs_f64());
+    let writes_before = op.writes().await?;
+
+    // Watch native bindings appear.
+    let seen: Arc<tokio::sync::Mutex<HashMap<String, Instant>>> = Default::default();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    {
+        let seen = seen.clone();
+        let api: Api<NativeBinding> = Api::all(admin.clone());
+        tokio::spawn(async move {
+            let mut ready_tx = Some(ready_tx);
+            let mut stream = watcher(api, watcher::Config::default().labels(GRANT_SELECTOR)).boxed();
+            while let Ok(Some(ev)) = stream.try_next().await {
+                match ev {
+                    watcher::Event::InitDone => {
+                        if let Some(tx) = ready_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    watcher::Event::Apply(nb) | watcher::Event::InitApply(nb) => {
+                        let at = Instant::now();
+                        let key = format!(
+                            "{}/{}",
+                            nb.metadata.namespace.clone().unwrap_or_default(),
+                            nb.metadata
+                                .labels
+                                .as_ref()
+                                .and_then(|l| l.get(BINDING_LABEL))
+                                .cloned()
+                                .unwrap_or_default()
+                        );
+                        seen.lock().await.entry(key).or_insert(at);
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+    ready_rx.await?;
+
+    // bob approves all of them at once.
+    let sent: Arc<tokio::sync::Mutex<HashMap<String, Instant>>> = Default::default();
+    let t1 = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let bob = bob.clone();
+            let sent = sent.clone();
+            async move {
+                let ns = format!("ws-rq-{}", i % workspaces);
+                let name = format!("req-{i}");
+                let api = Api::<RoleRequest>::namespaced(bob, &ns);
+                let patch = json!({ "spec": { "approvals": [{ "user": "bob", "decision": "Approve" }] } });
+                let started = Instant::now();
+                api.patch(
+                    &name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(patch),
+                )
+                .await?;
+                sent.lock().await.insert(format!("{ns}/{name}"), started);
+                Ok::<_, kube::Error>(())
+            }
+        })
+        .buffer_unordered(concurrency.max(64))
+        .try_collect::<Vec<_>>()
+        .await?;
+    println!("{n} approvals sent in {:.1} s", t1.elapsed().as_secs_f64());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.lock().await.len() < n + 2 * workspaces && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "all in place {:.1} s after the first approval",
+        t1.elapsed().as_secs_f64()
+    );
+    let (sent, seen) = (sent.lock().await.clone(), seen.lock().await.clone());
+    let lags: Vec<f64> = sent
+        .iter()
+        .filter_map(|(key, at)| Some(seen.get(key)?.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+        .collect();
+    println!(
+        "approval -> native RBAC in place (as seen by a watcher), {} of {n}:",
+        lags.len()
+    );
+    summary("approval latency", lags);
+    let mut last = op.writes().await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let now = op.writes().await?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let granted = requests
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|r| r.status.as_ref().and_then(|s| s.phase) == Some(RequestPhase::Granted))
+        .count();
+    println!("{granted}/{n} requests Granted");
+    println!(
+        "API writes per approved request (request status, binding, its natives, events): {:.2}",
+        (op.writes().await? - writes_before) / n as f64
+    );
+    println!("operator peak resident memory: {:.1} MiB", op.peak_rss_mib());
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod binding;
 pub mod identity;
 pub mod namespaces;
+pub mod quorum;
 pub mod role;
 pub mod sweep;
 

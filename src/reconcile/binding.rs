@@ -87,17 +87,27 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         namespaces: &project_ns,
         role_map: &p.spec.role_map,
     });
+    // The request's approval as cached, or as this process just recorded it
+    // (the binding can be reconciled before the cache shows the approval).
     let origin = b.spec.origin_request.as_ref().and_then(|o| {
-        ctx.requests
-            .get(&ObjectRef::new(&o.name).within(&ns))
-            .map(|r| OriginFacts {
+        ctx.requests.get(&ObjectRef::new(&o.name).within(&ns)).map(|r| {
+            let cached = r
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted));
+            let mut memo = ctx.approved_requests.lock().unwrap_or_else(|e| e.into_inner());
+            let approved = if cached {
+                memo.remove(&o.uid);
+                true
+            } else {
+                memo.contains(&o.uid)
+            };
+            OriginFacts {
                 uid_matches: r.metadata.uid.as_deref() == Some(o.uid.as_str()),
-                approved: r
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase)
-                    .is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted)),
-            })
+                approved,
+            }
+        })
     });
     // Our own last status write is newer than a cache that has not caught up
     // with it yet; deciding on the stale one would write again and announce

@@ -88,6 +88,8 @@ pub struct Indexes {
     pub bindings_by_namespace: Arc<Index>,
     /// Namespace → projects in it.
     pub projects_by_namespace: Arc<Index>,
+    /// Role requests by namespace.
+    pub requests_by_namespace: Arc<Index>,
     /// Control namespace → the workspace that owns it.
     pub workspaces_by_namespace: Arc<Index>,
     /// Owning binding's uid → its native bindings, as `<namespace>/<name>`.

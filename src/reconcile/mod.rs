@@ -3,6 +3,7 @@
 pub mod binding;
 pub mod index;
 pub mod project;
+pub mod request;
 pub mod workspace;
 
 use std::sync::Arc;
@@ -52,6 +53,11 @@ pub struct Context {
     pub index: index::Indexes,
     /// The last status this process wrote for each binding (by uid).
     pub written: std::sync::Mutex<std::collections::HashMap<String, crate::api::RoleBindingStatus>>,
+    /// The last status this process wrote for each request (by uid), until the cache shows it.
+    pub requests_written: std::sync::Mutex<std::collections::HashMap<String, crate::api::RoleRequestStatus>>,
+    /// Requests this process approved (by uid), until the cache shows it: a
+    /// binding made from one may be reconciled before the cache catches up.
+    pub approved_requests: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Tracks which watch streams have delivered their first full list.
@@ -130,6 +136,32 @@ impl Context {
         }
     }
 
+    /// The newest status of a request: the cached one, unless this process
+    /// wrote a different one that the cache does not show yet.
+    pub fn latest_request_status(
+        &self,
+        uid: &str,
+        cached: Option<&crate::api::RoleRequestStatus>,
+    ) -> Option<crate::api::RoleRequestStatus> {
+        let mut written = self.requests_written.lock().unwrap_or_else(|e| e.into_inner());
+        match written.get(uid) {
+            Some(mine) if cached != Some(mine) => Some(mine.clone()),
+            Some(_) => {
+                written.remove(uid);
+                cached.cloned()
+            }
+            None => cached.cloned(),
+        }
+    }
+
+    /// Remembers the status this process wrote for a request.
+    pub fn remember_request_status(&self, uid: &str, status: crate::api::RoleRequestStatus) {
+        self.requests_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), status);
+    }
+
     /// Whether this process already deleted the native binding with this uid
     /// (the cache may still show it for a moment).
     pub fn was_deleted(&self, uid: Option<&str>) -> bool {
@@ -201,6 +233,16 @@ impl Context {
             .collect()
     }
 
+    /// The role requests in a namespace.
+    pub fn requests_in(&self, namespace: &str) -> Vec<Arc<RoleRequest>> {
+        self.index
+            .requests_by_namespace
+            .get(namespace)
+            .into_iter()
+            .filter_map(|name| self.requests.get(&ObjectRef::new(&name).within(namespace)))
+            .collect()
+    }
+
     /// The native bindings made for the foureyes binding with this uid.
     pub fn natives_of(&self, uid: &str) -> Vec<Arc<NativeBinding>> {
         self.index
@@ -233,12 +275,14 @@ impl Context {
 
 use kube::ResourceExt as _;
 
-/// Whether a binding is in effect now (per its last status).
+/// Whether a binding is in effect now (per its last status): a revocation
+/// or deletion counts at once, before the status reports it.
 pub fn is_active(b: &RoleBinding, now: DateTime<Utc>) -> bool {
     b.status
         .as_ref()
         .is_some_and(|s| s.phase == Some(BindingPhase::Active) && s.expires_at.is_some_and(|e| e > now))
         && b.metadata.deletion_timestamp.is_none()
+        && b.spec.revocation.is_none()
 }
 
 /// Per-object exponential backoff for transient errors: 1 s, 2 s, 4 s, ...

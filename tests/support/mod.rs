@@ -234,6 +234,33 @@ spec:
             binding,
             stamped,
         );
+        // ...and the one that records who appended each vote.
+        let request = r#"
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleRequest
+metadata: { name: probe-votes, namespace: foureyes-probe }
+spec:
+  subject: { kind: User, name: dave }
+  workspaceRole: member
+  duration: 1h
+  justification: probe
+  requester: alice
+  approvals: [{ user: alice, decision: Approve }]
+"#;
+        self.retry_until(
+            deadline,
+            "the votes stamp",
+            &[
+                "create",
+                "--dry-run=server",
+                "-f",
+                "-",
+                "-o",
+                r"jsonpath={.metadata.annotations.foureyes\.dev/votes}",
+            ],
+            request,
+            |ok, stdout, _| ok && stdout.contains("\talice"),
+        );
     }
 
     /// Runs kubectl as alice with `stdin` until `done(ok, stdout, stderr)`,

@@ -1,0 +1,621 @@
+//! The four-eyes quorum: how a `RoleRequest` is decided (DESIGN §2, §3).
+//!
+//! The rules, in the order they are applied:
+//! 1. A decided request (`Approved`, `Granted`, `Denied`, `Expired`) stays
+//!    decided; votes after the decision are ignored as `TooLate`.
+//! 2. A request still pending at `creation + pendingTimeout` expires, whatever
+//!    votes it carries: it is never approved after its timeout.
+//! 3. The requester counts as the first approval when they are a current
+//!    manager and not the subject.
+//! 4. Votes are read in order. The subject's votes never count (`IsSubject`);
+//!    each person counts once, their first vote (`Duplicate`); only current
+//!    managers count (`NotManager`), re-checked at every evaluation, so a
+//!    manager removed before the quorum completes no longer counts.
+//! 5. A `Deny` from a manager (or a partner) ends the request, and wins over
+//!    approvals evaluated at the same time.
+//! 6. Enough approvals grant it. Otherwise a partner's approval grants it alone
+//!    where the workspace allows break-glass (a partner who is also a manager
+//!    counts as a manager first).
+//! 7. When the workspace has fewer managers than its quorum (not counting the
+//!    subject), the request is `QuorumUnreachable`: never silently approved
+//!    with fewer, waiting for a partner, more managers, or the timeout.
+
+use chrono::{DateTime, Utc};
+
+use crate::api::conditions::{Condition, READY, find_condition, set_condition};
+use crate::api::{
+    ApprovalPolicy, ConditionStatus, Decision, GoDuration, IgnoreReason, IgnoredVote, RequestPhase, RoleRequestSpec,
+    RoleRequestStatus, SubjectKind,
+};
+
+/// What is known about one vote's author, in the order of `spec.approvals`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Voter {
+    /// Holds an active manager binding in the workspace now.
+    pub manager: bool,
+    /// Is a partner (by user name, or by the groups stamped at admission).
+    pub partner: bool,
+    /// Belongs to the subject group (when the subject is a group), per the
+    /// groups stamped at admission.
+    pub in_subject_group: bool,
+}
+
+/// The workspace, as a request sees it.
+#[derive(Clone, Debug)]
+pub struct RequestWorkspace<'a> {
+    /// The approval policy.
+    pub policy: &'a ApprovalPolicy,
+    /// The longest a binding may last.
+    pub max_duration: &'a GoDuration,
+    /// Users with an active manager binding, the subject excluded.
+    pub qualifying_managers: usize,
+}
+
+/// The binding named after the request, if one exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExistingBinding {
+    /// No binding of that name.
+    None,
+    /// The binding this request created (its `originRequest` names this request's uid).
+    Ours,
+    /// A binding of that name that this request did not create.
+    Foreign,
+}
+
+/// The snapshot a request decision is taken on.
+#[derive(Clone, Debug)]
+pub struct RequestFacts<'a> {
+    /// The request's spec.
+    pub spec: &'a RoleRequestSpec,
+    /// When the request was created (start of the pending timeout).
+    pub created: DateTime<Utc>,
+    /// The status as last written.
+    pub previous: Option<&'a RoleRequestStatus>,
+    /// The workspace, if it exists.
+    pub workspace: Option<RequestWorkspace<'a>>,
+    /// Why the requested role cannot be granted, if it cannot (unknown
+    /// project, unknown role, role outside the allow-list): `(reason, message)`.
+    pub role_problem: Option<(&'static str, String)>,
+    /// Whether the requester holds an active manager binding now.
+    pub requester_is_manager: bool,
+    /// One entry per `spec.approvals` entry.
+    pub voters: &'a [Voter],
+    /// The binding named after the request.
+    pub binding: ExistingBinding,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}
+
+/// Why a request cannot move on, shown as its `Ready` condition and a Warning event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The namespace belongs to no workspace.
+    WorkspaceNotFound,
+    /// The role cannot be granted: `(reason, message)`.
+    Role(&'static str, String),
+    /// A binding with the request's name exists and was not made from it.
+    BindingNameTaken,
+}
+
+impl Problem {
+    /// The condition and event reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Problem::WorkspaceNotFound => "WorkspaceNotFound",
+            Problem::Role(reason, _) => reason,
+            Problem::BindingNameTaken => "BindingNameTaken",
+        }
+    }
+
+    /// A message for people.
+    pub fn message(&self) -> String {
+        match self {
+            Problem::WorkspaceNotFound => "the namespace belongs to no workspace".into(),
+            Problem::Role(_, message) => message.clone(),
+            Problem::BindingNameTaken => {
+                "a RoleBinding with this request's name exists and was not created from it; the approved role cannot be granted under that name".into()
+            }
+        }
+    }
+}
+
+/// The binding to create from an approved request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindingPlan {
+    /// The requested duration, capped by the workspace's `maxDuration`.
+    pub duration: GoDuration,
+    /// Whether the cap shortened it.
+    pub capped: bool,
+    /// Who granted it: the partner who broke the glass, or the manager whose
+    /// approval completed the quorum.
+    pub granted_by: String,
+}
+
+/// What should be true of a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestDecision {
+    /// The phase.
+    pub phase: RequestPhase,
+    /// Approvals required by the workspace's policy (0 when unknown).
+    pub required: i32,
+    /// The managers whose approvals count, in order.
+    pub approved_by: Vec<String>,
+    /// Votes that do not count, with the reason.
+    pub ignored: Vec<IgnoredVote>,
+    /// Who denied it.
+    pub denied_by: Option<String>,
+    /// The partner who approved alone.
+    pub break_glass_by: Option<String>,
+    /// When it was decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// How many votes the decision took into account.
+    pub decided_on_votes: Option<i32>,
+    /// When a pending request times out.
+    pub pending_until: Option<DateTime<Utc>>,
+    /// The binding to create (phase `Approved`, no binding yet).
+    pub create_binding: Option<BindingPlan>,
+    /// What keeps it from moving on.
+    pub problem: Option<Problem>,
+    /// When to look again without any change (the pending timeout).
+    pub wake_at: Option<DateTime<Utc>>,
+}
+
+impl RequestDecision {
+    /// `n/m` as shown in the printer column.
+    pub fn tally(&self) -> String {
+        format!("{}/{}", self.approved_by.len(), self.required)
+    }
+}
+
+/// Whether a phase is final for the votes: nothing after it counts.
+pub fn is_decided(phase: Option<RequestPhase>) -> bool {
+    matches!(
+        phase,
+        Some(RequestPhase::Approved | RequestPhase::Granted | RequestPhase::Denied | RequestPhase::Expired)
+    )
+}
+
+/// Decides a request. Pure: same facts, same decision.
+pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
+    let previous_phase = facts.previous.and_then(|s| s.phase);
+    if is_decided(previous_phase)
+        && let Some(previous) = facts.previous
+    {
+        return keep_decision(facts, previous);
+    }
+
+    let mut d = RequestDecision {
+        phase: RequestPhase::Pending,
+        required: 0,
+        approved_by: vec![],
+        ignored: vec![],
+        denied_by: None,
+        break_glass_by: None,
+        decided_at: None,
+        decided_on_votes: None,
+        pending_until: None,
+        create_binding: None,
+        problem: None,
+        wake_at: None,
+    };
+    let Some(ws) = &facts.workspace else {
+        // Votes are tallied when the workspace is known; without it nothing counts.
+        d.problem = Some(Problem::WorkspaceNotFound);
+        return d;
+    };
+    let role_is_workspace = facts.spec.workspace_role.is_some();
+    d.required = if role_is_workspace {
+        ws.policy.workspace_role_approvals
+    } else {
+        ws.policy.project_role_approvals
+    }
+    .max(1);
+    let deadline = facts.created + ws.policy.pending_timeout.to_chrono();
+    d.pending_until = Some(deadline);
+    let votes = facts.spec.approvals.len();
+    if facts.now >= deadline {
+        d.phase = RequestPhase::Expired;
+        d.decided_at = Some(facts.now);
+        d.decided_on_votes = Some(votes as i32);
+        tally(facts, &mut d, votes);
+        d.break_glass_by = None;
+        d.denied_by = None;
+        return d;
+    }
+    d.wake_at = Some(deadline);
+
+    let partner_approvals = tally(facts, &mut d, votes);
+    if !ws.policy.partner_break_glass {
+        // Without break-glass a partner's approval is just a non-manager's.
+        d.ignored.extend(
+            partner_approvals
+                .iter()
+                .filter(|(_, counted)| !counted)
+                .map(|(user, _)| IgnoredVote {
+                    user: user.clone(),
+                    reason: IgnoreReason::NotManager,
+                }),
+        );
+    }
+    if let Some((reason, message)) = &facts.role_problem {
+        d.problem = Some(Problem::Role(reason, message.clone()));
+    }
+    if d.denied_by.is_some() {
+        d.phase = RequestPhase::Denied;
+        d.decided_at = Some(facts.now);
+        d.decided_on_votes = Some(votes as i32);
+        d.wake_at = None;
+        return d;
+    }
+    let quorum = d.approved_by.len() >= d.required as usize;
+    let approver = if quorum {
+        d.approved_by.last().cloned()
+    } else if ws.policy.partner_break_glass
+        && let Some((partner, _)) = partner_approvals.into_iter().next()
+    {
+        d.break_glass_by = Some(partner.clone());
+        Some(partner)
+    } else {
+        None
+    };
+    match approver {
+        // An approved request for a role that cannot be granted stays pending:
+        // approving it would only create a refused binding.
+        Some(granted_by) if d.problem.is_none() => {
+            d.phase = RequestPhase::Approved;
+            d.decided_at = Some(facts.now);
+            d.decided_on_votes = Some(votes as i32);
+            d.wake_at = None;
+            let requested = &facts.spec.duration;
+            let capped = requested.get() > ws.max_duration.get();
+            d.create_binding = Some(BindingPlan {
+                duration: if capped {
+                    ws.max_duration.clone()
+                } else {
+                    requested.clone()
+                },
+                capped,
+                granted_by,
+            });
+            finish_approval(facts, &mut d);
+        }
+        _ => {
+            d.break_glass_by = None;
+            if ws.qualifying_managers < d.required as usize {
+                d.phase = RequestPhase::QuorumUnreachable;
+            }
+        }
+    }
+    d
+}
+
+/// Counts the requester and the first `votes` votes into `d`; returns the
+/// partners' approvals in order, each with whether it also counted as a manager's.
+fn tally(facts: &RequestFacts<'_>, d: &mut RequestDecision, votes: usize) -> Vec<(String, bool)> {
+    let spec = facts.spec;
+    let is_subject_user = |user: &str| spec.subject.kind == SubjectKind::User && spec.subject.name == user;
+    let mut seen: Vec<&str> = vec![];
+    if facts.requester_is_manager && !is_subject_user(&spec.requester) {
+        d.approved_by.push(spec.requester.clone());
+        seen.push(&spec.requester);
+    }
+    let mut partner_approvals = vec![];
+    for (i, vote) in spec.approvals.iter().enumerate() {
+        let voter = facts.voters.get(i).copied().unwrap_or_default();
+        let reason = if i >= votes {
+            Some(IgnoreReason::TooLate)
+        } else if is_subject_user(&vote.user) || voter.in_subject_group {
+            Some(IgnoreReason::IsSubject)
+        } else if seen.contains(&vote.user.as_str()) {
+            Some(IgnoreReason::Duplicate)
+        } else if !voter.manager && !voter.partner {
+            Some(IgnoreReason::NotManager)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            d.ignored.push(IgnoredVote {
+                user: vote.user.clone(),
+                reason,
+            });
+            continue;
+        }
+        seen.push(&vote.user);
+        match (vote.decision, voter.manager) {
+            (Decision::Deny, _) => {
+                d.denied_by.get_or_insert_with(|| vote.user.clone());
+            }
+            (Decision::Approve, true) => {
+                d.approved_by.push(vote.user.clone());
+                if voter.partner {
+                    partner_approvals.push((vote.user.clone(), true));
+                }
+            }
+            (Decision::Approve, false) => partner_approvals.push((vote.user.clone(), false)),
+        }
+    }
+    partner_approvals
+}
+
+/// Keeps a decided request as it was decided; only late votes are added.
+fn keep_decision(facts: &RequestFacts<'_>, previous: &RoleRequestStatus) -> RequestDecision {
+    let considered = previous
+        .decided_on_votes
+        .map(|n| n.max(0) as usize)
+        .unwrap_or(facts.spec.approvals.len());
+    let mut ignored = previous.ignored.clone();
+    let already_late = ignored.iter().filter(|v| v.reason == IgnoreReason::TooLate).count();
+    for vote in facts.spec.approvals.iter().skip(considered).skip(already_late) {
+        ignored.push(IgnoredVote {
+            user: vote.user.clone(),
+            reason: IgnoreReason::TooLate,
+        });
+    }
+    let mut d = RequestDecision {
+        phase: previous.phase.unwrap_or(RequestPhase::Pending),
+        required: previous.required.unwrap_or_default(),
+        approved_by: previous.approved_by.clone(),
+        ignored,
+        denied_by: previous.denied_by.clone(),
+        break_glass_by: previous.break_glass_by.clone(),
+        decided_at: previous.decided_at,
+        decided_on_votes: Some(considered as i32),
+        pending_until: previous.pending_until,
+        create_binding: None,
+        problem: None,
+        wake_at: None,
+    };
+    if d.phase == RequestPhase::Approved {
+        // Decided, binding not confirmed yet: create it (again: idempotent).
+        let granted_by = previous
+            .break_glass_by
+            .clone()
+            .or_else(|| previous.approved_by.last().cloned())
+            .unwrap_or_else(|| facts.spec.requester.clone());
+        if let Some(ws) = &facts.workspace {
+            let requested = &facts.spec.duration;
+            let capped = requested.get() > ws.max_duration.get();
+            d.create_binding = Some(BindingPlan {
+                duration: if capped {
+                    ws.max_duration.clone()
+                } else {
+                    requested.clone()
+                },
+                capped,
+                granted_by,
+            });
+        } else {
+            d.problem = Some(Problem::WorkspaceNotFound);
+        }
+        finish_approval(facts, &mut d);
+    }
+    d
+}
+
+/// An approved request is granted once its binding exists.
+fn finish_approval(facts: &RequestFacts<'_>, d: &mut RequestDecision) {
+    match facts.binding {
+        ExistingBinding::Ours => {
+            d.phase = RequestPhase::Granted;
+            d.create_binding = None;
+        }
+        ExistingBinding::Foreign => {
+            d.create_binding = None;
+            d.problem = Some(Problem::BindingNameTaken);
+        }
+        ExistingBinding::None => {}
+    }
+}
+
+/// Condition type: whether enough managers approved.
+pub const QUORUM_REACHED: &str = "QuorumReached";
+/// Condition type: set while the workspace has fewer managers than the quorum.
+pub const QUORUM_UNREACHABLE: &str = "QuorumUnreachable";
+
+/// The status that reports a decision, starting from the previous one so
+/// that unchanged conditions keep their transition times (and an unchanged
+/// status compares equal and is not written).
+pub fn request_status(
+    d: &RequestDecision,
+    previous: Option<&RoleRequestStatus>,
+    role: Option<String>,
+    binding: Option<String>,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> RoleRequestStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    s.observed_generation = generation;
+    s.phase = Some(d.phase);
+    s.role = role;
+    s.approvals = Some(d.tally());
+    s.required = Some(d.required);
+    s.approved_by = d.approved_by.clone();
+    s.ignored = d.ignored.clone();
+    s.denied_by = d.denied_by.clone();
+    s.break_glass_by = d.break_glass_by.clone();
+    s.binding = binding.or(s.binding);
+    s.decided_at = d.decided_at;
+    s.decided_on_votes = d.decided_on_votes;
+    s.pending_until = d.pending_until;
+
+    let quorum = match (d.phase, &d.break_glass_by) {
+        (_, Some(partner)) => Some((
+            ConditionStatus::False,
+            "BreakGlass",
+            format!("approved alone by partner {partner}"),
+        )),
+        (RequestPhase::Approved | RequestPhase::Granted, None) => Some((
+            ConditionStatus::True,
+            "QuorumReached",
+            format!("approved by {} ({})", d.approved_by.join(", "), d.tally()),
+        )),
+        (RequestPhase::Pending | RequestPhase::QuorumUnreachable, None) if d.required > 0 => Some((
+            ConditionStatus::False,
+            "WaitingForApprovals",
+            format!(
+                "{} of {} approvals from distinct managers",
+                d.approved_by.len(),
+                d.required
+            ),
+        )),
+        _ => None,
+    };
+    if let Some((status, reason, message)) = quorum {
+        set_condition(
+            &mut s.conditions,
+            Condition::new(QUORUM_REACHED, status, reason, message, generation, now),
+        );
+    }
+    let unreachable = if d.phase == RequestPhase::QuorumUnreachable {
+        Condition::new(
+            QUORUM_UNREACHABLE,
+            ConditionStatus::True,
+            "NotEnoughManagers",
+            format!(
+                "the workspace has fewer managers (other than the subject) than the {} approvals required; only a partner can approve it",
+                d.required
+            ),
+            generation,
+            now,
+        )
+    } else {
+        Condition::new(
+            QUORUM_UNREACHABLE,
+            ConditionStatus::False,
+            "EnoughManagers",
+            "",
+            generation,
+            now,
+        )
+    };
+    if d.phase == RequestPhase::QuorumUnreachable || find_condition(&s.conditions, QUORUM_UNREACHABLE).is_some() {
+        set_condition(&mut s.conditions, unreachable);
+    }
+    let (status, reason, message) = match (&d.problem, d.phase) {
+        (Some(p), _) => (ConditionStatus::False, p.reason(), p.message()),
+        (None, RequestPhase::Granted) => (
+            ConditionStatus::True,
+            "Granted",
+            format!("RoleBinding {} created", s.binding.clone().unwrap_or_default()),
+        ),
+        (None, RequestPhase::Approved) => (
+            ConditionStatus::False,
+            "Approved",
+            "approved; creating the RoleBinding".to_owned(),
+        ),
+        (None, RequestPhase::Denied) => (
+            ConditionStatus::False,
+            "Denied",
+            format!("denied by {}", d.denied_by.clone().unwrap_or_default()),
+        ),
+        (None, RequestPhase::Expired) => (
+            ConditionStatus::False,
+            "Expired",
+            "pending longer than the workspace's pendingTimeout".to_owned(),
+        ),
+        (None, RequestPhase::Pending | RequestPhase::QuorumUnreachable) => (
+            ConditionStatus::False,
+            "Pending",
+            format!("waiting for approvals ({})", d.tally()),
+        ),
+    };
+    let ready = Condition::new(READY, status, reason, message, generation, now);
+    set_condition(&mut s.conditions, ready);
+    s
+}
+
+/// An event to publish about a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announcement {
+    /// A Warning (true) or Normal (false) event.
+    pub warning: bool,
+    /// The stable reason (see [`crate::audit::events`]).
+    pub reason: &'static str,
+    /// The note.
+    pub note: String,
+}
+
+/// The events for a transition from the `previous` status to `d`: only what
+/// is new, so that deciding the same thing twice announces nothing.
+pub fn announcements(previous: Option<&RoleRequestStatus>, d: &RequestDecision, role: &str) -> Vec<Announcement> {
+    use crate::audit::events as ev;
+    let mut out = vec![];
+    let mut say = |warning: bool, reason: &'static str, note: String| out.push(Announcement { warning, reason, note });
+    let before = previous.and_then(|s| s.phase);
+    if previous.is_none() {
+        say(
+            false,
+            ev::REQUESTED,
+            format!("{role} requested ({} approvals required)", d.required),
+        );
+    }
+    let old_approvers: &[String] = previous.map(|s| s.approved_by.as_slice()).unwrap_or_default();
+    for user in d.approved_by.iter().filter(|u| !old_approvers.contains(u)) {
+        say(
+            false,
+            ev::APPROVAL_COUNTED,
+            format!("approved by {user} ({})", d.tally()),
+        );
+    }
+    let old_ignored: &[IgnoredVote] = previous.map(|s| s.ignored.as_slice()).unwrap_or_default();
+    for vote in d.ignored.iter().filter(|v| !old_ignored.contains(v)) {
+        let why = match vote.reason {
+            IgnoreReason::NotManager => "not a manager of the workspace",
+            IgnoreReason::IsSubject => "the subject of the request never counts",
+            IgnoreReason::Duplicate => "each person counts once",
+            IgnoreReason::TooLate => "the request was already decided",
+        };
+        say(true, ev::VOTE_IGNORED, format!("vote by {} ignored: {why}", vote.user));
+    }
+    if before != Some(d.phase) {
+        match d.phase {
+            RequestPhase::Approved | RequestPhase::Granted if !is_decided(before) => match &d.break_glass_by {
+                Some(partner) => say(
+                    true,
+                    ev::BREAK_GLASS,
+                    format!(
+                        "approved alone by partner {partner} (break-glass; {} manager approvals)",
+                        d.tally()
+                    ),
+                ),
+                None => say(
+                    false,
+                    ev::QUORUM_REACHED,
+                    format!("approved by {} ({})", d.approved_by.join(", "), d.tally()),
+                ),
+            },
+            RequestPhase::QuorumUnreachable => say(
+                true,
+                ev::QUORUM_UNREACHABLE,
+                format!(
+                    "the workspace has fewer managers (other than the subject) than the {} approvals required; only a partner can approve it",
+                    d.required
+                ),
+            ),
+            RequestPhase::Denied => say(
+                false,
+                ev::DENIED,
+                format!("denied by {}", d.denied_by.clone().unwrap_or_default()),
+            ),
+            RequestPhase::Expired => say(
+                false,
+                ev::REQUEST_EXPIRED,
+                format!("not approved within the pending timeout ({})", d.tally()),
+            ),
+            _ => {}
+        }
+    }
+    let old_problem = previous
+        .and_then(|s| find_condition(&s.conditions, READY))
+        .filter(|c| c.status == ConditionStatus::False)
+        .map(|c| c.reason.as_str());
+    if let Some(p) = &d.problem
+        && old_problem != Some(p.reason())
+    {
+        say(true, p.reason(), p.message());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! The `RoleRequest` reconciler: gathers the workspace, its current managers
+//! and what is known of each voter, asks the quorum policy what should be
+//! true, then records the decision (status first: write-ahead), creates the
+//! RoleBinding of an approved request, and wakes up again at the pending
+//! timeout.
+//!
+//! The binding is named after the request and carries `originRequest` (name
+//! and uid); it is created by the operator's identity, which the admission
+//! policy requires for that field. It has no owner reference: deleting the
+//! request does not take the access away (revoke the binding for that), and
+//! the binding stays as the record for its retention period.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{Context, Error, describe, kube_err};
+use crate::api::time::from_k8s;
+use crate::api::{OriginRequest, RoleBinding, RoleBindingSpec, RoleRequest, SubjectKind, WorkspaceRole};
+use crate::audit::events;
+use crate::policy::binding::Refusal;
+use crate::policy::identity::vote_groups;
+use crate::policy::quorum::{
+    ExistingBinding, RequestFacts, RequestWorkspace, Voter, announcements, decide_request, request_status,
+};
+use crate::policy::role::{Role, RoleError, resolve_cluster_role};
+use crate::rbac;
+
+/// Annotation on a binding made from a request: the managers whose approvals
+/// counted (comma-separated), or the partner who broke the glass.
+pub const APPROVED_BY_ANNOTATION: &str = "foureyes.dev/approved-by";
+
+/// Reconciles one role request.
+pub async fn reconcile(r: Arc<RoleRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.wait_ready().await;
+    ctx.metrics.reconciled("RoleRequest");
+    let key = describe(r.as_ref());
+    let action = apply(&r, &ctx).await?;
+    ctx.backoff.succeeded(&key);
+    Ok(action)
+}
+
+/// Requeues after a failure, with per-object backoff.
+pub fn error_policy(r: Arc<RoleRequest>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_error("RoleRequest", err.category());
+    let delay = ctx.backoff.failed(&describe(r.as_ref()));
+    warn!(request = describe(r.as_ref()), %err, ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
+    if r.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let now = Utc::now();
+    let ns = r.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let name = r.name_any();
+    let uid = r.uid().ok_or(Error::Incomplete("uid"))?;
+    let created = r.metadata.creation_timestamp.as_ref().map(from_k8s).unwrap_or(now);
+    let role = Role::of_request(&r.spec);
+
+    // Gather the world.
+    let workspace = ctx.workspace_of(&ns);
+    let managers: BTreeSet<String> = ctx
+        .bindings_in(&ns)
+        .iter()
+        .filter(|b| {
+            b.spec.workspace_role == Some(WorkspaceRole::Manager)
+                && b.spec.subject.kind == SubjectKind::User
+                && super::is_active(b, now)
+        })
+        .map(|b| b.spec.subject.name.clone())
+        .collect();
+    let subject = &r.spec.subject;
+    let qualifying_managers = managers
+        .iter()
+        .filter(|m| !(subject.kind == SubjectKind::User && **m == subject.name))
+        .count();
+    let annotations = r.metadata.annotations.as_ref();
+    let voters: Vec<Voter> = r
+        .spec
+        .approvals
+        .iter()
+        .enumerate()
+        .map(|(i, vote)| {
+            let groups = vote_groups(annotations, i, &vote.user);
+            Voter {
+                manager: managers.contains(&vote.user),
+                partner: ctx.config.partners.contains(&vote.user, &groups),
+                in_subject_group: subject.kind == SubjectKind::Group && groups.contains(&subject.name),
+            }
+        })
+        .collect();
+    let role_problem = match &role {
+        None => Some((
+            "InvalidSpec",
+            "exactly one of spec.workspaceRole or spec.project with spec.projectRole must be set".to_owned(),
+        )),
+        Some(role) => role_problem(ctx, &ns, role),
+    };
+    let binding = match ctx.bindings.get(&ObjectRef::new(&name).within(&ns)) {
+        None => ExistingBinding::None,
+        Some(b) => origin_of(&b, &uid),
+    };
+    let previous = ctx.latest_request_status(&uid, r.status.as_ref());
+    let ws_name = workspace.as_ref().map(|w| w.name_any());
+    let facts = RequestFacts {
+        spec: &r.spec,
+        created,
+        previous: previous.as_ref(),
+        workspace: workspace.as_ref().map(|w| RequestWorkspace {
+            policy: &w.spec.approval_policy,
+            max_duration: &w.spec.max_duration,
+            qualifying_managers,
+        }),
+        role_problem,
+        requester_is_manager: managers.contains(&r.spec.requester),
+        voters: &voters,
+        binding,
+        now,
+    };
+
+    // Decide.
+    let mut decision = decide_request(&facts);
+    let role_label = role.as_ref().map(Role::label);
+
+    // Act: the decision is recorded before the binding exists (write-ahead),
+    // so that a crash in between leaves an approved request that the next
+    // pass completes, never a binding without its approval.
+    let mut status = request_status(
+        &decision,
+        previous.as_ref(),
+        role_label.clone(),
+        None,
+        r.metadata.generation,
+        now,
+    );
+    write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await?;
+    let mut announced_from = previous.clone();
+    if let Some(plan) = decision.create_binding.clone() {
+        announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
+        announced_from = Some(status.clone());
+        ctx.approved_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.clone());
+        let outcome = create_binding(ctx, r, &uid, &plan, &decision).await?;
+        if outcome == ExistingBinding::Ours {
+            ctx.publish(
+                &r.object_ref(&()),
+                false,
+                events::BINDING_CREATED,
+                "Grant",
+                format!(
+                    "RoleBinding {name} created for {}{}, granted by {}",
+                    plan.duration.as_str(),
+                    if plan.capped {
+                        format!(
+                            " (capped from {} by the workspace's maxDuration)",
+                            r.spec.duration.as_str()
+                        )
+                    } else {
+                        String::new()
+                    },
+                    plan.granted_by
+                ),
+            )
+            .await;
+        }
+        let facts = RequestFacts {
+            previous: Some(&status),
+            binding: outcome,
+            ..facts
+        };
+        decision = decide_request(&facts);
+        let next = request_status(
+            &decision,
+            Some(&status),
+            role_label.clone(),
+            (outcome == ExistingBinding::Ours).then(|| name.clone()),
+            r.metadata.generation,
+            now,
+        );
+        write_status(ctx, &ns, &name, &uid, Some(&status), &next).await?;
+        status = next;
+    }
+    announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
+    if previous.as_ref().and_then(|s| s.phase) != status.phase {
+        info!(
+            request = %format!("{ns}/{name}"),
+            workspace = ws_name.as_deref().unwrap_or_default(),
+            phase = ?status.phase,
+            approvals = status.approvals.as_deref().unwrap_or_default(),
+            "request decided"
+        );
+    }
+
+    Ok(match decision.wake_at {
+        Some(at) => Action::requeue((at - Utc::now()).to_std().unwrap_or_default()),
+        None => Action::await_change(),
+    })
+}
+
+/// Why the requested role cannot be granted, with the reasons a binding for
+/// it would be refused with.
+fn role_problem(ctx: &Context, ns: &str, role: &Role) -> Option<(&'static str, String)> {
+    let Role::Project { project, role } = role else {
+        return None;
+    };
+    let refusal = match ctx
+        .projects
+        .get(&ObjectRef::new(project).within(ns))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        None => Refusal::ProjectNotFound(project.clone()),
+        Some(p) => match resolve_cluster_role(role, &p.spec.role_map, &ctx.config.role_map, &ctx.config.allowed()) {
+            Ok(_) => return None,
+            Err(RoleError::Unknown(r)) => Refusal::UnknownRole(r),
+            Err(RoleError::NotAllowed { role, cluster_role }) => Refusal::RoleNotAllowed { role, cluster_role },
+        },
+    };
+    Some((refusal.reason(), refusal.message()))
+}
+
+/// Whether `b` is the binding made from the request with `uid`.
+fn origin_of(b: &RoleBinding, uid: &str) -> ExistingBinding {
+    match &b.spec.origin_request {
+        Some(o) if o.uid == uid => ExistingBinding::Ours,
+        _ => ExistingBinding::Foreign,
+    }
+}
+
+async fn write_status(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    previous: Option<&crate::api::RoleRequestStatus>,
+    status: &crate::api::RoleRequestStatus,
+) -> Result<(), Error> {
+    if previous == Some(status) {
+        return Ok(());
+    }
+    ctx.metrics.api_write("RoleRequest", "status");
+    let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest", "status": status });
+    Api::<RoleRequest>::namespaced(ctx.client.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(kube_err("patch request status"))?;
+    ctx.remember_request_status(uid, status.clone());
+    Ok(())
+}
+
+/// Creates the binding of an approved request (idempotent: an existing one
+/// is looked at, never replaced).
+async fn create_binding(
+    ctx: &Context,
+    r: &RoleRequest,
+    uid: &str,
+    plan: &crate::policy::quorum::BindingPlan,
+    decision: &crate::policy::quorum::RequestDecision,
+) -> Result<ExistingBinding, Error> {
+    let ns = r.namespace().ok_or(Error::Incomplete("namespace"))?;
+    let name = r.name_any();
+    let approved_by = match &decision.break_glass_by {
+        Some(partner) => partner.clone(),
+        None => decision.approved_by.join(","),
+    };
+    let mut binding = RoleBinding::new(
+        &name,
+        RoleBindingSpec {
+            subject: r.spec.subject.clone(),
+            workspace_role: r.spec.workspace_role,
+            project: r.spec.project.clone(),
+            project_role: r.spec.project_role.clone(),
+            expires_at: None,
+            duration: Some(plan.duration.clone()),
+            justification: r.spec.justification.clone(),
+            granted_by: plan.granted_by.clone(),
+            origin_request: Some(OriginRequest {
+                name: name.clone(),
+                uid: uid.to_owned(),
+            }),
+            revocation: None,
+        },
+    );
+    binding.metadata.namespace = Some(ns.clone());
+    binding.metadata.annotations = Some([(APPROVED_BY_ANNOTATION.to_owned(), approved_by)].into());
+    let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    ctx.metrics.api_write("RoleBinding", "create");
+    match api.create(&PostParams::default(), &binding).await {
+        Ok(_) => Ok(ExistingBinding::Ours),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let existing = api.get(&name).await.map_err(kube_err("get binding"))?;
+            Ok(origin_of(&existing, uid))
+        }
+        Err(e) => Err(kube_err("create binding")(e)),
+    }
+}
+
+async fn announce(
+    ctx: &Context,
+    r: &RoleRequest,
+    previous: Option<&crate::api::RoleRequestStatus>,
+    decision: &crate::policy::quorum::RequestDecision,
+    role: Option<&str>,
+) {
+    let reference = r.object_ref(&());
+    let role = format!(
+        "{} for {} {}",
+        role.unwrap_or("an invalid role"),
+        r.spec.subject,
+        r.spec.duration.as_str()
+    );
+    for a in announcements(previous, decision, &role) {
+        ctx.publish(&reference, a.warning, a.reason, "Decide", a.note).await;
+    }
+}

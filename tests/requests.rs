@@ -1,0 +1,524 @@
+//! Role requests on a real API server (DESIGN §2, §3): the four-eyes quorum
+//! acting as three managers (alice, bob, carol), the subject (dave), a
+//! non-member (erin) and a partner; denial, timeouts, an unreachable quorum
+//! and break-glass, and partner self-assignment.
+
+mod support;
+
+use std::time::Duration;
+
+use foureyes::api::{BindingPhase, IgnoreReason, RequestPhase, RoleBinding, RoleRequest, Workspace};
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::world::{grant, natives_of, setup, wait_event, wait_phase};
+use support::{TestEnv, can, client, eventually};
+
+/// Files a request as `as_user` (who is the requester) for `subject`.
+async fn request(env: &TestEnv, as_user: &str, name: &str, subject: &str, role: serde_json::Value, duration: &str) {
+    let mut spec = json!({
+        "subject": { "kind": "User", "name": subject },
+        "duration": duration,
+        "justification": "INC-7: checkout is down",
+        "requester": as_user,
+    });
+    spec.as_object_mut().unwrap().extend(role.as_object().unwrap().clone());
+    let r: RoleRequest = serde_json::from_value(json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+        "metadata": { "name": name, "namespace": env.ns }, "spec": spec,
+    }))
+    .unwrap();
+    env.api::<RoleRequest>(as_user)
+        .await
+        .create(&PostParams::default(), &r)
+        .await
+        .expect("create request");
+}
+
+/// Appends a vote as `as_user` naming `user` (the caller, unless forging):
+/// a replace conditional on the resourceVersion read, retried on conflict.
+async fn vote_as(env: &TestEnv, as_user: &str, user: &str, name: &str, decision: &str) -> Result<(), String> {
+    let api = env.api::<RoleRequest>(as_user).await;
+    for _ in 0..10 {
+        let mut r = api.get(name).await.map_err(|e| e.to_string())?;
+        r.spec
+            .approvals
+            .push(serde_json::from_value(json!({ "user": user, "decision": decision })).unwrap());
+        match api.replace(name, &PostParams::default(), &r).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("conflict after 10 attempts".into())
+}
+
+async fn vote(env: &TestEnv, as_user: &str, name: &str, decision: &str) {
+    vote_as(env, as_user, as_user, name, decision)
+        .await
+        .unwrap_or_else(|e| panic!("{as_user} votes {decision} on {name}: {e}"));
+}
+
+/// Waits until the request's status satisfies `check`.
+async fn wait_request(env: &TestEnv, name: &str, what: &str, check: impl Fn(&RoleRequest) -> bool) -> RoleRequest {
+    let api = env.api::<RoleRequest>("admin").await;
+    eventually(&format!("{name}: {what}"), Duration::from_secs(30), || async {
+        let r = api.get(name).await.ok()?;
+        check(&r).then_some(r)
+    })
+    .await
+}
+
+fn phase(r: &RoleRequest) -> Option<RequestPhase> {
+    r.status.as_ref().and_then(|s| s.phase)
+}
+
+fn tally(r: &RoleRequest) -> String {
+    r.status.as_ref().and_then(|s| s.approvals.clone()).unwrap_or_default()
+}
+
+fn ignored(r: &RoleRequest) -> Vec<(String, IgnoreReason)> {
+    r.status
+        .as_ref()
+        .map(|s| s.ignored.iter().map(|v| (v.user.clone(), v.reason)).collect())
+        .unwrap_or_default()
+}
+
+/// Makes bob and carol managers too (the partner grants it).
+async fn more_managers(env: &TestEnv, who: &[&str]) {
+    for m in who {
+        let name = format!("manager-{m}");
+        grant(
+            env,
+            "partner",
+            &name,
+            json!({"kind": "User", "name": m}),
+            json!({"workspaceRole": "manager"}),
+            "1h",
+        )
+        .await;
+        wait_phase(env, &name, BindingPhase::Active).await;
+    }
+}
+
+/// Merges `spec` into the workspace's spec (as the partner) and waits until
+/// the change is visible.
+async fn update_workspace(name: &str, spec: serde_json::Value, seen: impl Fn(&Workspace) -> bool) {
+    let api = Api::<Workspace>::all(client("partner").await);
+    api.patch(name, &PatchParams::default(), &Patch::Merge(json!({ "spec": spec })))
+        .await
+        .expect("patch workspace");
+    eventually("workspace change seen", Duration::from_secs(10), || async {
+        let ws = api.get(name).await.ok()?;
+        seen(&ws).then_some(())
+    })
+    .await;
+}
+
+use kube::Api;
+
+const ADMIN_ROLE: fn() -> serde_json::Value = || json!({"project": "app", "projectRole": "admin"});
+
+#[tokio::test]
+async fn four_eyes_end_to_end_with_ignored_votes() {
+    let env = TestEnv::new("rq-4eyes").await;
+    let tenant = setup(&env, 1, 2).await;
+    more_managers(&env, &["bob", "carol"]).await;
+
+    // The subject asks for themselves: the request does not count as anyone's approval.
+    request(&env, "dave", "dave-admin", "dave", ADMIN_ROLE(), "2h").await;
+    let r = wait_request(&env, "dave-admin", "pending 0/2", |r| {
+        phase(r) == Some(RequestPhase::Pending) && tally(r) == "0/2"
+    })
+    .await;
+    assert!(r.status.unwrap().pending_until.is_some());
+    wait_event(&env.ns, "dave-admin", "Requested").await;
+
+    // The subject approving their own request is ignored; so is a non-member.
+    vote(&env, "dave", "dave-admin", "Approve").await;
+    vote(&env, "erin", "dave-admin", "Approve").await;
+    // alice votes twice: counted once.
+    vote(&env, "alice", "dave-admin", "Approve").await;
+    vote(&env, "alice", "dave-admin", "Approve").await;
+    let r = wait_request(&env, "dave-admin", "1/2 with three ignored votes", |r| {
+        tally(r) == "1/2" && ignored(r).len() == 3
+    })
+    .await;
+    assert_eq!(
+        ignored(&r),
+        vec![
+            ("dave".to_owned(), IgnoreReason::IsSubject),
+            ("erin".to_owned(), IgnoreReason::NotManager),
+            ("alice".to_owned(), IgnoreReason::Duplicate),
+        ]
+    );
+    assert_eq!(phase(&r), Some(RequestPhase::Pending));
+    assert!(!can("dave", "create", "configmaps", &tenant).await, "no access at 1/2");
+    wait_event(&env.ns, "dave-admin", "VoteIgnored").await;
+
+    // A forged approver is refused at admission.
+    let forged = vote_as(&env, "erin", "bob", "dave-admin", "Approve").await;
+    assert!(
+        forged.as_ref().is_err_and(|e| e.contains("must name you")),
+        "a vote in someone else's name: {forged:?}"
+    );
+
+    // The second manager completes the quorum: the binding exists and works.
+    vote(&env, "bob", "dave-admin", "Approve").await;
+    let r = wait_request(&env, "dave-admin", "granted", |r| {
+        phase(r) == Some(RequestPhase::Granted)
+    })
+    .await;
+    let s = r.status.clone().unwrap();
+    assert_eq!(s.approved_by, vec!["alice", "bob"]);
+    assert_eq!(s.approvals.as_deref(), Some("2/2"));
+    assert_eq!(s.binding.as_deref(), Some("dave-admin"));
+    let b = wait_phase(&env, "dave-admin", BindingPhase::Active).await;
+    assert_eq!(
+        b.spec.origin_request.as_ref().map(|o| o.uid.clone()),
+        r.metadata.uid.clone(),
+        "the binding names the request it came from"
+    );
+    assert_eq!(
+        b.spec.granted_by, "bob",
+        "granted by the approval that completed the quorum"
+    );
+    assert!(
+        can("dave", "create", "configmaps", &tenant).await,
+        "access once approved"
+    );
+    for reason in ["ApprovalCounted", "QuorumReached", "BindingCreated"] {
+        wait_event(&env.ns, "dave-admin", reason).await;
+    }
+
+    // A decided request cannot be voted on or edited any more.
+    let late = vote_as(&env, "carol", "carol", "dave-admin", "Deny").await;
+    assert!(
+        late.as_ref().is_err_and(|e| e.contains("decided")),
+        "a vote after the decision: {late:?}"
+    );
+    assert!(can("dave", "create", "configmaps", &tenant).await);
+}
+
+#[tokio::test]
+async fn a_manager_request_counts_as_the_first_approval() {
+    let env = TestEnv::new("rq-first").await;
+    let tenant = setup(&env, 1, 2).await;
+    more_managers(&env, &["bob"]).await;
+    request(
+        &env,
+        "alice",
+        "for-dave",
+        "dave",
+        json!({"project": "app", "projectRole": "user"}),
+        "1h",
+    )
+    .await;
+    wait_request(&env, "for-dave", "1/2 from the requester", |r| tally(r) == "1/2").await;
+    vote(&env, "bob", "for-dave", "Approve").await;
+    wait_request(&env, "for-dave", "granted", |r| phase(r) == Some(RequestPhase::Granted)).await;
+    wait_phase(&env, "for-dave", BindingPhase::Active).await;
+    assert!(can("dave", "create", "configmaps", &tenant).await);
+}
+
+#[tokio::test]
+async fn a_deny_ends_the_request() {
+    let env = TestEnv::new("rq-deny").await;
+    let tenant = setup(&env, 1, 2).await;
+    more_managers(&env, &["bob"]).await;
+    request(&env, "dave", "denied", "dave", ADMIN_ROLE(), "1h").await;
+    vote(&env, "alice", "denied", "Approve").await;
+    vote(&env, "bob", "denied", "Deny").await;
+    let r = wait_request(&env, "denied", "denied", |r| phase(r) == Some(RequestPhase::Denied)).await;
+    assert_eq!(r.status.unwrap().denied_by.as_deref(), Some("bob"));
+    wait_event(&env.ns, "denied", "Denied").await;
+    assert!(
+        env.api::<RoleBinding>("admin")
+            .await
+            .get_opt("denied")
+            .await
+            .unwrap()
+            .is_none(),
+        "no binding for a denied request"
+    );
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+}
+
+#[tokio::test]
+async fn a_request_times_out_and_late_votes_are_refused() {
+    let env = TestEnv::new("rq-timeout").await;
+    let tenant = setup(&env, 1, 2).await;
+    more_managers(&env, &["bob"]).await;
+    update_workspace(
+        &env.name,
+        json!({ "approvalPolicy": { "pendingTimeout": "4s" } }),
+        |ws| ws.spec.approval_policy.pending_timeout.as_str() == "4s",
+    )
+    .await;
+    request(&env, "dave", "slow", "dave", ADMIN_ROLE(), "1h").await;
+    vote(&env, "alice", "slow", "Approve").await;
+    let r = wait_request(&env, "slow", "expired", |r| phase(r) == Some(RequestPhase::Expired)).await;
+    wait_event(&env.ns, "slow", "RequestExpired").await;
+    let late = vote_as(&env, "bob", "bob", "slow", "Approve").await;
+    assert!(late.is_err(), "a vote after the timeout is refused at admission");
+    assert_eq!(phase(&r), Some(RequestPhase::Expired));
+    assert!(
+        env.api::<RoleBinding>("admin")
+            .await
+            .get_opt("slow")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+}
+
+#[tokio::test]
+async fn quorum_unreachable_then_partner_break_glass() {
+    let env = TestEnv::new("rq-glass").await;
+    let tenant = setup(&env, 1, 2).await; // alice is the only manager; two are needed
+    request(&env, "alice", "glass", "dave", ADMIN_ROLE(), "30m").await;
+    let r = wait_request(&env, "glass", "quorum unreachable", |r| {
+        phase(r) == Some(RequestPhase::QuorumUnreachable)
+    })
+    .await;
+    assert_eq!(tally(&r), "1/2", "never silently downgraded to one approval");
+    assert!(
+        r.status
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "QuorumUnreachable" && c.status == foureyes::api::ConditionStatus::True)
+    );
+    wait_event(&env.ns, "glass", "QuorumUnreachable").await;
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+
+    // The partner (recognised by group, from the admission stamp) approves alone.
+    vote(&env, "partner", "glass", "Approve").await;
+    let r = wait_request(&env, "glass", "granted", |r| phase(r) == Some(RequestPhase::Granted)).await;
+    assert_eq!(r.status.unwrap().break_glass_by.as_deref(), Some("partner"));
+    wait_event(&env.ns, "glass", "BreakGlass").await;
+    wait_phase(&env, "glass", BindingPhase::Active).await;
+    assert!(can("dave", "create", "configmaps", &tenant).await);
+}
+
+#[tokio::test]
+async fn without_break_glass_a_partner_vote_does_not_count() {
+    let env = TestEnv::new("rq-noglass").await;
+    setup(&env, 1, 2).await;
+    update_workspace(
+        &env.name,
+        json!({ "approvalPolicy": { "partnerBreakGlass": false } }),
+        |ws| !ws.spec.approval_policy.partner_break_glass,
+    )
+    .await;
+    request(&env, "erin", "no-glass", "dave", ADMIN_ROLE(), "30m").await;
+    vote(&env, "partner", "no-glass", "Approve").await;
+    let r = wait_request(&env, "no-glass", "partner vote ignored", |r| !ignored(r).is_empty()).await;
+    assert_eq!(ignored(&r), vec![("partner".to_owned(), IgnoreReason::NotManager)]);
+    assert_eq!(phase(&r), Some(RequestPhase::QuorumUnreachable));
+}
+
+#[tokio::test]
+async fn a_manager_removed_before_the_quorum_completes_no_longer_counts() {
+    let env = TestEnv::new("rq-removed").await;
+    let tenant = setup(&env, 1, 2).await;
+    more_managers(&env, &["bob", "carol"]).await;
+    request(&env, "dave", "removal", "dave", ADMIN_ROLE(), "1h").await;
+    vote(&env, "alice", "removal", "Approve").await;
+    wait_request(&env, "removal", "1/2", |r| tally(r) == "1/2").await;
+
+    // alice loses the manager role (revoked by the partner).
+    env.api::<RoleBinding>("partner")
+        .await
+        .patch(
+            "manager-alice",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "revocation": { "by": "partner", "reason": "left the team" } } })),
+        )
+        .await
+        .expect("revoke alice");
+    wait_phase(&env, "manager-alice", BindingPhase::Revoked).await;
+    let r = wait_request(&env, "removal", "alice no longer counts", |r| tally(r) == "0/2").await;
+    assert_eq!(ignored(&r), vec![("alice".to_owned(), IgnoreReason::NotManager)]);
+
+    vote(&env, "bob", "removal", "Approve").await;
+    let r = wait_request(&env, "removal", "1/2 with bob", |r| tally(r) == "1/2").await;
+    assert_eq!(phase(&r), Some(RequestPhase::Pending), "bob alone is not a quorum");
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+    vote(&env, "carol", "removal", "Approve").await;
+    let r = wait_request(&env, "removal", "granted", |r| phase(r) == Some(RequestPhase::Granted)).await;
+    assert_eq!(r.status.unwrap().approved_by, vec!["bob", "carol"]);
+    wait_phase(&env, "removal", BindingPhase::Active).await;
+    assert!(can("dave", "create", "configmaps", &tenant).await);
+}
+
+#[tokio::test]
+async fn a_request_is_capped_by_the_workspace_max_duration() {
+    let env = TestEnv::new("rq-cap").await;
+    setup(&env, 1, 1).await;
+    update_workspace(&env.name, json!({ "maxDuration": "1h" }), |ws| {
+        ws.spec.max_duration.as_str() == "1h"
+    })
+    .await;
+    // Quorum 1: alice's request is her approval.
+    request(
+        &env,
+        "alice",
+        "long",
+        "dave",
+        json!({"project": "app", "projectRole": "reader"}),
+        "72h",
+    )
+    .await;
+    let b = wait_phase(&env, "long", BindingPhase::Active).await;
+    assert_eq!(
+        b.spec.duration.as_ref().map(|d| d.as_str().to_owned()).as_deref(),
+        Some("1h")
+    );
+    let s = b.status.unwrap();
+    let lasts = s.expires_at.unwrap() - s.activated_at.unwrap();
+    assert!(lasts <= chrono::Duration::hours(1), "capped to 1h: {lasts}");
+}
+
+#[tokio::test]
+async fn a_request_for_an_unknown_project_is_never_approved() {
+    let env = TestEnv::new("rq-unknown").await;
+    setup(&env, 1, 1).await;
+    request(
+        &env,
+        "alice",
+        "nowhere",
+        "dave",
+        json!({"project": "ghost", "projectRole": "user"}),
+        "1h",
+    )
+    .await;
+    let r = wait_request(&env, "nowhere", "a ProjectNotFound condition", |r| {
+        r.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.reason == "ProjectNotFound")
+        })
+    })
+    .await;
+    assert_eq!(phase(&r), Some(RequestPhase::Pending));
+    wait_event(&env.ns, "nowhere", "ProjectNotFound").await;
+    assert!(
+        env.api::<RoleBinding>("admin")
+            .await
+            .get_opt("nowhere")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_partner_adds_themselves_as_manager_unless_restricted_to_member() {
+    let env = TestEnv::new("rq-self").await;
+    setup(&env, 1, 2).await;
+    grant(
+        &env,
+        "partner",
+        "partner-manager",
+        json!({"kind": "User", "name": "partner"}),
+        json!({"workspaceRole": "manager"}),
+        "30m",
+    )
+    .await;
+    let b = wait_phase(&env, "partner-manager", BindingPhase::Active).await;
+    assert!(!natives_of(b.metadata.uid.as_deref().unwrap()).await.is_empty());
+
+    let restricted = TestEnv::new("rq-selfr").await;
+    setup(&restricted, 1, 2).await;
+    update_workspace(
+        &restricted.name,
+        json!({ "restrictPartnerSelfAssignment": true }),
+        |ws| ws.spec.restrict_partner_self_assignment,
+    )
+    .await;
+    for role in ["manager", "member"] {
+        grant(
+            &restricted,
+            "partner",
+            &format!("partner-{role}"),
+            json!({"kind": "User", "name": "partner"}),
+            json!({ "workspaceRole": role }),
+            "30m",
+        )
+        .await;
+    }
+    wait_phase(&restricted, "partner-member", BindingPhase::Active).await;
+    let api = restricted.api::<RoleBinding>("admin").await;
+    let refused = eventually("self-assignment refused", Duration::from_secs(20), || async {
+        let b = api.get("partner-manager").await.ok()?;
+        b.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .any(|c| c.reason == "PartnerSelfAssignmentRestricted")
+            .then_some(b)
+    })
+    .await;
+    assert_eq!(refused.status.unwrap().phase, Some(BindingPhase::Pending));
+    assert!(natives_of(refused.metadata.uid.as_deref().unwrap()).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_forged_vote_stamp_is_replaced_by_the_api_server() {
+    let env = TestEnv::new("rq-forge").await;
+    let tenant = setup(&env, 1, 2).await;
+    // erin claims, in the annotation, to have voted as a member of the partner group.
+    let forged = "0\t1\tfoureyes:partners\terin\n";
+    let r: RoleRequest = serde_json::from_value(json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+        "metadata": {
+            "name": "forged", "namespace": env.ns,
+            "annotations": { "foureyes.dev/votes": forged, "foureyes.dev/created-by-groups": "foureyes:partners" },
+        },
+        "spec": {
+            "subject": { "kind": "User", "name": "dave" }, "project": "app", "projectRole": "admin",
+            "duration": "1h", "justification": "INC-9", "requester": "erin",
+            "approvals": [{ "user": "erin", "decision": "Approve" }],
+        },
+    }))
+    .unwrap();
+    let stored = env
+        .api::<RoleRequest>("erin")
+        .await
+        .create(&PostParams::default(), &r)
+        .await
+        .expect("create request");
+    let stamp = stored
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("foureyes.dev/votes"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(stamp.starts_with("0\t1\t") && stamp.ends_with("\terin\n"), "{stamp:?}");
+    assert!(
+        !stamp.contains("foureyes:partners"),
+        "the forged groups were kept: {stamp:?}"
+    );
+    let r = wait_request(&env, "forged", "erin's vote ignored", |r| !ignored(r).is_empty()).await;
+    assert_eq!(ignored(&r), vec![("erin".to_owned(), IgnoreReason::NotManager)]);
+    assert_eq!(r.status.unwrap().break_glass_by, None);
+    // A later write cannot rewrite it either.
+    let api = env.api::<RoleRequest>("erin").await;
+    let after = eventually("replace the request", Duration::from_secs(10), || async {
+        let mut edited = api.get("forged").await.ok()?;
+        edited
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert("foureyes.dev/votes".into(), forged.into());
+        api.replace("forged", &PostParams::default(), &edited).await.ok()
+    })
+    .await;
+    assert_eq!(
+        after.metadata.annotations.unwrap().get("foureyes.dev/votes"),
+        Some(&stamp)
+    );
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+}
