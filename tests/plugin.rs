@@ -253,6 +253,10 @@ async fn under_four_eyes_a_grant_stays_pending_and_votes_are_checked_before_writ
     // alice approves: the vote names her, as the API server knows her.
     let (code, out, _) = access("alice", &["approve", &name, "-w", &env.name, "--comment", "checked"]);
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with(&format!("approved request {name} in {} as alice\n", env.ns)),
+        "{out}"
+    );
     let r = requests.get(&name).await.unwrap();
     assert_eq!(r.spec.approvals.len(), 1);
     assert_eq!(r.spec.approvals[0].user, "alice");
@@ -265,8 +269,9 @@ async fn under_four_eyes_a_grant_stays_pending_and_votes_are_checked_before_writ
     assert_eq!(code, 1);
     assert!(err.contains("already voted Approve"), "{err}");
     // Someone else's vote is appended after hers, by namespace (-n) this time.
-    let (code, _, _) = access("bob", &["-n", &env.ns, "deny", &name, "--comment", "not needed"]);
+    let (code, out, _) = access("bob", &["-n", &env.ns, "deny", &name, "--comment", "not needed"]);
     assert_eq!(code, 0);
+    assert!(out.contains("votes so far: alice (Approve), bob (Deny)"), "{out}");
     let r = requests.get(&name).await.unwrap();
     let voters: Vec<(&str, Decision)> = r.spec.approvals.iter().map(|a| (a.user.as_str(), a.decision)).collect();
     assert_eq!(voters, [("alice", Decision::Approve), ("bob", Decision::Deny)]);

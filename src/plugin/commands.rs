@@ -528,9 +528,9 @@ async fn cast(client: &Client, g: &Global, a: &VoteArgs, decision: Decision) -> 
     let me = who(client).await?;
     let t = target(client, g, &a.workspace).await?;
     let api = Api::<RoleRequest>::namespaced(client.clone(), &t.namespace);
-    let verb = match decision {
-        Decision::Approve => "approve",
-        Decision::Deny => "deny",
+    let done = match decision {
+        Decision::Approve => "approved",
+        Decision::Deny => "denied",
     };
     let mut last_rv = None;
     for _ in 0..5 {
@@ -570,7 +570,7 @@ async fn cast(client: &Client, g: &Global, a: &VoteArgs, decision: Decision) -> 
                         .map(|v| format!("{} ({:?})", v.user, v.decision))
                         .collect();
                     emit(&format!(
-                        "{verb}d request {} in {} as {}\nvotes so far: {}\nthe operator counts managers' votes once each; \
+                        "{done} request {} in {} as {}\nvotes so far: {}\nthe operator counts managers' votes once each; \
                          follow it with kubectl get rr {} -n {}\n",
                         a.name,
                         t.namespace,
