@@ -795,3 +795,52 @@ async fn plan_cmd(g: &Global, a: &PlanArgs) -> Result<u8, PluginError> {
     }
     Ok(if p.any_refused() { NOT_IN_EFFECT } else { 0 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, reason: &str) -> kube::Error {
+        kube::Error::Api(Box::new(
+            serde_json::from_value(json!({ "status": "Failure", "code": code, "reason": reason, "message": "m" }))
+                .unwrap(),
+        ))
+    }
+
+    #[test]
+    fn api_errors_say_what_to_do_next() {
+        let e = api_err("granting")(status(403, "Forbidden"));
+        assert!(matches!(e, PluginError::Refused(_)));
+        assert!(e.to_string().contains("kubectl access whoami"), "{e}");
+        assert!(matches!(
+            api_err("x")(status(404, "NotFound")),
+            PluginError::NotFound(_)
+        ));
+        let e = api_err("voting")(status(422, "Invalid"));
+        assert_eq!(e.to_string(), "voting: the API server refused it: m");
+        assert!(matches!(
+            api_err("x")(status(500, "InternalError")),
+            PluginError::Api { .. }
+        ));
+        assert!(is_code(&status(409, "Conflict"), 409));
+    }
+
+    #[test]
+    fn roles_come_from_exactly_one_form() {
+        let args = |role, project: Option<&str>, project_role: Option<&str>| RoleArgs {
+            role,
+            project: project.map(str::to_owned),
+            project_role: project_role.map(str::to_owned),
+        };
+        assert_eq!(
+            role_fields(&args(Some(WorkspaceRoleArg::Manager), None, None)).unwrap(),
+            Role::Workspace(WorkspaceRole::Manager)
+        );
+        let r = role_fields(&args(None, Some("app"), Some("user"))).unwrap();
+        assert_eq!(role_cli(&r), "--project app --project-role user");
+        assert!(role_fields(&args(None, Some("app"), None)).is_err());
+        assert!(role_fields(&args(Some(WorkspaceRoleArg::Member), Some("app"), Some("user"))).is_err());
+        assert!(check_name("dave-app-user-x1").is_ok());
+        assert!(check_name("Dave").is_err());
+    }
+}
