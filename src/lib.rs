@@ -10,6 +10,7 @@
 pub mod api;
 pub mod audit;
 pub mod config;
+pub mod plugin;
 pub mod policy;
 pub mod rbac;
 pub mod reconcile;

@@ -1,0 +1,450 @@
+//! `kubectl access list` and `whoami`: what concerns the caller, from a
+//! snapshot of the workspaces they can read.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::format::{Table, time_left};
+use super::vote::is_open;
+use crate::api::{RoleBinding, RoleRequest, SubjectKind, WorkspaceRole};
+use crate::policy::Role;
+use crate::reconcile::is_active;
+
+/// One workspace as the caller sees it.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceView {
+    /// The workspace's name.
+    pub name: String,
+    /// Its control namespace.
+    pub namespace: String,
+    /// Its foureyes bindings.
+    pub bindings: Vec<RoleBinding>,
+    /// Its requests.
+    pub requests: Vec<RoleRequest>,
+}
+
+/// Who is asking: their user name and groups, as the API server sees them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Me {
+    /// The user name.
+    pub user: String,
+    /// The groups.
+    pub groups: Vec<String>,
+}
+
+impl Me {
+    /// Whether a binding's or request's subject is the caller (as user or by group).
+    pub fn is(&self, kind: SubjectKind, name: &str) -> bool {
+        match kind {
+            SubjectKind::User => name == self.user,
+            SubjectKind::Group => self.groups.iter().any(|g| g == name),
+        }
+    }
+
+    /// Whether the caller holds an active manager binding in the workspace
+    /// (as a user: the operator counts only user subjects as managers).
+    pub fn manages(&self, ws: &WorkspaceView, now: DateTime<Utc>) -> bool {
+        ws.bindings.iter().any(|b| {
+            b.spec.workspace_role == Some(WorkspaceRole::Manager)
+                && b.spec.subject.kind == SubjectKind::User
+                && b.spec.subject.name == self.user
+                && is_active(b, now)
+        })
+    }
+}
+
+/// A request, as listed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRow {
+    /// The workspace.
+    pub workspace: String,
+    /// The request's name.
+    pub name: String,
+    /// `user dave` or `group oncall`.
+    pub subject: String,
+    /// `manager`, `member` or `<project>/<role>`.
+    pub role: String,
+    /// The duration asked for.
+    pub duration: String,
+    /// Who asked.
+    pub requester: String,
+    /// Counted over required approvals (as the operator last reported), or the votes cast.
+    pub approvals: String,
+    /// The phase (`Pending` until the operator has looked at it).
+    pub phase: String,
+    /// The justification.
+    pub justification: String,
+}
+
+/// An active grant, as listed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantRow {
+    /// The workspace.
+    pub workspace: String,
+    /// The binding's name.
+    pub name: String,
+    /// `user dave` or `group oncall`.
+    pub subject: String,
+    /// `manager`, `member` or `<project>/<role>`.
+    pub role: String,
+    /// When it ends.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The time left, for people (`3h12m`).
+    pub time_left: String,
+}
+
+/// The three sections of `kubectl access list`.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Listing {
+    /// Pending requests in workspaces the caller manages, not for the caller, not yet voted on by them.
+    pub to_approve: Vec<RequestRow>,
+    /// Pending requests the caller made or that are for the caller.
+    pub my_requests: Vec<RequestRow>,
+    /// Active grants in the listed workspaces.
+    pub active_grants: Vec<GrantRow>,
+}
+
+fn role_label(
+    workspace_role: Option<WorkspaceRole>,
+    project: Option<&String>,
+    project_role: Option<&String>,
+) -> String {
+    Role::from_fields(workspace_role, project, project_role)
+        .map(|r| r.label())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn request_row(ws: &WorkspaceView, r: &RoleRequest) -> RequestRow {
+    let status = r.status.as_ref();
+    RequestRow {
+        workspace: ws.name.clone(),
+        name: r.metadata.name.clone().unwrap_or_default(),
+        subject: r.spec.subject.to_string(),
+        role: role_label(
+            r.spec.workspace_role,
+            r.spec.project.as_ref(),
+            r.spec.project_role.as_ref(),
+        ),
+        duration: r.spec.duration.to_string(),
+        requester: r.spec.requester.clone(),
+        approvals: status
+            .and_then(|s| s.approvals.clone())
+            .unwrap_or_else(|| format!("{} vote(s)", r.spec.approvals.len())),
+        phase: status
+            .and_then(|s| s.phase)
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_else(|| "Pending".into()),
+        justification: r.spec.justification.clone(),
+    }
+}
+
+/// Sorts the caller's world into the three sections.
+pub fn listing(me: &Me, workspaces: &[WorkspaceView], now: DateTime<Utc>) -> Listing {
+    let mut out = Listing::default();
+    for ws in workspaces {
+        let manager = me.manages(ws, now);
+        for r in &ws.requests {
+            if !is_open(r.status.as_ref().and_then(|s| s.phase)) || r.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let for_me = me.is(r.spec.subject.kind, &r.spec.subject.name);
+            if for_me || r.spec.requester == me.user {
+                out.my_requests.push(request_row(ws, r));
+            }
+            let voted = r.spec.approvals.iter().any(|a| a.user == me.user);
+            let subject_is_me = r.spec.subject.kind == SubjectKind::User && r.spec.subject.name == me.user;
+            if manager && !subject_is_me && !voted {
+                out.to_approve.push(request_row(ws, r));
+            }
+        }
+        for b in ws.bindings.iter().filter(|b| is_active(b, now)) {
+            let expires_at = b.status.as_ref().and_then(|s| s.expires_at);
+            out.active_grants.push(GrantRow {
+                workspace: ws.name.clone(),
+                name: b.metadata.name.clone().unwrap_or_default(),
+                subject: b.spec.subject.to_string(),
+                role: role_label(
+                    b.spec.workspace_role,
+                    b.spec.project.as_ref(),
+                    b.spec.project_role.as_ref(),
+                ),
+                expires_at,
+                time_left: expires_at.map(|e| time_left(e, now)).unwrap_or_default(),
+            });
+        }
+    }
+    out.active_grants
+        .sort_by(|a, b| (&a.workspace, a.expires_at).cmp(&(&b.workspace, b.expires_at)));
+    out
+}
+
+/// The listing for people: three titled tables (or a line saying a section is empty).
+pub fn render_listing(l: &Listing) -> String {
+    fn requests(rows: &[RequestRow]) -> String {
+        let mut t = Table::new(&[
+            "workspace",
+            "name",
+            "subject",
+            "role",
+            "for",
+            "requester",
+            "approvals",
+            "phase",
+            "justification",
+        ]);
+        for r in rows {
+            t.row(vec![
+                r.workspace.clone(),
+                r.name.clone(),
+                r.subject.clone(),
+                r.role.clone(),
+                r.duration.clone(),
+                r.requester.clone(),
+                r.approvals.clone(),
+                r.phase.clone(),
+                r.justification.clone(),
+            ]);
+        }
+        t.render()
+    }
+    let mut out = String::new();
+    out.push_str("Requests you can approve:\n");
+    if l.to_approve.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        out.push_str(&requests(&l.to_approve));
+    }
+    out.push_str("\nYour pending requests:\n");
+    if l.my_requests.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        out.push_str(&requests(&l.my_requests));
+    }
+    out.push_str("\nActive grants:\n");
+    if l.active_grants.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        let mut t = Table::new(&["workspace", "name", "subject", "role", "expires", "left"]);
+        for g in &l.active_grants {
+            t.row(vec![
+                g.workspace.clone(),
+                g.name.clone(),
+                g.subject.clone(),
+                g.role.clone(),
+                g.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default(),
+                g.time_left.clone(),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    out
+}
+
+/// One of the caller's active roles, for `whoami`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MyRole {
+    /// The workspace.
+    pub workspace: String,
+    /// `manager`, `member` or `<project>/<role>`.
+    pub role: String,
+    /// `user` when bound by name, `group <name>` when through a group.
+    pub via: String,
+    /// The binding's name.
+    pub binding: String,
+    /// The time left.
+    pub time_left: String,
+}
+
+/// The caller's active roles in the given workspaces.
+pub fn my_roles(me: &Me, workspaces: &[WorkspaceView], now: DateTime<Utc>) -> Vec<MyRole> {
+    let mut out = vec![];
+    for ws in workspaces {
+        for b in ws.bindings.iter().filter(|b| is_active(b, now)) {
+            if !me.is(b.spec.subject.kind, &b.spec.subject.name) {
+                continue;
+            }
+            out.push(MyRole {
+                workspace: ws.name.clone(),
+                role: role_label(
+                    b.spec.workspace_role,
+                    b.spec.project.as_ref(),
+                    b.spec.project_role.as_ref(),
+                ),
+                via: match b.spec.subject.kind {
+                    SubjectKind::User => "user".into(),
+                    SubjectKind::Group => format!("group {}", b.spec.subject.name),
+                },
+                binding: b.metadata.name.clone().unwrap_or_default(),
+                time_left: b
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.expires_at)
+                    .map(|e| time_left(e, now))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Approval, BindingPhase, Decision, RequestPhase, RoleBindingStatus, RoleRequestStatus};
+    use chrono::{Duration, TimeZone};
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    fn binding(name: &str, subject: (&str, &str), role: serde_json::Value, left: Option<i64>) -> RoleBinding {
+        let mut spec = json!({ "subject": { "kind": subject.0, "name": subject.1 }, "duration": "8h",
+                               "justification": "INC-1", "grantedBy": "partner" });
+        spec.as_object_mut().unwrap().extend(role.as_object().unwrap().clone());
+        let mut b: RoleBinding = serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+            "metadata": { "name": name, "namespace": "ws-a" }, "spec": spec,
+        }))
+        .unwrap();
+        b.status = Some(RoleBindingStatus {
+            phase: Some(if left.is_some() {
+                BindingPhase::Active
+            } else {
+                BindingPhase::Pending
+            }),
+            expires_at: left.map(|m| now() + Duration::minutes(m)),
+            ..Default::default()
+        });
+        b
+    }
+
+    fn request(
+        name: &str,
+        subject: &str,
+        requester: &str,
+        voters: &[&str],
+        phase: Option<RequestPhase>,
+    ) -> RoleRequest {
+        let mut r: RoleRequest = serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+            "metadata": { "name": name, "namespace": "ws-a" },
+            "spec": { "subject": { "kind": "User", "name": subject }, "project": "app", "projectRole": "admin",
+                      "duration": "2h", "justification": "INC-1", "requester": requester },
+        }))
+        .unwrap();
+        r.spec.approvals = voters
+            .iter()
+            .map(|u| Approval {
+                user: (*u).into(),
+                decision: Decision::Approve,
+                comment: None,
+                time: None,
+            })
+            .collect();
+        r.status = phase.map(|p| RoleRequestStatus {
+            phase: Some(p),
+            approvals: Some("1/2".into()),
+            ..Default::default()
+        });
+        r
+    }
+
+    fn world() -> Vec<WorkspaceView> {
+        vec![WorkspaceView {
+            name: "a".into(),
+            namespace: "ws-a".into(),
+            bindings: vec![
+                binding(
+                    "alice-mgr",
+                    ("User", "alice"),
+                    json!({"workspaceRole": "manager"}),
+                    Some(600),
+                ),
+                binding(
+                    "dave-user",
+                    ("User", "dave"),
+                    json!({"project": "app", "projectRole": "user"}),
+                    Some(192),
+                ),
+                binding(
+                    "oncall-read",
+                    ("Group", "oncall"),
+                    json!({"project": "app", "projectRole": "reader"}),
+                    Some(30),
+                ),
+                binding(
+                    "erin-pending",
+                    ("User", "erin"),
+                    json!({"workspaceRole": "member"}),
+                    None,
+                ),
+            ],
+            requests: vec![
+                request("dave-admin", "dave", "dave", &[], None),
+                request("erin-admin", "erin", "erin", &["alice"], Some(RequestPhase::Pending)),
+                request("alice-admin", "alice", "alice", &[], Some(RequestPhase::Pending)),
+                request("old", "dave", "dave", &[], Some(RequestPhase::Granted)),
+            ],
+        }]
+    }
+
+    fn names<T>(rows: &[T], f: impl Fn(&T) -> &str) -> Vec<String> {
+        rows.iter().map(|r| f(r).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_manager_sees_what_to_approve_but_not_their_own_or_voted_requests() {
+        let alice = Me {
+            user: "alice".into(),
+            groups: vec![],
+        };
+        let l = listing(&alice, &world(), now());
+        assert_eq!(names(&l.to_approve, |r| &r.name), ["dave-admin"]);
+        assert_eq!(names(&l.my_requests, |r| &r.name), ["alice-admin"]);
+        assert_eq!(
+            names(&l.active_grants, |g| &g.name),
+            ["oncall-read", "dave-user", "alice-mgr"],
+            "active only, soonest first"
+        );
+        assert_eq!(l.active_grants[1].time_left, "3h12m");
+    }
+
+    #[test]
+    fn a_non_manager_sees_only_their_own_requests() {
+        let dave = Me {
+            user: "dave".into(),
+            groups: vec!["oncall".into()],
+        };
+        let l = listing(&dave, &world(), now());
+        assert!(l.to_approve.is_empty());
+        assert_eq!(names(&l.my_requests, |r| &r.name), ["dave-admin"]);
+        assert_eq!(l.my_requests[0].phase, "Pending");
+        assert_eq!(l.my_requests[0].approvals, "0 vote(s)");
+        let roles = my_roles(&dave, &world(), now());
+        assert_eq!(names(&roles, |r| &r.role), ["app/user", "app/reader"]);
+        assert_eq!(roles[1].via, "group oncall");
+    }
+
+    #[test]
+    fn the_listing_renders_three_sections() {
+        let alice = Me {
+            user: "alice".into(),
+            groups: vec![],
+        };
+        let text = render_listing(&listing(&alice, &world(), now()));
+        assert!(text.starts_with("Requests you can approve:\nWORKSPACE"), "{text}");
+        assert!(text.contains("\nYour pending requests:\nWORKSPACE"), "{text}");
+        assert!(text.contains("dave-user     user dave"), "{text}");
+        assert!(text.contains("3h12m"), "{text}");
+        let empty = render_listing(&Listing::default());
+        assert_eq!(
+            empty,
+            "Requests you can approve:\n  none\n\nYour pending requests:\n  none\n\nActive grants:\n  none\n"
+        );
+    }
+}

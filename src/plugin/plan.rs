@@ -1,0 +1,605 @@
+//! `kubectl access plan -f FILE`: a dry run for a GitOps pull request.
+//!
+//! For each foureyes `RoleBinding` and `RoleRequest` in the manifests, it
+//! says who could approve, what quorum applies, whether a partner may break
+//! the glass, the cap on the expiry, and whether the operator would refuse
+//! it and why. The verdicts come from the operator's own pure decisions
+//! ([`crate::policy::binding::decide_binding`], role resolution and the
+//! allow-list) run on a snapshot of the live workspaces, projects and
+//! bindings, overlaid with the Workspaces and Projects of the manifests
+//! (they would be applied in the same change).
+//!
+//! What the plugin cannot know: the operator's configuration (partners, role
+//! map, allow-list) unless given with `--operator-config` (the defaults
+//! otherwise), and the groups of whoever will apply the manifests (partners
+//! named by group are not recognised). The plan says so where it matters.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use kube::ResourceExt;
+use serde::Serialize;
+
+use super::format::{fields, short_duration};
+use crate::api::documents::Object;
+use crate::api::{
+    BindingPhase, OriginRequest, Project, RoleBinding, RoleBindingSpec, RoleBindingStatus, RoleRequest, Subject,
+    SubjectKind, Workspace, WorkspaceRole,
+};
+use crate::config::Config;
+use crate::policy::binding::{OriginFacts, ProjectFacts, WorkspaceFacts};
+use crate::policy::{BindingDecision, BindingFacts, Role, decide_binding};
+use crate::reconcile::is_active;
+
+/// The live world the plan is judged on.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    /// Every workspace.
+    pub workspaces: Vec<Workspace>,
+    /// The projects of the workspaces concerned.
+    pub projects: Vec<Project>,
+    /// The foureyes bindings of the workspaces concerned.
+    pub bindings: Vec<RoleBinding>,
+    /// The requests of the workspaces concerned (to tell a new object from an update).
+    pub requests: Vec<RoleRequest>,
+}
+
+impl World {
+    /// Replaces live Workspaces and Projects with those of the manifests;
+    /// returns one line per object taken from the manifests.
+    pub fn overlay(&mut self, objects: &[Object]) -> Vec<String> {
+        let mut notes = vec![];
+        for o in objects {
+            match o {
+                Object::Workspace(ws) => {
+                    let name = ws.name_any();
+                    let live = self.workspaces.iter().position(|w| w.name_any() == name);
+                    let mut ws = (**ws).clone();
+                    if let Some(i) = live {
+                        ws.status = self.workspaces[i].status.clone();
+                        self.workspaces[i] = ws;
+                        notes.push(format!(
+                            "Workspace {name}: judged with the manifest's spec (it changes the live one)"
+                        ));
+                    } else {
+                        self.workspaces.push(ws);
+                        notes.push(format!("Workspace {name}: new, judged with the manifest's spec"));
+                    }
+                }
+                Object::Project(p) => {
+                    let (name, ns) = (p.name_any(), p.namespace().unwrap_or_default());
+                    let live = self
+                        .projects
+                        .iter()
+                        .position(|x| x.name_any() == name && x.namespace().unwrap_or_default() == ns);
+                    let mut p = (**p).clone();
+                    if let Some(i) = live {
+                        p.status = self.projects[i].status.clone();
+                        self.projects[i] = p;
+                        notes.push(format!("Project {ns}/{name}: judged with the manifest's spec"));
+                    } else {
+                        self.projects.push(p);
+                        notes.push(format!("Project {ns}/{name}: new, judged with the manifest's spec"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        notes
+    }
+
+    /// The workspace whose control namespace is `ns`.
+    pub fn workspace_of(&self, ns: &str) -> Option<&Workspace> {
+        self.workspaces.iter().find(|w| control_namespace(w) == ns)
+    }
+
+    /// Users holding an active manager binding in `ns`, sorted.
+    pub fn managers(&self, ns: &str, now: DateTime<Utc>) -> Vec<String> {
+        let set: BTreeSet<String> = self
+            .bindings
+            .iter()
+            .filter(|b| b.namespace().as_deref() == Some(ns))
+            .filter(|b| {
+                b.spec.workspace_role == Some(WorkspaceRole::Manager) && b.spec.subject.kind == SubjectKind::User
+            })
+            .filter(|b| is_active(b, now))
+            .map(|b| b.spec.subject.name.clone())
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+/// The control namespace of a workspace: as its status reports, or as its spec implies.
+pub fn control_namespace(ws: &Workspace) -> String {
+    ws.status
+        .as_ref()
+        .and_then(|s| s.namespace.clone())
+        .unwrap_or_else(|| ws.control_namespace())
+}
+
+/// What the operator would do with an object.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "verdict", rename_all = "camelCase")]
+pub enum Outcome {
+    /// The binding would take effect.
+    Active {
+        /// How it would be authorised (`GrantedByManager`, `GrantedByPartner`, ...).
+        authorization: String,
+    },
+    /// The request waits for approvals.
+    NeedsApproval {
+        /// Approvals required.
+        required: i32,
+    },
+    /// It would wait for something that is not there yet (not a refusal).
+    Waits {
+        /// The stable reason.
+        reason: String,
+        /// What it waits for.
+        message: String,
+    },
+    /// The binding ends (or stays ended): revoked.
+    Revoked,
+    /// The binding has expired already.
+    Expired,
+    /// The operator would refuse it.
+    Refused {
+        /// The stable reason, as in its condition and Warning event.
+        reason: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the operator would refuse it.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Outcome::Refused { .. })
+    }
+
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        match self {
+            Outcome::Active { authorization } => format!("would take effect ({authorization})"),
+            Outcome::NeedsApproval { required } => format!("needs {required} approval(s)"),
+            Outcome::Waits { reason, message } => format!("would wait: {reason}: {message}"),
+            Outcome::Revoked => "revoked: its access ends at once".into(),
+            Outcome::Expired => "already expired: grants nothing".into(),
+            Outcome::Refused { reason, message } => format!("REFUSED: {reason}: {message}"),
+        }
+    }
+}
+
+/// The plan for one object.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanItem {
+    /// `RoleBinding` or `RoleRequest`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The workspace owning the namespace, if any.
+    pub workspace: Option<String>,
+    /// `user dave` or `group oncall`.
+    pub subject: String,
+    /// `manager`, `member` or `<project>/<role>`.
+    pub role: String,
+    /// Whether an object of this name exists already (the manifest updates it).
+    pub exists: bool,
+    /// Current managers who could approve (the subject excluded).
+    pub approvers: Vec<String>,
+    /// Approvals required for this kind of role.
+    pub quorum: Option<i32>,
+    /// Whether a partner may approve alone (break-glass).
+    pub partner_break_glass: Option<bool>,
+    /// The workspace's cap on any grant.
+    pub max_duration: Option<String>,
+    /// The expiry as written.
+    pub asked: String,
+    /// The expiry after the cap.
+    pub effective: Option<String>,
+    /// What the operator would do.
+    pub outcome: Outcome,
+    /// Further remarks.
+    pub notes: Vec<String>,
+}
+
+/// The plan of a whole file.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Workspaces and Projects taken from the manifests.
+    pub context: Vec<String>,
+    /// One entry per RoleBinding and RoleRequest.
+    pub items: Vec<PlanItem>,
+}
+
+impl Plan {
+    /// Whether any object would be refused.
+    pub fn any_refused(&self) -> bool {
+        self.items.iter().any(|i| i.outcome.is_refused())
+    }
+}
+
+/// What a plan is judged against.
+#[derive(Clone, Copy)]
+pub struct Judge<'a> {
+    /// The live world, overlaid with the manifests.
+    pub world: &'a World,
+    /// The operator's configuration (or the defaults).
+    pub config: &'a Config,
+    /// The namespace of objects that name none (as kubectl uses it).
+    pub default_ns: &'a str,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}
+
+impl Judge<'_> {
+    /// Runs the operator's binding decision on a spec in the namespace.
+    fn decide(
+        &self,
+        ns: &str,
+        spec: &RoleBindingSpec,
+        created: DateTime<Utc>,
+        previous: Option<&RoleBindingStatus>,
+        origin: Option<OriginFacts>,
+    ) -> BindingDecision {
+        let ws = self.world.workspace_of(ns);
+        let ws_name = ws.map(|w| w.name_any()).unwrap_or_default();
+        let ws_facts = ws.map(|w| WorkspaceFacts {
+            name: &ws_name,
+            namespace: ns,
+            policy: &w.spec.approval_policy,
+            max_duration: w.spec.max_duration.to_chrono(),
+            restrict_partner_self_assignment: w.spec.restrict_partner_self_assignment,
+            // Readiness is the operator's business, not the change's.
+            ready: true,
+        });
+        let project = spec.project.as_ref().and_then(|p| {
+            self.world
+                .projects
+                .iter()
+                .find(|x| x.name_any() == *p && x.namespace().as_deref() == Some(ns))
+        });
+        // The namespaces the project holds, or (a new project) the ones it asks for.
+        let project_ns: Vec<String> = project
+            .map(|p| match p.status.as_ref().map(|s| &s.namespaces) {
+                Some(held) if !held.is_empty() => held.clone(),
+                _ => p.spec.namespaces.clone(),
+            })
+            .unwrap_or_default();
+        let project_facts = project.map(|p| ProjectFacts {
+            namespaces: &project_ns,
+            role_map: &p.spec.role_map,
+        });
+        let managers = self.world.managers(ns, self.now);
+        let facts = BindingFacts {
+            spec,
+            created,
+            previous,
+            workspace: ws_facts,
+            project: project_facts,
+            origin,
+            granted_by_partner: self.config.partners.contains(&spec.granted_by, &[]),
+            granted_by_manager: managers.contains(&spec.granted_by),
+            config: self.config,
+            now: self.now,
+        };
+        decide_binding(&facts)
+    }
+
+    /// Current managers of the namespace's workspace, the subject excluded.
+    fn approvers(&self, ns: &str, subject: &Subject) -> Vec<String> {
+        self.world
+            .managers(ns, self.now)
+            .into_iter()
+            .filter(|m| !(subject.kind == SubjectKind::User && subject.name == *m))
+            .collect()
+    }
+}
+
+fn workspace_fields(item: &mut PlanItem, ws: &Workspace, role: Option<&Role>) {
+    let policy = &ws.spec.approval_policy;
+    item.quorum = role.map(|r| {
+        if r.is_workspace_role() {
+            policy.workspace_role_approvals
+        } else {
+            policy.project_role_approvals
+        }
+    });
+    item.partner_break_glass = Some(policy.partner_break_glass);
+    item.max_duration = Some(ws.spec.max_duration.to_string());
+}
+
+fn outcome_of(d: &BindingDecision) -> Outcome {
+    match (d.phase, &d.refusal, d.authorization) {
+        (BindingPhase::Active, _, a) => Outcome::Active {
+            authorization: a.map(|a| a.reason().to_owned()).unwrap_or_default(),
+        },
+        (BindingPhase::Revoked, _, _) => Outcome::Revoked,
+        (BindingPhase::Expired, _, _) => Outcome::Expired,
+        (BindingPhase::Pending, Some(r), _) if r.is_transient() => Outcome::Waits {
+            reason: r.reason().into(),
+            message: r.message(),
+        },
+        (BindingPhase::Pending, Some(r), _) => Outcome::Refused {
+            reason: r.reason().into(),
+            message: r.message(),
+        },
+        (BindingPhase::Pending, None, _) => Outcome::Waits {
+            reason: "Pending".into(),
+            message: "waiting for native RBAC".into(),
+        },
+    }
+}
+
+fn plan_binding(j: &Judge<'_>, b: &RoleBinding) -> PlanItem {
+    let (world, config, now) = (j.world, j.config, j.now);
+    let ns = b.namespace().unwrap_or_else(|| j.default_ns.to_owned());
+    let name = b.name_any();
+    let live = world
+        .bindings
+        .iter()
+        .find(|x| x.name_any() == name && x.namespace().as_deref() == Some(ns.as_str()));
+    let created = live
+        .and_then(|l| l.metadata.creation_timestamp.as_ref())
+        .map(crate::api::time::from_k8s)
+        .unwrap_or(now);
+    let role = Role::of_binding(&b.spec);
+    let ws = world.workspace_of(&ns);
+    let mut item = PlanItem {
+        kind: "RoleBinding".into(),
+        name,
+        namespace: ns.clone(),
+        workspace: ws.map(|w| w.name_any()),
+        subject: b.spec.subject.to_string(),
+        role: role.as_ref().map(Role::label).unwrap_or_else(|| "?".into()),
+        exists: live.is_some(),
+        approvers: j.approvers(&ns, &b.spec.subject),
+        quorum: None,
+        partner_break_glass: None,
+        max_duration: None,
+        asked: match (&b.spec.duration, &b.spec.expires_at) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(at)) => format!("until {}", at.to_rfc3339()),
+            (None, None) => "?".into(),
+        },
+        effective: None,
+        outcome: Outcome::Waits {
+            reason: String::new(),
+            message: String::new(),
+        },
+        notes: vec![],
+    };
+    if let Some(ws) = ws {
+        workspace_fields(&mut item, ws, role.as_ref());
+    }
+    let previous = live.and_then(|l| l.status.as_ref());
+    let d = j.decide(&ns, &b.spec, created, previous, None);
+    item.effective = d.expires_at.map(|e| match (&b.spec.duration, e < now) {
+        (_, true) => format!("ended {}", e.to_rfc3339()),
+        (Some(_), false) => short_duration(e - created),
+        (None, false) => format!("until {}", e.to_rfc3339()),
+    });
+    item.outcome = outcome_of(&d);
+    if let Outcome::Refused { reason, .. } = &item.outcome
+        && reason == "NotAuthorized"
+    {
+        if item.quorum.is_some_and(|q| q > 1) && world.managers(&ns, now).contains(&b.spec.granted_by) {
+            item.notes.push(format!(
+                "four eyes: file a request instead (kubectl access request {} ... -w {})",
+                b.spec.subject.name,
+                item.workspace.clone().unwrap_or_default()
+            ));
+        }
+        if !config.partners.contains(&b.spec.granted_by, &[]) {
+            item.notes.push(
+                "partners are named in the operator's configuration: pass --operator-config to recognise them \
+                 (partners named by group are recognised only when they apply it themselves)"
+                    .into(),
+            );
+        }
+    }
+    if let (Some(live), false) = (live, b.spec.revocation.is_some()) {
+        item.notes.push(format!(
+            "updates the existing binding (phase {})",
+            live.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .map(|p| format!("{p:?}"))
+                .unwrap_or_else(|| "unknown".into())
+        ));
+    }
+    item
+}
+
+fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
+    let (world, now) = (j.world, j.now);
+    let ns = r.namespace().unwrap_or_else(|| j.default_ns.to_owned());
+    let name = r.name_any();
+    let live = world
+        .requests
+        .iter()
+        .find(|x| x.name_any() == name && x.namespace().as_deref() == Some(ns.as_str()));
+    let role = Role::of_request(&r.spec);
+    let ws = world.workspace_of(&ns);
+    let approvers = j.approvers(&ns, &r.spec.subject);
+    let mut item = PlanItem {
+        kind: "RoleRequest".into(),
+        name: name.clone(),
+        namespace: ns.clone(),
+        workspace: ws.map(|w| w.name_any()),
+        subject: r.spec.subject.to_string(),
+        role: role.as_ref().map(Role::label).unwrap_or_else(|| "?".into()),
+        exists: live.is_some(),
+        approvers: approvers.clone(),
+        quorum: None,
+        partner_break_glass: None,
+        max_duration: None,
+        asked: r.spec.duration.to_string(),
+        effective: None,
+        outcome: Outcome::Waits {
+            reason: String::new(),
+            message: String::new(),
+        },
+        notes: vec![],
+    };
+    if let Some(ws) = ws {
+        workspace_fields(&mut item, ws, role.as_ref());
+        let cap = ws.spec.max_duration.get();
+        let asked = r.spec.duration.get();
+        item.effective = Some(if asked > cap {
+            format!("{} (capped by maxDuration)", ws.spec.max_duration)
+        } else {
+            r.spec.duration.to_string()
+        });
+    }
+    // What the binding made from this request, once approved, would face:
+    // the same role, project and allow-list checks as any binding.
+    let spec = RoleBindingSpec {
+        subject: r.spec.subject.clone(),
+        workspace_role: r.spec.workspace_role,
+        project: r.spec.project.clone(),
+        project_role: r.spec.project_role.clone(),
+        expires_at: None,
+        duration: Some(r.spec.duration.clone()),
+        justification: r.spec.justification.clone(),
+        granted_by: crate::api::manifests::DEFAULT_OPERATOR_USER.into(),
+        origin_request: Some(OriginRequest {
+            name,
+            uid: "planned".into(),
+        }),
+        revocation: None,
+    };
+    let approved = Some(OriginFacts {
+        uid_matches: true,
+        approved: true,
+    });
+    let d = j.decide(&ns, &spec, now, None, approved);
+    item.outcome = match outcome_of(&d) {
+        Outcome::Active { .. } => {
+            let required = item.quorum.unwrap_or(1);
+            let break_glass = item.partner_break_glass.unwrap_or(false);
+            if (approvers.len() as i64) < i64::from(required) {
+                if break_glass {
+                    item.notes.push(format!(
+                        "QuorumUnreachable: {} manager(s) could approve, {required} needed: only a partner can approve it (break-glass)",
+                        approvers.len()
+                    ));
+                    Outcome::NeedsApproval { required }
+                } else {
+                    Outcome::Refused {
+                        reason: "QuorumUnreachable".into(),
+                        message: format!(
+                            "{} manager(s) could approve, {required} needed, and the workspace does not allow partner break-glass",
+                            approvers.len()
+                        ),
+                    }
+                }
+            } else {
+                Outcome::NeedsApproval { required }
+            }
+        }
+        other => other,
+    };
+    if approvers.contains(&r.spec.requester) {
+        item.notes.push(format!(
+            "the requester {} is a manager: the request counts as their approval",
+            r.spec.requester
+        ));
+    }
+    if let Some(phase) = live.and_then(|l| l.status.as_ref()).and_then(|s| s.phase) {
+        item.notes
+            .push(format!("updates the existing request (phase {phase:?})"));
+    }
+    item
+}
+
+/// Judges every RoleBinding and RoleRequest of the manifests. `world` must
+/// already be overlaid with the manifests' Workspaces and Projects.
+pub fn plan(judge: &Judge<'_>, objects: &[Object]) -> Vec<PlanItem> {
+    objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::RoleBinding(b) => Some(plan_binding(judge, b)),
+            Object::RoleRequest(r) => Some(plan_request(judge, r)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The plan for people: one block per object, then a summary line.
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    for c in &plan.context {
+        out.push_str(&format!("{c}\n"));
+    }
+    if !plan.context.is_empty() {
+        out.push('\n');
+    }
+    for i in &plan.items {
+        out.push_str(&format!(
+            "{} {}/{}: {}\n",
+            i.kind,
+            i.namespace,
+            i.name,
+            i.outcome.summary()
+        ));
+        let mut f = vec![
+            ("subject", i.subject.clone()),
+            ("role", i.role.clone()),
+            (
+                "workspace",
+                i.workspace.clone().unwrap_or_else(|| "none owns this namespace".into()),
+            ),
+        ];
+        if i.workspace.is_some() {
+            f.push((
+                "approvers",
+                if i.approvers.is_empty() {
+                    "no manager but the subject".into()
+                } else {
+                    i.approvers.join(", ")
+                },
+            ));
+            if let Some(q) = i.quorum {
+                f.push(("quorum", q.to_string()));
+            }
+            if let Some(bg) = i.partner_break_glass {
+                f.push((
+                    "break-glass",
+                    if bg {
+                        "allowed: a partner may approve alone".into()
+                    } else {
+                        "not allowed".into()
+                    },
+                ));
+            }
+            f.push((
+                "expiry",
+                format!(
+                    "asked {}, cap {}, effective {}",
+                    i.asked,
+                    i.max_duration.clone().unwrap_or_default(),
+                    i.effective.clone().unwrap_or_else(|| "?".into())
+                ),
+            ));
+        }
+        for n in &i.notes {
+            f.push(("note", n.clone()));
+        }
+        out.push_str(&fields(&f, 2));
+        out.push('\n');
+    }
+    let refused = plan.items.iter().filter(|i| i.outcome.is_refused()).count();
+    out.push_str(&format!(
+        "{} object(s) planned, {refused} would be refused\n",
+        plan.items.len()
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests;
