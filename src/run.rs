@@ -12,8 +12,10 @@ use std::time::Duration;
 use chrono::Utc;
 use clap::Args;
 use futures::{FutureExt as _, StreamExt as _};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
 use kube::api::ListParams;
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -110,6 +112,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!(revoked, "overdue access revoked before start");
 
     let wc = watcher::Config::default();
+    let (invalid_tx, invalid_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(report_invalid(recorder.clone(), invalid_rx));
     let index = reconcile::index::Indexes::default();
     let (tracker, synced) = SyncTracker::new(&[
         "workspaces",
@@ -119,39 +123,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "native rolebindings",
     ]);
     let (ws_reader, ws_stream) = cached(
-        Api::<Workspace>::all(client.clone()),
+        &client,
         wc.clone(),
         &tracker,
         "workspaces",
         Some((&index.workspaces_by_namespace, workspace_key)),
+        &invalid_tx,
     );
     let (proj_reader, proj_stream) = cached(
-        Api::<Project>::all(client.clone()),
+        &client,
         wc.clone(),
         &tracker,
         "projects",
         Some((&index.projects_by_namespace, namespaced_key::<Project>)),
+        &invalid_tx,
     );
     let (rb_reader, rb_stream) = cached(
-        Api::<RoleBinding>::all(client.clone()),
+        &client,
         wc.clone(),
         &tracker,
         "rolebindings",
         Some((&index.bindings_by_namespace, namespaced_key::<RoleBinding>)),
+        &invalid_tx,
     );
     let (rr_reader, rr_stream) = cached(
-        Api::<RoleRequest>::all(client.clone()),
+        &client,
         wc.clone(),
         &tracker,
         "rolerequests",
         Some((&index.requests_by_namespace, namespaced_key::<RoleRequest>)),
+        &invalid_tx,
     );
     let (native_reader, native_stream) = cached(
-        Api::<NativeBinding>::all(client.clone()),
+        &client,
         wc.clone().labels(GRANT_SELECTOR),
         &tracker,
         "native rolebindings",
         Some((&index.natives_by_owner, native_key)),
+        &invalid_tx,
     );
 
     let (rr_tx, rr_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -352,15 +361,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A watch on `api` that feeds a cache (managed fields stripped), an optional
-/// secondary index, and the sync tracker under `name`; returns the cache and
-/// the stream of touched objects for a controller.
+/// A watch on every `K` (or those `config` selects) that feeds a cache
+/// (managed fields stripped), an optional secondary index, and the sync
+/// tracker under `name`; returns the cache and the stream of touched objects
+/// for a controller. Objects that do not deserialise are kept out of the
+/// cache and reported on `invalid` (see [`reconcile::guard`]).
 fn cached<K>(
-    api: Api<K>,
+    client: &Client,
     config: watcher::Config,
     tracker: &Arc<SyncTracker>,
     name: &'static str,
     index: Option<(&Arc<reconcile::index::Index>, reconcile::index::Entry<K>)>,
+    invalid: &tokio::sync::mpsc::UnboundedSender<(ObjectReference, String)>,
 ) -> (
     reflector::Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -371,9 +383,33 @@ where
     let (reader, writer) = reflector::store::<K>();
     let mut feed = index.map(|(index, entry)| reconcile::index::feed(index, entry));
     let mut synced = synced_on_init(tracker, name);
-    let stream = watcher(api, config)
+    let lookup = reader.clone();
+    let invalid = invalid.clone();
+    let stream = watcher(Api::<DeserializeGuard<K>>::all(client.clone()), config)
         .default_backoff()
         .modify(strip_managed_fields)
+        .filter_map(move |event| {
+            let event = event.map(|event| {
+                reconcile::guard::unguard(
+                    event,
+                    |key| lookup.get(key).map(|k| (*k).clone()),
+                    |bad| {
+                        warn!(kind = %K::kind(&()), object = reconcile::guard::describe_invalid(bad), error = %bad.error, "cannot read object; leaving it out");
+                        let reference = ObjectReference {
+                            api_version: Some(K::api_version(&()).into_owned()),
+                            kind: Some(K::kind(&()).into_owned()),
+                            name: bad.metadata.name.clone(),
+                            namespace: bad.metadata.namespace.clone(),
+                            uid: bad.metadata.uid.clone(),
+                            resource_version: bad.metadata.resource_version.clone(),
+                            field_path: None,
+                        };
+                        let _ = invalid.send((reference, bad.error.clone()));
+                    },
+                )
+            });
+            futures::future::ready(event.transpose())
+        })
         .reflect(writer)
         .inspect(move |event| {
             if let Some(feed) = feed.as_mut() {
@@ -383,6 +419,31 @@ where
         })
         .touched_objects();
     (reader, stream)
+}
+
+/// Publishes a Warning event `InvalidObject` once per version of each object
+/// that the operator cannot read.
+async fn report_invalid(recorder: Recorder, mut rx: tokio::sync::mpsc::UnboundedReceiver<(ObjectReference, String)>) {
+    let mut reported = std::collections::HashSet::new();
+    while let Some((reference, error)) = rx.recv().await {
+        let key = format!(
+            "{}@{}",
+            reference.uid.clone().unwrap_or_default(),
+            reference.resource_version.clone().unwrap_or_default()
+        );
+        if !reported.insert(key) {
+            continue;
+        }
+        crate::audit::events::publish(
+            &recorder,
+            &reference,
+            true,
+            crate::audit::events::INVALID_OBJECT,
+            "Read",
+            format!("the operator cannot read this object and ignores it (a binding grants nothing while unreadable): {error}"),
+        )
+        .await;
+    }
 }
 
 /// Marks a stream synced when its watcher delivers the end of a full list.

@@ -31,6 +31,10 @@ pub const NAMESPACE_ADOPTED: &str = "NamespaceAdopted";
 /// A workspace was deleted and everything it granted was revoked (Normal).
 pub const WORKSPACE_DELETED: &str = "WorkspaceDeleted";
 
+/// The operator cannot read an object (it does not match the operator's
+/// types: stored before a schema change, or edited around validation); it is
+/// left out, and a binding grants nothing while unreadable (Warning).
+pub const INVALID_OBJECT: &str = "InvalidObject";
 /// A role request was seen for the first time (Normal).
 pub const REQUESTED: &str = "Requested";
 /// A manager's approval of a request was counted; the note says `n/m` (Normal).

@@ -1,6 +1,7 @@
 //! One reconciler per kind: gather the world, call the policy, apply.
 
 pub mod binding;
+pub mod guard;
 pub mod index;
 pub mod project;
 pub mod request;
