@@ -130,10 +130,15 @@ impl Context {
         uid: &str,
         cached: Option<&crate::api::RoleBindingStatus>,
     ) -> Option<crate::api::RoleBindingStatus> {
-        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         match written.get(uid) {
             Some(mine) if cached != Some(mine) => Some(mine.clone()),
-            _ => cached.cloned(),
+            // The cache caught up: the memo is not needed any more.
+            Some(_) => {
+                written.remove(uid);
+                cached.cloned()
+            }
+            None => cached.cloned(),
         }
     }
 
