@@ -103,6 +103,8 @@ const MAX_DETAILS: usize = 2048;
 const SEQ_DIGITS: usize = 12;
 /// Longest chain name: 253 (a ConfigMap name) minus the prefix and `-NNNNNN`.
 const MAX_CHAIN: usize = 253 - CHUNK_PREFIX.len() - 7;
+/// Chain heads an appender keeps in memory at most.
+const MAX_CACHED_HEADS: usize = 256;
 /// Conflicting writes tolerated before an append gives up (the reconcile
 /// that asked for it is retried with backoff).
 const MAX_ATTEMPTS: u32 = 100;
@@ -968,7 +970,35 @@ impl History {
                 self.write_batch(&mut head, ns, workspace, chain, batch).await;
             }
         }
+        self.trim(&slot);
         rx.await.unwrap_or(Err(Error::Interrupted))
+    }
+
+    /// Keeps at most [`MAX_CACHED_HEADS`] heads in memory (a head holds its
+    /// chunk's data, up to the rollover size): idle chains other than
+    /// `keep` forget theirs and read it again on their next append.
+    fn trim(&self, keep: &Arc<Slot>) {
+        let slots: Vec<Arc<Slot>> = {
+            let map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() <= MAX_CACHED_HEADS {
+                return;
+            }
+            map.values().cloned().collect()
+        };
+        let mut cached = 0;
+        for slot in slots {
+            if Arc::ptr_eq(&slot, keep) {
+                continue;
+            }
+            if let Ok(mut head) = slot.head.try_lock()
+                && head.is_some()
+            {
+                cached += 1;
+                if cached >= MAX_CACHED_HEADS {
+                    *head = None;
+                }
+            }
+        }
     }
 
     async fn write_batch(
