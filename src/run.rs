@@ -214,6 +214,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         approved_requests: Default::default(),
         index,
         deleted: Default::default(),
+        history: Arc::new(crate::audit::history::History::new(client.clone()).with_metrics(metrics.clone())),
     });
 
     // Bounded concurrency keeps the number of open connections (and memory)

@@ -31,6 +31,10 @@ pub const VOTES_POLICY: &str = "foureyes-votes";
 /// Annotation on a request: one line per write that appended votes,
 /// `<from>\t<to>\t<groups, comma-separated>\t<user>`, stamped at admission.
 pub const VOTES_ANNOTATION: &str = "foureyes.dev/votes";
+/// The policy that lets only the operator write history ConfigMaps.
+pub const HISTORY_POLICY: &str = "foureyes-history";
+/// The policy that keeps the history chunks' name prefix for labelled chunks.
+pub const HISTORY_NAMES_POLICY: &str = "foureyes-history-names";
 /// The default group whose members may assert another user's name (a GitOps
 /// controller applying manifests reviewed in Git).
 pub const DEFAULT_TRUSTED_ASSERTER_GROUP: &str = "foureyes:trusted-asserters";
@@ -77,6 +81,8 @@ pub fn all() -> Vec<Manifest> {
     let (creator, creator_binding) = creator_policy();
     let (keep, keep_binding) = creator_keep_policy();
     let (votes, votes_binding) = votes_policy();
+    let (history, history_binding) = history_policy();
+    let (names, names_binding) = history_names_policy();
     out.push(Manifest {
         file: "admission-policies.yaml".into(),
         yaml: to_yaml_docs(&[
@@ -88,6 +94,10 @@ pub fn all() -> Vec<Manifest> {
             json!(keep_binding),
             json!(votes),
             json!(votes_binding),
+            json!(history),
+            json!(history_binding),
+            json!(names),
+            json!(names_binding),
         ]),
     });
     out
@@ -201,6 +211,116 @@ pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolic
                 "parameterNotFoundAction": "Deny",
             },
         },
+    }))
+    .expect("valid ValidatingAdmissionPolicyBinding");
+    (policy, binding)
+}
+
+/// DESIGN §2, invariant 7: the history can be written only by the operator.
+/// Creating, updating or deleting a ConfigMap that carries the history label
+/// (`foureyes.dev/history`) before or after the change is refused unless the
+/// caller is one of the `operatorUsers`; this applies to cluster
+/// administrators (`system:masters`) too. Like the identity policy it fails
+/// closed: without the parameters ConfigMap, no history ConfigMap can be
+/// written by anyone.
+///
+/// The policy selects ConfigMaps by label (`objectSelector`, which looks at
+/// the old and the new object) rather than by a match condition, so that a
+/// missing parameters ConfigMap denies history writes only, never other
+/// ConfigMaps (the API server resolves parameters before it evaluates match
+/// conditions). [`history_names_policy`] covers the name prefix.
+pub fn history_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": HISTORY_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE", "DELETE"],
+                    "resources": ["configmaps"],
+                }],
+                "objectSelector": {
+                    "matchExpressions": [{ "key": crate::audit::history::HISTORY_LABEL, "operator": "Exists" }],
+                },
+            },
+            "variables": [
+                { "name": "operatorUsers", "expression":
+                    "has(params.data) && 'operatorUsers' in params.data ? params.data.operatorUsers.split(',').map(u, u.trim()).filter(u, u != '') : []" },
+            ],
+            "validations": [{
+                "expression": "request.userInfo.username in variables.operatorUsers",
+                "messageExpression": "'the foureyes history is append-only and written only by the foureyes operator; ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' ' + request.name",
+                "reason": "Forbidden",
+            }],
+        },
+    }))
+    .expect("valid ValidatingAdmissionPolicy");
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": { "name": HISTORY_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": {
+            "policyName": HISTORY_POLICY,
+            "validationActions": ["Deny"],
+            "paramRef": {
+                "name": PARAMS_NAME,
+                "namespace": PARAMS_NAMESPACE,
+                "parameterNotFoundAction": "Deny",
+            },
+        },
+    }))
+    .expect("valid ValidatingAdmissionPolicyBinding");
+    (policy, binding)
+}
+
+/// The other half of invariant 7: a ConfigMap named like a history chunk
+/// (`foureyes-history-...`) must carry the history label, so that nobody
+/// creates an unlabelled look-alike or strips the label to escape
+/// [`history_policy`] (the operator always labels its chunks). No parameters,
+/// so nothing else depends on the parameters ConfigMap.
+pub fn history_names_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let prefix = crate::audit::history::CHUNK_PREFIX;
+    let label = crate::audit::history::HISTORY_LABEL;
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": HISTORY_NAMES_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"],
+                    "resources": ["configmaps"],
+                }],
+            },
+            "matchConditions": [{
+                "name": "named-like-history",
+                "expression": format!(
+                    "request.name.startsWith('{prefix}') || (has(object.metadata.generateName) && object.metadata.generateName.startsWith('{prefix}'))"
+                ),
+            }],
+            "validations": [{
+                "expression": format!(
+                    "has(object.metadata.labels) && '{label}' in object.metadata.labels && object.metadata.labels['{label}'] == 'true'"
+                ),
+                "message": format!("ConfigMaps named {prefix}... are foureyes history chunks: they carry the label {label}=true and are written only by the foureyes operator"),
+                "reason": "Forbidden",
+            }],
+        },
+    }))
+    .expect("valid ValidatingAdmissionPolicy");
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": { "name": HISTORY_NAMES_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": { "policyName": HISTORY_NAMES_POLICY, "validationActions": ["Deny"] },
     }))
     .expect("valid ValidatingAdmissionPolicyBinding");
     (policy, binding)

@@ -150,9 +150,14 @@ pub struct WorkspaceStatus {
     #[schemars(range(min = 0))]
     pub active_bindings: i32,
 
-    /// The head of the workspace's history chain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<ChainHead>,
+    /// The head of each history chain of the workspace (the `workspace`
+    /// chain and one `project-<name>` chain per project), as the operator last
+    /// wrote or read it: a verifier compares a chain's last entry with it to
+    /// tell a truncated chain from a complete one. Updated together with the
+    /// counts, so it may lag the newest entry by a moment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1024), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["chain"]))]
+    pub history: Vec<ChainHead>,
 }
 
 /// The last entry of a history chain, mirrored so that a verifier can tell a
@@ -160,6 +165,9 @@ pub struct WorkspaceStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainHead {
+    /// The chain: `workspace`, or `project-<name>`.
+    #[schemars(length(max = 229))]
+    pub chain: String,
     /// The ConfigMap holding the newest entries.
     #[schemars(length(max = 253))]
     pub chunk: String,

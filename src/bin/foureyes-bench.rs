@@ -43,9 +43,14 @@ struct Args {
     /// Number of bindings (spread over bindings/10 workspaces).
     #[arg(long, default_value_t = 1000)]
     bindings: usize,
-    /// Concurrent API requests while loading.
+    /// Concurrent API requests while loading (and concurrent appenders with `--history`).
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Instead of the access-engine load: append this many entries to one
+    /// history chain, one at a time and then from `--concurrency` tasks, and
+    /// print appends per second and bytes per 1,000 entries.
+    #[arg(long)]
+    history: Option<usize>,
     /// Measure role requests instead: this many requests approved at once.
     #[arg(long, default_value_t = 0)]
     requests: usize,
@@ -230,6 +235,9 @@ fn summary(name: &str, mut lags: Vec<f64>) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(n) = args.history {
+        return history_bench(n.max(1), args.concurrency.max(1)).await;
+    }
     let n = args.bindings.max(10);
     let workspaces = (n / 10).max(1);
     if args.requests > 0 {
@@ -689,5 +697,119 @@ async fn requests_bench(
         (op.writes().await? - writes_before) / n as f64
     );
     println!("operator peak resident memory: {:.1} MiB", op.peak_rss_mib());
+    Ok(())
+}
+
+/// The history benchmark: N appends to one chain as the operator's identity,
+/// with the admission policies in place (DESIGN §4).
+async fn history_bench(n: usize, concurrency: usize) -> anyhow::Result<()> {
+    use foureyes::audit::history::{self, Chain, EntryObject, History, NewEntry};
+    println!("foureyes history benchmark: {n} appends per chain");
+    let dir = std::env::temp_dir().join(format!("foureyes-bench-history-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(repo().join("tests/controlplane/start.sh"))
+        .arg(&dir)
+        .arg(std::process::id().to_string())
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("control plane did not start");
+    }
+    let plane = Plane { dir };
+    plane.kubectl(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "-f",
+            &repo().join("crds").display().to_string(),
+        ],
+        None,
+    )?;
+    let rbac = Command::new(std::env::current_exe()?.with_file_name("foureyes"))
+        .arg("rbac")
+        .output()?;
+    plane.kubectl(
+        "admin",
+        &["apply", "--server-side", "-f", "-"],
+        Some(&String::from_utf8_lossy(&rbac.stdout)),
+    )?;
+    let ns = "ws-bench-history";
+    plane.kubectl("admin", &["create", "namespace", ns], None)?;
+    let operator = client(&plane, "operator").await?;
+    let appender = Arc::new(History::new(operator.clone()));
+    let entry = |task: usize, i: usize| {
+        NewEntry::new(
+            EntryObject {
+                kind: "RoleBinding".into(),
+                name: format!("grant-{task}-{i}"),
+                uid: format!("00000000-0000-4000-8000-{task:04}{i:08}"),
+            },
+            history::action::GRANTED,
+            "alice@example.com",
+        )
+        .subject("user dave@example.com")
+        .role("checkout/admin")
+        .details("until 2026-01-01T12:00:00Z (GrantedByManager) in payments-checkout; justification: INC-4711")
+    };
+
+    // One at a time: each append waits for the previous one (a lone reconciler).
+    let chain = Chain::project("sequential");
+    let t = Instant::now();
+    for i in 0..n {
+        appender.append(ns, "bench-history", &chain, entry(0, i)).await?;
+    }
+    report("one at a time", n, t.elapsed(), &operator, ns, &chain).await?;
+
+    // From many tasks at once: appends waiting for the chain are batched.
+    let chain = Chain::project("concurrent");
+    let t = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let appender = appender.clone();
+            let chain = chain.clone();
+            let e = entry(1 + i % concurrency, i);
+            async move { appender.append(ns, "bench-history", &chain, e).await.map(|_| ()) }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    report(
+        &format!("{concurrency} concurrent tasks"),
+        n,
+        t.elapsed(),
+        &operator,
+        ns,
+        &chain,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn report(
+    what: &str,
+    n: usize,
+    took: Duration,
+    client: &Client,
+    ns: &str,
+    chain: &foureyes::audit::history::Chain,
+) -> anyhow::Result<()> {
+    use foureyes::audit::history;
+    let t = Instant::now();
+    let chunks = history::read_chunks(client, ns, chain).await?;
+    let verified = history::verify(chain, &chunks).map_err(|b| anyhow::anyhow!("{b}"))?;
+    let verify_took = t.elapsed();
+    if verified.entries.len() != n {
+        bail!("{} entries in the chain, {n} appended", verified.entries.len());
+    }
+    let bytes: usize = chunks.iter().map(|c| history::data_size(&c.data)).sum();
+    println!(
+        "  {what:<22} {n} appends in {:.2} s: {:.0} appends/s; {} chunks; {:.0} bytes per 1,000 entries; read and verified in {} ms",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        chunks.len(),
+        bytes as f64 * 1000.0 / n as f64,
+        verify_took.as_millis()
+    );
     Ok(())
 }

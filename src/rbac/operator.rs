@@ -43,8 +43,9 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
         ),
         // Native RBAC it materialises.
         rule(&["rbac.authorization.k8s.io"], &["roles", "rolebindings"], &write),
-        // History chains (read by members through the workspace Roles).
-        rule(&[""], &["configmaps"], &write),
+        // History chains: appended by conditional create and replace, never
+        // patched or deleted (members read them through the workspace Roles).
+        rule(&[""], &["configmaps"], &["get", "list", "watch", "create", "update"]),
         // Events: the recorder writes, members read.
         rule(
             &["events.k8s.io"],

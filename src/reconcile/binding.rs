@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::{Context, Error, FINALIZER, count_finalizer_write, describe, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{BindingPhase, RequestPhase, RoleBinding, WorkspaceRole};
-use crate::audit::events;
+use crate::audit::{events, history, transitions};
 use crate::policy::binding::{
     BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status, decide_binding,
 };
@@ -131,6 +131,19 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
 
     if decision.delete_record {
         info!(binding = %format!("{ns}/{name}"), "retention over; deleting the record");
+        // Write-ahead: the removal is the operator's own, so it is recorded
+        // with the operator as actor; the cleanup's entry then finds the key.
+        super::record(
+            ctx,
+            &ns,
+            transitions::binding_chain(&b),
+            transitions::binding_removed(
+                &b,
+                history::OPERATOR_ACTOR,
+                &format!("retention of {} ended", ctx.config.retention),
+            ),
+        )
+        .await?;
         ctx.publish(
             &b.object_ref(&()),
             false,
@@ -169,6 +182,11 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // "Not yet" on a binding that never had a status is not worth a write.
     let transient_only = previous.is_none() && decision.refusal.as_ref().is_some_and(|r| r.is_transient());
     if previous.as_ref() != Some(&status) && !transient_only {
+        // Write-ahead: the history entry before the status that reports the
+        // transition (on the revocation path, after the native RBAC is gone).
+        if let Some(entry) = transitions::binding_entry(&b, &decision, previous.as_ref()) {
+            super::record(ctx, &ns, transitions::binding_chain(&b), entry).await?;
+        }
         ctx.metrics.api_write("RoleBinding", "status");
         let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding", "status": status });
         Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
@@ -375,6 +393,16 @@ async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     )
     .await?;
     if let Some(ns) = b.namespace() {
+        // Who deleted it, the API server does not say.
+        let entry = transitions::binding_removed(&b, history::UNKNOWN_ACTOR, "binding deleted");
+        match super::record(ctx, &ns, transitions::binding_chain(&b), entry).await {
+            // A namespace being deleted takes its history with it: nothing
+            // left to record into, and the finalizer must not hold it up.
+            Err(Error::History(e)) if e.is_namespace_gone() => {
+                warn!(binding = describe(b.as_ref()), %e, "namespace gone; removal not recorded");
+            }
+            other => other?,
+        }
         nudge_dependents(&b, ctx, &ns);
     }
     Ok(Action::await_change())

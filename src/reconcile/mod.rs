@@ -59,6 +59,8 @@ pub struct Context {
     /// Requests this process approved (by uid), until the cache shows it: a
     /// binding made from one may be reconciled before the cache catches up.
     pub approved_requests: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The history appender (one per process: it caches each chain's head).
+    pub history: Arc<crate::audit::history::History>,
 }
 
 /// Tracks which watch streams have delivered their first full list.
@@ -229,6 +231,20 @@ impl Context {
             .find(|w| w.metadata.deletion_timestamp.is_none() && w.control_namespace() == namespace)
     }
 
+    /// The name of the workspace whose control namespace is `namespace`,
+    /// also while it is being deleted (its final history entry needs it).
+    pub fn workspace_name_of(&self, namespace: &str) -> Option<String> {
+        self.index
+            .workspaces_by_namespace
+            .get(namespace)
+            .into_iter()
+            .find(|name| {
+                self.workspaces
+                    .get(&ObjectRef::new(name))
+                    .is_some_and(|w| w.control_namespace() == namespace)
+            })
+    }
+
     /// The foureyes bindings in a namespace.
     pub fn bindings_in(&self, namespace: &str) -> Vec<Arc<RoleBinding>> {
         self.index
@@ -331,6 +347,9 @@ pub enum Error {
     /// The object lacks something every stored object has.
     #[error("object without {0}")]
     Incomplete(&'static str),
+    /// A history entry could not be appended.
+    #[error("history: {0}")]
+    History(#[from] crate::audit::history::Error),
 }
 
 impl Error {
@@ -340,8 +359,74 @@ impl Error {
             Error::Kube { step, .. } => step,
             Error::Finalizer(_) => "finalizer",
             Error::Incomplete(_) => "incomplete",
+            Error::History(_) => "history",
         }
     }
+}
+
+/// Appends `entry` to the history chain `chain` of the workspace whose
+/// control namespace is `ns`, and returns once it is stored.
+///
+/// This is how every reconciler records a transition (DESIGN §4):
+///
+/// - **Write-ahead**: call it *before* writing the status (or anything else)
+///   that reports the transition, and return its error (the reconcile is
+///   retried with backoff). A crash between the append and the status write
+///   leaves the entry; the retry appends again and writes nothing.
+/// - **Idempotent**: the entry's key (`NewEntry::new` makes it
+///   `<object uid>/<action>`; `NewEntry::transition` sets the part after the
+///   uid) is looked up in the chain's head chunk and the one before it, and a
+///   known key writes nothing. Give each transition of an object its own key,
+///   e.g. `<uid>/Approved/<user>` for each approval of a request.
+/// - **Chains**: [`Chain::workspace`](crate::audit::history::Chain::workspace)
+///   for workspace roles and the workspace itself,
+///   [`Chain::project`](crate::audit::history::Chain::project) for project
+///   roles.
+/// - **Actors**: use identity fields that admission verified (a request's
+///   `spec.requester`, an approval's `user`, a binding's `spec.grantedBy`,
+///   `spec.revocation.by`, the annotation `foureyes.dev/created-by`);
+///   [`OPERATOR_ACTOR`](crate::audit::history::OPERATOR_ACTOR) for what the
+///   operator decides on its own (a timeout),
+///   [`UNKNOWN_ACTOR`](crate::audit::history::UNKNOWN_ACTOR) when nobody can tell.
+/// - **Never before a revocation**: on a path that removes access, delete the
+///   native RBAC first and record afterwards.
+///
+/// The workspace's status mirrors the chain's new head at its next
+/// (coalesced) status write.
+///
+/// ```ignore
+/// use foureyes::audit::history::{Chain, EntryObject, NewEntry, action};
+/// let entry = NewEntry::new(
+///     EntryObject { kind: "RoleRequest".into(), name: name.clone(), uid: uid.clone() },
+///     action::APPROVED,
+///     &approval.user,
+/// )
+/// .transition(&format!("Approved/{}", approval.user))
+/// .subject(request.spec.subject.to_string())
+/// .role(role)
+/// .details(format!("{n}/{quorum} approvals"));
+/// record(ctx, &ns, Chain::project(&project), entry).await?;
+/// status_patch(...).await?;
+/// ```
+pub async fn record(
+    ctx: &Context,
+    ns: &str,
+    chain: crate::audit::history::Chain,
+    entry: crate::audit::history::NewEntry,
+) -> Result<(), Error> {
+    let workspace = ctx.workspace_name_of(ns).unwrap_or_else(|| {
+        ns.strip_prefix(crate::api::workspace::DEFAULT_NAMESPACE_PREFIX)
+            .unwrap_or(ns)
+            .to_owned()
+    });
+    let appended = ctx.history.append(ns, &workspace, &chain, entry).await?;
+    if appended.written {
+        tracing::debug!(namespace = ns, chain = %chain, seq = appended.seq, "history entry appended");
+        if let Some(ws) = ctx.workspaces.get(&ObjectRef::new(&workspace)) {
+            let _ = ctx.triggers.workspaces.send(ObjectRef::from_obj(ws.as_ref()));
+        }
+    }
+    Ok(())
 }
 
 /// Wraps a kube error with the step that failed.

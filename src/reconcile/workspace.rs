@@ -17,8 +17,10 @@ use tracing::warn;
 
 use super::{Context, Error, FINALIZER, count_finalizer_write, describe, is_active, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, set_condition};
+use crate::api::workspace::ChainHead;
 use crate::api::{SubjectKind, Workspace, WorkspaceRole, WorkspaceStatus};
-use crate::audit::events;
+use crate::audit::history::Chain;
+use crate::audit::{events, transitions};
 use crate::policy::namespaces::{CONTROL_NAMESPACE_LABEL, PROJECT_LABEL, WORKSPACE_LABEL};
 use crate::rbac::{self, MANAGED_BY, MANAGED_BY_LABEL, label_value};
 
@@ -113,10 +115,37 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         }
     }
     count(ctx, &ns, &mut status);
+    merge_heads(&mut status.history, ctx.history.heads_in(&ns));
+    let was_ready = ws
+        .status
+        .as_ref()
+        .and_then(|s| crate::api::conditions::find_condition(&s.conditions, READY))
+        .is_some_and(|c| c.status == ConditionStatus::True);
+    let is_ready = crate::api::conditions::find_condition(&status.conditions, READY)
+        .is_some_and(|c| c.status == ConditionStatus::True);
+    if is_ready && !was_ready {
+        // Write-ahead: the chain's first entry before the status that says Ready.
+        super::record(ctx, &ns, Chain::workspace(), transitions::workspace_created(&ws)).await?;
+        merge_heads(&mut status.history, ctx.history.heads_in(&ns));
+    }
     if ws.status.as_ref() != Some(&status) {
         write_status(ctx, &name, &status).await?;
     }
     Ok(Action::await_change())
+}
+
+/// Mirrors the chain heads the appender knows into the status: a head
+/// replaces the mirrored one of its chain only when it is further along, so
+/// that a restarted operator (which knows no heads yet) writes nothing.
+pub fn merge_heads(mirrored: &mut Vec<ChainHead>, known: Vec<ChainHead>) {
+    for head in known {
+        match mirrored.iter_mut().find(|h| h.chain == head.chain) {
+            Some(h) if h.sequence < head.sequence => *h = head,
+            Some(_) => {}
+            None => mirrored.push(head),
+        }
+    }
+    mirrored.sort_by(|a, b| (a.chain != "workspace", &a.chain).cmp(&(b.chain != "workspace", &b.chain)));
 }
 
 fn count(ctx: &Context, ns: &str, status: &mut WorkspaceStatus) {
@@ -259,6 +288,16 @@ async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         rbac::BINDING_UID_LABEL
     );
     let n = super::binding::revoke_by_selector(ctx, &selector).await?;
+    // The chain's final entry (after the revocations). The namespace and its
+    // history stay; if someone deletes the namespace too, there is nothing
+    // left to write into.
+    let ns = ws.control_namespace();
+    match super::record(ctx, &ns, Chain::workspace(), transitions::workspace_deleted(&ws, n)).await {
+        Err(Error::History(e)) if e.is_namespace_gone() => {
+            warn!(workspace = name, %e, "namespace gone; deletion not recorded");
+        }
+        other => other?,
+    }
     ctx.publish(
         &ws.object_ref(&()),
         false,

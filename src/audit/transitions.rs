@@ -1,0 +1,309 @@
+//! Which history entry a transition writes (pure): the reconcilers call these
+//! with what they decided and append the result before they write the status
+//! that reports the transition (write-ahead).
+//!
+//! Actors are the identity fields that admission verified: `spec.grantedBy`
+//! for a grant or a refusal, `spec.revocation.by` for a revocation, the
+//! operator (`foureyes`) for an expiry or the end of a record's retention, and
+//! `unknown` for a plain deletion (the API server does not tell who deleted an
+//! object). When the authenticated creator (the annotation
+//! `foureyes.dev/created-by`) differs from `grantedBy` (a trusted asserter
+//! such as a GitOps controller), the details say so.
+
+use kube::ResourceExt;
+
+use super::history::{Chain, EntryObject, NewEntry, OPERATOR_ACTOR, UNKNOWN_ACTOR, action};
+use crate::api::conditions::{READY, find_condition};
+use crate::api::manifests::CREATED_BY_ANNOTATION;
+use crate::api::{BindingPhase, RoleBinding, RoleBindingStatus, Workspace};
+use crate::policy::binding::{BindingDecision, Refusal};
+use crate::rbac::format_expiry;
+
+/// The chain of a binding: its project's for a project role, the
+/// workspace's for a workspace role.
+pub fn binding_chain(b: &RoleBinding) -> Chain {
+    match (&b.spec.project, &b.spec.project_role) {
+        (Some(p), Some(_)) => Chain::project(p),
+        _ => Chain::workspace(),
+    }
+}
+
+/// A binding as the object of an entry.
+pub fn binding_object(b: &RoleBinding) -> EntryObject {
+    EntryObject {
+        kind: "RoleBinding".into(),
+        name: b.name_any(),
+        uid: b.uid().unwrap_or_default(),
+    }
+}
+
+/// The role of a binding in one word (`manager`, `app/admin`).
+fn binding_role(b: &RoleBinding) -> String {
+    match (&b.spec.workspace_role, &b.spec.project, &b.spec.project_role) {
+        (Some(r), _, _) => r.as_str().to_owned(),
+        (None, Some(p), Some(r)) => format!("{p}/{r}"),
+        _ => String::new(),
+    }
+}
+
+fn base(b: &RoleBinding, action: &str, actor: &str) -> NewEntry {
+    NewEntry::new(binding_object(b), action, actor)
+        .subject(b.spec.subject.to_string())
+        .role(binding_role(b))
+}
+
+fn asserted(b: &RoleBinding) -> String {
+    match b.annotations().get(CREATED_BY_ANNOTATION) {
+        Some(creator) if creator != &b.spec.granted_by => format!("; created by {creator}"),
+        _ => String::new(),
+    }
+}
+
+/// The entry for a binding's transition from `previous` to `decision`, if it
+/// is one the history records: granted (active), expired, revoked, or
+/// refused for a new reason. Transient refusals ("not yet") and
+/// `WorkspaceNotFound` are not recorded.
+pub fn binding_entry(
+    b: &RoleBinding,
+    decision: &BindingDecision,
+    previous: Option<&RoleBindingStatus>,
+) -> Option<NewEntry> {
+    let previous_phase = previous.and_then(|s| s.phase);
+    let until = decision.expires_at.map(format_expiry).unwrap_or_default();
+    match (previous_phase, decision.phase) {
+        (p, BindingPhase::Active) if p != Some(BindingPhase::Active) => {
+            let how = decision.authorization.map(|a| a.reason()).unwrap_or_default();
+            let mut namespaces: Vec<&str> = decision.grants.iter().map(|g| g.namespace.as_str()).collect();
+            namespaces.sort_unstable();
+            namespaces.dedup();
+            Some(base(b, action::GRANTED, &b.spec.granted_by).details(format!(
+                "until {until} ({how}) in {}{}; justification: {}",
+                namespaces.join(", "),
+                asserted(b),
+                b.spec.justification
+            )))
+        }
+        (p, BindingPhase::Expired) if p != Some(BindingPhase::Expired) => {
+            let details = if p == Some(BindingPhase::Active) {
+                format!("expired at {until}; access removed")
+            } else {
+                format!("expired at {until} without having been granted")
+            };
+            Some(base(b, action::EXPIRED, OPERATOR_ACTOR).details(details))
+        }
+        (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => {
+            let (by, why) = b
+                .spec
+                .revocation
+                .as_ref()
+                .map(|r| (r.by.as_str(), r.reason.as_str()))
+                .unwrap_or((UNKNOWN_ACTOR, ""));
+            Some(base(b, action::REVOKED, by).details(format!("access removed; reason: {why}")))
+        }
+        (_, BindingPhase::Pending) => {
+            // Without a workspace there is no chain to record into (after a
+            // workspace's deletion, its final entry says what became of its
+            // bindings).
+            let r = decision
+                .refusal
+                .as_ref()
+                .filter(|r| !r.is_transient() && !matches!(r, Refusal::WorkspaceNotFound))?;
+            let previous_reason = previous
+                .and_then(|s| find_condition(&s.conditions, READY))
+                .map(|c| c.reason.as_str());
+            (previous_reason != Some(r.reason())).then(|| {
+                base(b, action::REFUSED, &b.spec.granted_by)
+                    .transition(&format!("{}/{}", action::REFUSED, r.reason()))
+                    .details(format!("{}: {}{}", r.reason(), r.message(), asserted(b)))
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The entry for a deleted binding: `actor` is the operator when it deleted
+/// the record itself (end of retention), `unknown` otherwise.
+pub fn binding_removed(b: &RoleBinding, actor: &str, why: &str) -> NewEntry {
+    let phase = b
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .map(|p| format!("{p:?}"))
+        .unwrap_or_else(|| "Pending".into());
+    base(b, action::REMOVED, actor).details(format!("{why}; last phase {phase}; native RBAC removed"))
+}
+
+fn workspace_object(ws: &Workspace) -> EntryObject {
+    EntryObject {
+        kind: "Workspace".into(),
+        name: ws.name_any(),
+        uid: ws.uid().unwrap_or_default(),
+    }
+}
+
+/// The workspace chain's first entry: the control namespace is in place.
+pub fn workspace_created(ws: &Workspace) -> NewEntry {
+    NewEntry::new(workspace_object(ws), action::WORKSPACE_CREATED, UNKNOWN_ACTOR).details(format!(
+        "control namespace {}; approvals: {} for workspace roles, {} for project roles; partner break-glass {}; max duration {}",
+        ws.control_namespace(),
+        ws.spec.approval_policy.workspace_role_approvals,
+        ws.spec.approval_policy.project_role_approvals,
+        if ws.spec.approval_policy.partner_break_glass { "allowed" } else { "not allowed" },
+        ws.spec.max_duration
+    ))
+}
+
+/// The workspace chain's final entry: the workspace was deleted and
+/// `revoked` native bindings were removed.
+pub fn workspace_deleted(ws: &Workspace, revoked: usize) -> NewEntry {
+    NewEntry::new(workspace_object(ws), action::WORKSPACE_DELETED, UNKNOWN_ACTOR).details(format!(
+        "workspace deleted; {revoked} native bindings revoked; namespace {} and its history kept",
+        ws.control_namespace()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::conditions::{Condition, ConditionStatus};
+    use crate::policy::RoleTarget;
+    use crate::policy::binding::{Authorization, Grant};
+    use serde_json::json;
+
+    fn binding(project: bool) -> RoleBinding {
+        let mut spec = json!({
+            "subject": { "kind": "User", "name": "dave" }, "duration": "1h",
+            "justification": "INC-1", "grantedBy": "alice",
+        });
+        if project {
+            spec["project"] = "app".into();
+            spec["projectRole"] = "admin".into();
+        } else {
+            spec["workspaceRole"] = "member".into();
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+            "metadata": { "name": "dave", "namespace": "ws-a", "uid": "u-1",
+                          "annotations": { "foureyes.dev/created-by": "alice" } },
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    fn decision(phase: BindingPhase) -> BindingDecision {
+        BindingDecision {
+            phase,
+            role: Some("app/admin".into()),
+            authorization: Some(Authorization::Manager),
+            refusal: None,
+            expires_at: Some(chrono::DateTime::UNIX_EPOCH),
+            finished_at: None,
+            grants: vec![Grant {
+                namespace: "a-app".into(),
+                target: RoleTarget::ClusterRole("admin".into()),
+            }],
+            wake_at: None,
+            delete_record: false,
+        }
+    }
+
+    fn status(phase: BindingPhase, reason: &str) -> RoleBindingStatus {
+        RoleBindingStatus {
+            phase: Some(phase),
+            conditions: vec![Condition::new(
+                READY,
+                ConditionStatus::False,
+                reason,
+                "",
+                None,
+                chrono::DateTime::UNIX_EPOCH,
+            )],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn chains_follow_the_kind_of_role() {
+        assert_eq!(binding_chain(&binding(true)), Chain::project("app"));
+        assert_eq!(binding_chain(&binding(false)), Chain::workspace());
+    }
+
+    #[test]
+    fn each_transition_has_its_actor_and_key() {
+        let mut b = binding(true);
+        let granted = binding_entry(&b, &decision(BindingPhase::Active), None).unwrap();
+        assert_eq!((granted.action.as_str(), granted.actor.as_str()), ("Granted", "alice"));
+        assert_eq!(granted.key, "u-1/Granted");
+        assert_eq!(granted.subject.as_deref(), Some("user dave"));
+        assert_eq!(granted.role.as_deref(), Some("app/admin"));
+        assert!(granted.details.contains("GrantedByManager") && granted.details.contains("a-app"));
+        assert!(!granted.details.contains("created by"));
+        let active = status(BindingPhase::Active, "Active");
+        assert_eq!(binding_entry(&b, &decision(BindingPhase::Active), Some(&active)), None);
+
+        let expired = binding_entry(&b, &decision(BindingPhase::Expired), Some(&active)).unwrap();
+        assert_eq!(
+            (expired.action.as_str(), expired.actor.as_str()),
+            ("Expired", "foureyes")
+        );
+        assert!(expired.details.contains("access removed"));
+
+        b.spec.revocation = Some(crate::api::Revocation {
+            by: "bob".into(),
+            reason: "laptop stolen".into(),
+        });
+        let revoked = binding_entry(&b, &decision(BindingPhase::Revoked), Some(&active)).unwrap();
+        assert_eq!((revoked.action.as_str(), revoked.actor.as_str()), ("Revoked", "bob"));
+        assert!(revoked.details.contains("laptop stolen"));
+        assert_eq!(revoked.key, "u-1/Revoked");
+        let done = status(BindingPhase::Revoked, "Revoked");
+        assert_eq!(binding_entry(&b, &decision(BindingPhase::Revoked), Some(&done)), None);
+    }
+
+    #[test]
+    fn refusals_are_recorded_once_per_reason_and_not_when_transient() {
+        let mut b = binding(true);
+        b.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(CREATED_BY_ANNOTATION.into(), "gitops".into());
+        let mut d = decision(BindingPhase::Pending);
+        d.authorization = None;
+        d.refusal = Some(Refusal::NotAuthorized("alice may not".into()));
+        let e = binding_entry(&b, &d, None).unwrap();
+        assert_eq!(e.key, "u-1/Refused/NotAuthorized");
+        assert_eq!(e.actor, "alice");
+        assert!(e.details.contains("created by gitops"), "{}", e.details);
+        let same = status(BindingPhase::Pending, "NotAuthorized");
+        assert_eq!(binding_entry(&b, &d, Some(&same)), None);
+        d.refusal = Some(Refusal::UnknownRole("wizard".into()));
+        assert_eq!(
+            binding_entry(&b, &d, Some(&same)).unwrap().key,
+            "u-1/Refused/UnknownRole"
+        );
+        d.refusal = Some(Refusal::WorkspaceNotReady);
+        assert_eq!(binding_entry(&b, &d, None), None);
+        d.refusal = Some(Refusal::WorkspaceNotFound);
+        assert_eq!(binding_entry(&b, &d, Some(&same)), None, "no workspace, no chain");
+    }
+
+    #[test]
+    fn removal_and_workspace_entries() {
+        let b = binding(false);
+        let e = binding_removed(&b, UNKNOWN_ACTOR, "deleted");
+        assert_eq!(
+            (e.action.as_str(), e.actor.as_str(), e.key.as_str()),
+            ("Removed", "unknown", "u-1/Removed")
+        );
+        let ws: Workspace = serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace",
+            "metadata": { "name": "a", "uid": "w-1" }, "spec": {},
+        }))
+        .unwrap();
+        assert_eq!(workspace_created(&ws).key, "w-1/WorkspaceCreated");
+        let d = workspace_deleted(&ws, 3);
+        assert_eq!(d.key, "w-1/WorkspaceDeleted");
+        assert!(d.details.contains("3 native bindings revoked"));
+    }
+}
