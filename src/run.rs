@@ -118,6 +118,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     else {
         return Ok(());
     };
+    metrics.set_leader(true);
     health.set_not_ready_reason("revoking overdue access");
     let revoked = tokio::select! {
         revoked = revoke_overdue(&client, &recorder, &metrics) => revoked?,

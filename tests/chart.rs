@@ -121,6 +121,7 @@ fn server_accepts(rendered: &str) {
         "configmap/foureyes-admission",
         "service/",
         "serviceaccount/",
+        "poddisruptionbudget.policy/",
     ] {
         assert!(out.contains(kind), "{kind} not applied:\n{out}");
     }
@@ -201,6 +202,8 @@ fn default_values_render_what_the_server_accepts() {
     assert!(args.contains(&"--config=/etc/foureyes/config.yaml"), "{args:?}");
     assert!(args.contains(&"--leader-elect=true"), "{args:?}");
     assert_eq!(pod["serviceAccountName"], "foureyes");
+    let pdb = find(&docs, "PodDisruptionBudget", "foureyes");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
 }
 
 #[test]

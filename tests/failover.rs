@@ -21,6 +21,26 @@ use support::{Operator, TestEnv, client, eventually};
 /// after the last renewal.
 const LEASE: &[&str] = &["--lease-duration=3s", "--lease-grace=1s"];
 
+/// GET `path` from an operator's metrics address (from its log); returns
+/// the status line and the body.
+async fn http_get(op: &Operator, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let log = op.log_text();
+    let addr = log
+        .lines()
+        .find(|l| l.contains("serving /metrics"))
+        .and_then(|l| l.split("address=").nth(1))
+        .map(|a| a.trim().to_owned())
+        .expect("metrics address in the log");
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+}
+
 async fn holder() -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(client("admin").await, "foureyes-system");
     leases.get("foureyes").await.ok()?.spec?.holder_identity
@@ -41,6 +61,13 @@ async fn the_standby_takes_over_when_the_leader_is_killed() {
         !two.log_text().contains("watching workspaces"),
         "the standby runs no controller"
     );
+    // The standby is ready (it can take over) and says it is not the leader.
+    let (status, _) = http_get(&two, "/readyz").await;
+    assert!(status.contains(" 200 "), "{status}");
+    let (_, metrics) = http_get(&two, "/metrics").await;
+    assert!(metrics.contains("foureyes_leader 0"), "{metrics}");
+    let (_, metrics) = http_get(&one, "/metrics").await;
+    assert!(metrics.contains("foureyes_leader 1"), "{metrics}");
 
     // The leader dies without releasing the Lease.
     one.kill();
