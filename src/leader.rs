@@ -21,9 +21,11 @@
 //!
 //! ## Readiness
 //!
-//! A waiting replica is **ready**: it is healthy and able to take over, and a
-//! rolling update of a Deployment would otherwise never finish (the new pod
-//! would wait for readiness, and for the Lease that the old pod holds). The
+//! A waiting replica is **ready** while another replica validly holds the
+//! Lease: it is healthy and able to take over, and a rolling update of a
+//! Deployment would otherwise never finish (the new pod would wait for
+//! readiness, and for the Lease that the old pod holds). While the Lease is
+//! free or expired the replica is about to lead and is not ready yet; the
 //! leader is ready once its caches have synced.
 //!
 //! ## Two leaders at once
@@ -231,8 +233,9 @@ pub async fn acquire(
         }
     };
     let (mut state, task) = manager.watch().await;
-    health.set_ready(true);
-    info!(namespace, name, identity, "standby: waiting for the leader lease");
+    let api: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+    health.set_not_ready_reason("acquiring the leader lease");
+    let mut standby = false;
     loop {
         if *state.borrow_and_update() {
             break;
@@ -242,6 +245,19 @@ pub async fn acquire(
                 let outcome = task.await;
                 anyhow::bail!("the lease manager stopped while waiting for the lease: {outcome:?}");
             },
+            // Ready as a standby only while another replica validly holds the
+            // Lease: a free Lease is about to be ours, and until the caches
+            // have synced the leader is not ready.
+            _ = tokio::time::sleep(Duration::from_millis(if standby { 2000 } else { 200 })) => {
+                let others = held_by_another(&api, &name, identity).await;
+                if others && !standby {
+                    health.set_ready(true);
+                    info!(namespace, name, identity, "standby: waiting for the leader lease");
+                } else if !others && standby {
+                    health.set_not_ready_reason("acquiring the leader lease");
+                }
+                standby = others;
+            },
             _ = shutdown.clone() => {
                 drop(state);
                 let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
@@ -250,7 +266,6 @@ pub async fn acquire(
         }
     }
     info!(namespace, name, identity, "acquired the leader lease");
-    let api: Api<Lease> = Api::namespaced(client.clone(), &namespace);
     let (lost_tx, lost_rx) = watch::channel(None);
     let me = identity.to_owned();
     let monitor = tokio::spawn(async move {
@@ -266,6 +281,22 @@ pub async fn acquire(
         monitor: Some(monitor),
         manager: Some(task),
     }))
+}
+
+/// Whether the Lease names another holder and has not expired.
+async fn held_by_another(api: &Api<Lease>, name: &str, me: &str) -> bool {
+    let Ok(lease) = api.get(name).await else {
+        return false;
+    };
+    let spec = lease.spec.unwrap_or_default();
+    let other = spec.holder_identity.as_deref().is_some_and(|h| h != me);
+    let valid = match (spec.renew_time, spec.lease_duration_seconds) {
+        (Some(renewed), Some(secs)) => {
+            SystemTime::from(renewed.0) + Duration::from_secs(u64::try_from(secs).unwrap_or(0)) > SystemTime::now()
+        }
+        _ => false,
+    };
+    other && valid
 }
 
 /// Resolves when the lease manager reports that this process no longer
