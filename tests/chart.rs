@@ -288,3 +288,113 @@ fn several_replicas_need_leader_election() {
     );
     assert!(rendered.contains("--leader-elect=false"), "{rendered}");
 }
+
+/// The documented path on a cluster set up with `foureyes crds` and
+/// `foureyes rbac` (as this control plane is): adopt the existing objects,
+/// `helm install`; then upgrade: the chart's CRDs with kubectl first, then
+/// `helm upgrade`. The identity policy keeps working throughout.
+#[test]
+fn install_adopts_existing_objects_and_upgrades_crds_first() {
+    let plane = plane();
+    let kubeconfig = plane.kubeconfig("admin");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let cluster_wide = [
+        "clusterrole/foureyes-operator",
+        "clusterrolebinding/foureyes-operator",
+        "validatingadmissionpolicy/foureyes-identity",
+        "validatingadmissionpolicybinding/foureyes-identity",
+        "mutatingadmissionpolicy/foureyes-creator",
+        "mutatingadmissionpolicy/foureyes-creator-keep",
+        "mutatingadmissionpolicybinding/foureyes-creator",
+        "mutatingadmissionpolicybinding/foureyes-creator-keep",
+    ];
+    let namespaced = [
+        "configmap/foureyes-admission",
+        "role/foureyes-leader-election",
+        "rolebinding/foureyes-leader-election",
+    ];
+    for (objs, ns) in [(&cluster_wide[..], None), (&namespaced[..], Some("foureyes-system"))] {
+        let mut label = vec!["label", "--overwrite"];
+        let mut annotate = vec!["annotate", "--overwrite"];
+        if let Some(ns) = ns {
+            label.extend(["-n", ns]);
+            annotate.extend(["-n", ns]);
+        }
+        label.extend(objs);
+        annotate.extend(objs);
+        label.push("app.kubernetes.io/managed-by=Helm");
+        annotate.extend([
+            "meta.helm.sh/release-name=foureyes",
+            "meta.helm.sh/release-namespace=foureyes-system",
+        ]);
+        plane.kubectl_ok("admin", &label, None);
+        plane.kubectl_ok("admin", &annotate, None);
+    }
+    let helm_ok = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--kubeconfig", kubeconfig]);
+        let (ok, out, err) = run_helm(&all, None);
+        assert!(ok, "helm {}:\n{out}\n{err}", args.join(" "));
+        out
+    };
+    helm_ok(&[
+        "install",
+        "foureyes",
+        "charts/foureyes",
+        "--namespace",
+        "foureyes-system",
+    ]);
+    // Upgrade: CRDs first (Helm never upgrades crds/), then the release.
+    plane.kubectl_ok(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "charts/foureyes/crds/",
+        ],
+        None,
+    );
+    helm_ok(&[
+        "upgrade",
+        "foureyes",
+        "charts/foureyes",
+        "--namespace",
+        "foureyes-system",
+        "--reuse-values",
+        "--set",
+        "config.trustedAsserters.groups={foureyes:trusted-asserters,flux}",
+    ]);
+    let groups = plane.kubectl_ok(
+        "admin",
+        &[
+            "get",
+            "configmap",
+            "-n",
+            "foureyes-system",
+            "foureyes-admission",
+            "-o",
+            "jsonpath={.data.trustedAsserterGroups}",
+        ],
+        None,
+    );
+    assert_eq!(groups, "foureyes:trusted-asserters,flux");
+    // The identity policy, now the release's, still refuses a forged requester.
+    let forged = r#"
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleRequest
+metadata: { name: forged, namespace: foureyes-probe }
+spec:
+  subject: { kind: User, name: dave }
+  workspaceRole: member
+  duration: 1h
+  justification: probe
+  requester: bob
+"#;
+    let (ok, _, err) = plane.kubectl("alice", &["create", "--dry-run=server", "-f", "-"], Some(forged));
+    assert!(
+        !ok && err.contains("spec.requester must be your own user name"),
+        "{err}"
+    );
+}
