@@ -46,8 +46,12 @@
 //!   overdue or orphaned as a precondition, so a late delete never removes a
 //!   newer object of the same name;
 //! - status is computed from the object and the world alone (no current time
-//!   in compared fields), and the first end of a binding, once published, is
-//!   kept: two writers publish the same status;
+//!   in compared fields), and the end of a binding, once seen in the status,
+//!   is kept: two writers converge on one status. The one value that differs
+//!   between writers is a revocation's `finishedAt` (the time an operator saw
+//!   the revocation): a writer that has not yet seen the other's status may
+//!   publish its own time once, milliseconds apart, before both agree; the
+//!   access is removed either way;
 //! - appends to the history are conditional on `resourceVersion` and keyed
 //!   by the object's uid and the transition (DESIGN §4), so a second
 //!   writer's append is refused or recognised as already written.
