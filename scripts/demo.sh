@@ -82,6 +82,20 @@ YAML
   then break; fi
   sleep 0.5
 done
+# ...and until bindings are served and stamped with their creator (the
+# MutatingAdmissionPolicy resolves the new kinds a moment after the CRDs are
+# established; until then a create is refused as ServiceUnavailable).
+for _ in $(seq 1 120); do
+  stamp="$(kc alice create --dry-run=server -o 'jsonpath={.metadata.annotations.foureyes\.dev/created-by}' -f - 2>/dev/null <<'YAML' || true
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleBinding
+metadata: { name: probe, namespace: foureyes-system }
+spec: { subject: { kind: User, name: dave }, workspaceRole: member, duration: 1h, justification: probe, grantedBy: alice }
+YAML
+)"
+  [[ "$stamp" == alice ]] && break
+  sleep 0.5
+done
 
 # access WHO VERB RESOURCE NAMESPACE: asks the API server (a SubjectAccessReview).
 access() {

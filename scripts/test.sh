@@ -15,6 +15,8 @@ command -v openssl >/dev/null || { echo "test.sh: openssl is needed for the cont
 
 echo "==> building the control plane (cached after the first build)"
 bash tests/controlplane/build.sh >/dev/null
+echo "==> building helm for the chart's tests (cached after the first build)"
+bash tests/controlplane/helm/build.sh >/dev/null
 
 echo "==> cargo fmt --check"
 cargo fmt --check

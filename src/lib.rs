@@ -9,7 +9,9 @@
 
 pub mod api;
 pub mod audit;
+pub mod chart;
 pub mod config;
+pub mod leader;
 pub mod plugin;
 pub mod policy;
 pub mod rbac;

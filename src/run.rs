@@ -3,6 +3,9 @@
 //! Start-up order matters for invariant 1 (DESIGN §2): before any controller
 //! runs, every native binding past its expiry is revoked, so access that
 //! expired while the operator was down ends at once.
+//!
+//! With several replicas, only the holder of the leader Lease gets that far
+//! ([`crate::leader`]); the others serve the probes and metrics and wait.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,9 +52,13 @@ pub struct RunArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "FOUREYES_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
-    /// This instance's name in events (the pod name in a cluster).
+    /// This instance's name in events and in the leader Lease (the pod name
+    /// in a cluster).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// Leader election (see [`crate::leader`]).
+    #[command(flatten)]
+    pub leader: crate::leader::LeaderArgs,
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
@@ -107,8 +114,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             instance: args.instance.clone(),
         },
     );
+    // Only the leader acts: from the start-up revocation on (crate::leader).
+    let identity = crate::leader::identity(args.instance.as_deref());
+    let Some(leader) = crate::leader::acquire(&client, &args.leader, &identity, &health, shutdown.clone()).await?
+    else {
+        return Ok(());
+    };
+    metrics.set_leader(true);
     health.set_not_ready_reason("revoking overdue access");
-    let revoked = revoke_overdue(&client, &recorder, &metrics).await?;
+    let revoked = tokio::select! {
+        revoked = revoke_overdue(&client, &recorder, &metrics) => revoked?,
+        reason = leader.lost() => return Err(lost_leadership(&health, reason)),
+    };
     info!(revoked, "overdue access revoked before start");
 
     let wc = watcher::Config::default();
@@ -348,18 +365,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
 
     info!("watching workspaces, projects, role bindings and role requests");
-    futures::future::join5(
-        binding_controller,
-        project_controller,
-        workspace_controller,
-        request_controller,
-        sweeper,
-    )
-    .await;
+    tokio::select! {
+        _ = futures::future::join5(
+            binding_controller,
+            project_controller,
+            workspace_controller,
+            request_controller,
+            sweeper,
+        ) => {}
+        reason = leader.lost() => return Err(lost_leadership(&health, reason)),
+    }
     health.set_ready(false);
+    leader.release().await;
     let _ = server.await;
     info!("stopped");
     Ok(())
+}
+
+/// Losing the Lease ends the process (non-zero, so that it is restarted as a
+/// waiting replica): returning drops the controllers and the sweep at once.
+fn lost_leadership(health: &Health, reason: String) -> anyhow::Error {
+    health.set_not_ready_reason("lost the leader lease");
+    anyhow::anyhow!("lost the leader lease ({reason}); stopping so that only the new leader acts")
 }
 
 /// A watch on every `K` (or those `config` selects) that feeds a cache

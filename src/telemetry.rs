@@ -7,6 +7,8 @@
 //! - `foureyes_reconcile_errors_total{kind,category}`: reconciliations that failed,
 //!   by resource kind and error category;
 //! - `foureyes_active_grants`: grants currently in force;
+//! - `foureyes_leader`: 1 while this replica holds the leader Lease (or runs
+//!   without leader election), 0 while it waits;
 //! - `foureyes_overdue_grants`: grants whose native RBAC is still active past
 //!   its expiry (should stay at zero; anything else means revocation lags);
 //! - `foureyes_revocation_lag_seconds`: histogram of the delay between a
@@ -71,6 +73,7 @@ pub struct Metrics {
     reconciles: Family<KindLabels, Counter>,
     reconcile_errors: Family<ErrorLabels, Counter>,
     active_grants: Gauge,
+    leader: Gauge,
     overdue_grants: Gauge,
     revocation_lag: Histogram,
     api_writes: Family<WriteLabels, Counter>,
@@ -85,6 +88,7 @@ impl Metrics {
         let reconciles = Family::<KindLabels, Counter>::default();
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
         let active_grants = Gauge::default();
+        let leader = Gauge::default();
         let overdue_grants = Gauge::default();
         let revocation_lag = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         let api_writes = Family::<WriteLabels, Counter>::default();
@@ -101,6 +105,11 @@ impl Metrics {
             reconcile_errors.clone(),
         );
         registry.register("active_grants", "Grants currently in force", active_grants.clone());
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease, else 0",
+            leader.clone(),
+        );
         registry.register(
             "overdue_grants",
             "Grants whose native RBAC is still active past their expiry",
@@ -123,6 +132,7 @@ impl Metrics {
             reconciles,
             reconcile_errors,
             active_grants,
+            leader,
             overdue_grants,
             revocation_lag,
             api_writes,
@@ -141,6 +151,11 @@ impl Metrics {
         self.reconcile_errors
             .get_or_create(&ErrorLabels { kind, category })
             .inc();
+    }
+
+    /// Records whether this replica acts as the leader (`foureyes_leader`).
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Sets the number of grants currently in force (`foureyes_active_grants`).
@@ -334,6 +349,7 @@ mod tests {
         m.reconciled("Workspace");
         m.reconcile_error("RoleRequest", "api");
         m.set_active_grants(3);
+        m.set_leader(true);
         m.set_overdue_grants(1);
         m.observe_revocation_lag(0.25);
         m.api_write("RoleBinding", "create");
@@ -343,6 +359,7 @@ mod tests {
             "foureyes_reconciles_total",
             "foureyes_reconcile_errors_total",
             "foureyes_active_grants",
+            "foureyes_leader",
             "foureyes_overdue_grants",
             "foureyes_revocation_lag_seconds",
             "foureyes_api_writes_total",

@@ -53,7 +53,12 @@ pub struct Manifest {
 }
 
 fn to_yaml_docs<T: Serialize>(docs: &[T]) -> String {
-    let mut out = String::from(HEADER);
+    with_header(HEADER, docs)
+}
+
+/// `header`, then the documents as one YAML stream.
+pub(crate) fn with_header<T: Serialize>(header: &str, docs: &[T]) -> String {
+    let mut out = String::from(header);
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
@@ -138,6 +143,12 @@ pub fn admission_params(trusted_asserter_groups: &str, operator_users: &str) -> 
 /// a trusted-asserter group. Only the operator may create a binding that
 /// claims to come from a request.
 pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    identity_policy_in(PARAMS_NAMESPACE)
+}
+
+/// [`identity_policy`] with its parameters in another namespace (the Helm
+/// chart's release namespace).
+pub fn identity_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
     let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
@@ -207,7 +218,7 @@ pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolic
             "validationActions": ["Deny"],
             "paramRef": {
                 "name": PARAMS_NAME,
-                "namespace": PARAMS_NAMESPACE,
+                "namespace": params_namespace,
                 "parameterNotFoundAction": "Deny",
             },
         },
@@ -462,8 +473,9 @@ mod tests {
         let problems = drift(&dir);
         assert!(
             problems.is_empty(),
-            "crds/ has drifted from the code:\n  {}\nregenerate with: cargo run --bin foureyes -- crds --out-dir crds",
-            problems.join("\n  ")
+            "crds/ has drifted from the code:\n  {}\nregenerate with: {}",
+            problems.join("\n  "),
+            crate::chart::REGENERATE
         );
     }
 

@@ -20,8 +20,12 @@ enum Command {
         /// Write one file per manifest into this directory instead of printing a stream.
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        /// Also write the Helm chart's generated files (its CRDs, and its RBAC
+        /// and admission-policy templates) into this chart directory.
+        #[arg(long)]
+        chart_dir: Option<PathBuf>,
     },
-    /// Print the operator's own ClusterRole and ClusterRoleBinding for a configuration.
+    /// Print the operator's own RBAC for a configuration (ClusterRole, lease Role, bindings).
     Rbac {
         /// The configuration file (YAML); without it, the defaults.
         #[arg(long, env = "FOUREYES_CONFIG")]
@@ -32,9 +36,12 @@ enum Command {
         /// The operator's service account.
         #[arg(long, default_value = "foureyes")]
         service_account: String,
+        /// The leader Lease's name (it lives in the operator's namespace).
+        #[arg(long, default_value = foureyes::leader::DEFAULT_LEASE_NAME)]
+        lease_name: String,
     },
     /// Run the operator against the cluster of the current kubeconfig or service account.
-    Run(foureyes::run::RunArgs),
+    Run(Box<foureyes::run::RunArgs>),
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
@@ -49,16 +56,28 @@ fn emit(text: &str) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crds { out_dir: None } => {
+        Command::Crds {
+            out_dir: None,
+            chart_dir: None,
+        } => {
             emit(&foureyes::api::manifests::all_as_stream())?;
             Ok(())
         }
-        Command::Crds { out_dir: Some(dir) } => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            for m in foureyes::api::manifests::all() {
-                let path = dir.join(&m.file);
-                std::fs::write(&path, &m.yaml).with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("wrote {}", path.display());
+        Command::Crds { out_dir, chart_dir } => {
+            if let Some(dir) = out_dir {
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                for m in foureyes::api::manifests::all() {
+                    let path = dir.join(&m.file);
+                    std::fs::write(&path, &m.yaml).with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+            }
+            if let Some(dir) = chart_dir {
+                let written = foureyes::chart::write(&dir)
+                    .with_context(|| format!("writing the chart's files under {}", dir.display()))?;
+                for path in written {
+                    eprintln!("wrote {}", path.display());
+                }
             }
             Ok(())
         }
@@ -66,28 +85,25 @@ fn main() -> anyhow::Result<()> {
             config,
             namespace,
             service_account,
+            lease_name,
         } => {
             let config = match config {
                 Some(path) => foureyes::config::Config::from_file(&path)?,
                 None => foureyes::config::Config::default(),
             };
-            let role = foureyes::rbac::operator::operator_cluster_role(&config);
-            let binding = foureyes::rbac::operator::operator_cluster_role_binding(&namespace, &service_account);
-            let mut role = serde_json::to_value(role)?;
-            role["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
-            role["kind"] = "ClusterRole".into();
-            let mut binding = serde_json::to_value(binding)?;
-            binding["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
-            binding["kind"] = "ClusterRoleBinding".into();
-            emit(&format!(
-                "{}---\n{}",
-                serde_yaml::to_string(&role)?,
-                serde_yaml::to_string(&binding)?
-            ))
+            let docs = foureyes::rbac::operator::operator_rbac(&config, &namespace, &service_account, &lease_name)
+                .iter()
+                .map(serde_yaml::to_string)
+                .collect::<Result<Vec<_>, _>>()?;
+            emit(&docs.join("---\n"))
         }
         Command::Run(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(foureyes::run::run(args))
+            let result = rt.block_on(foureyes::run::run(*args));
+            // After a lost leader lease nothing may keep acting: stop every
+            // task now rather than waiting for them.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
         }
     }
 }

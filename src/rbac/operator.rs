@@ -1,8 +1,9 @@
 //! The operator's own RBAC (DESIGN §2, invariant 5): least privilege, no
 //! wildcards, no `escalate`, and `bind` only on the ClusterRoles that project
-//! roles may map to, by name.
+//! roles may map to, by name. Leader election adds a Role in the Lease's
+//! namespace that reaches only that Lease.
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::ObjectMeta;
 
 use super::build::rule;
@@ -53,12 +54,7 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
             &["get", "list", "watch", "create", "patch"],
         ),
         rule(&[""], &["events"], &read),
-        // Leader election.
-        rule(
-            &["coordination.k8s.io"],
-            &["leases"],
-            &["get", "list", "watch", "create", "update", "patch"],
-        ),
+        // Leader election is a namespaced Role: see `operator_lease_role`.
     ];
     let allowed: Vec<String> = config.allowed().into_iter().collect();
     if !allowed.is_empty() {
@@ -103,6 +99,81 @@ pub fn operator_cluster_role_binding(namespace: &str, service_account: &str) -> 
     }
 }
 
+/// The name of the operator's Role and RoleBinding for its leader Lease.
+pub const LEASE_ROLE: &str = "foureyes-leader-election";
+
+/// The operator's Role in the Lease's namespace: create a Lease (creation
+/// cannot be limited by name), and read and renew only the one named
+/// `lease_name` (the lease manager writes by patch).
+pub fn operator_lease_role(namespace: &str, lease_name: &str) -> Role {
+    Role {
+        metadata: ObjectMeta {
+            name: Some(LEASE_ROLE.into()),
+            namespace: Some(namespace.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        rules: Some(vec![
+            rule(&["coordination.k8s.io"], &["leases"], &["create"]),
+            PolicyRule {
+                api_groups: Some(vec!["coordination.k8s.io".into()]),
+                resources: Some(vec!["leases".into()]),
+                resource_names: Some(vec![lease_name.into()]),
+                verbs: vec!["get".into(), "update".into(), "patch".into()],
+                ..Default::default()
+            },
+        ]),
+    }
+}
+
+/// Binds the lease Role to the operator's service account.
+pub fn operator_lease_role_binding(namespace: &str, service_account: &str) -> RoleBinding {
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(LEASE_ROLE.into()),
+            namespace: Some(namespace.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: LEASE_ROLE.into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: None,
+            kind: "ServiceAccount".into(),
+            name: service_account.into(),
+            namespace: Some(namespace.into()),
+        }]),
+    }
+}
+
+/// Everything `foureyes rbac` prints, as objects with `apiVersion` and
+/// `kind`: the ClusterRole, its binding, the lease Role and its binding.
+pub fn operator_rbac(
+    config: &Config,
+    namespace: &str,
+    service_account: &str,
+    lease_name: &str,
+) -> Vec<serde_json::Value> {
+    fn typed<T: serde::Serialize>(obj: T, kind: &str) -> serde_json::Value {
+        let mut v = serde_json::to_value(obj).expect("RBAC objects serialise");
+        v["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
+        v["kind"] = kind.into();
+        v
+    }
+    vec![
+        typed(operator_cluster_role(config), "ClusterRole"),
+        typed(
+            operator_cluster_role_binding(namespace, service_account),
+            "ClusterRoleBinding",
+        ),
+        typed(operator_lease_role(namespace, lease_name), "Role"),
+        typed(operator_lease_role_binding(namespace, service_account), "RoleBinding"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +207,40 @@ mod tests {
                 .iter()
                 .any(|r| r.resources.iter().flatten().any(|x| x == "clusterrolebindings"))
         );
+        assert!(
+            !rules
+                .iter()
+                .any(|r| r.resources.iter().flatten().any(|x| x == "leases")),
+            "leases only through the namespaced Role"
+        );
+    }
+
+    #[test]
+    fn the_lease_role_reaches_only_its_lease() {
+        let role = operator_lease_role("ops", "foureyes");
+        assert_eq!(role.metadata.namespace.as_deref(), Some("ops"));
+        let rules = role.rules.unwrap();
+        for r in &rules {
+            assert_eq!(r.resources.as_deref(), Some(&["leases".to_owned()][..]));
+            assert_eq!(r.api_groups.as_deref(), Some(&["coordination.k8s.io".to_owned()][..]));
+            match r.resource_names.as_deref() {
+                // Creation cannot be limited by name: nothing else unnamed.
+                None => assert_eq!(r.verbs, vec!["create".to_owned()]),
+                Some(names) => {
+                    assert_eq!(names, &["foureyes".to_owned()][..]);
+                    assert!(!r.verbs.iter().any(|v| v == "*" || v == "delete" || v == "list"));
+                }
+            }
+        }
+        let binding = operator_lease_role_binding("ops", "op");
+        assert_eq!(binding.role_ref.kind, "Role");
+        let subject = &binding.subjects.unwrap()[0];
+        assert_eq!(
+            (subject.namespace.as_deref(), subject.name.as_str()),
+            (Some("ops"), "op")
+        );
+        let all = operator_rbac(&Config::default(), "ops", "op", "foureyes");
+        let kinds: Vec<_> = all.iter().map(|o| o["kind"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(kinds, ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
     }
 }

@@ -409,15 +409,25 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts an operator with the test configuration; `name` tells its log apart.
+    /// Starts an operator with the test configuration; `name` tells its log
+    /// apart. Leader election is on (the binary's default), on the Lease
+    /// `foureyes-system/foureyes`: one operator at a time acts.
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, &[], Some("caches synced; ready"))
+    }
+
+    /// Starts an operator with extra `foureyes run` arguments; waits until its
+    /// log says `ready_when` (if given). Its instance name (and identity in
+    /// the leader Lease) is `name`.
+    pub fn start_with(name: &str, args: &[&str], ready_when: Option<&str>) -> Self {
         let plane = plane();
         let config = plane.dir.join("operator-config.yaml");
         std::fs::write(&config, OPERATOR_CONFIG).unwrap();
         let log = plane.dir.join(format!("operator-{name}.log"));
         let script = r#"
-"$FOUREYES_BIN" run --config "$FOUREYES_CONFIG_FILE" --metrics-addr 127.0.0.1:0 >>"$FOUREYES_LOG" 2>&1 &
+"$FOUREYES_BIN" run --config "$FOUREYES_CONFIG_FILE" --metrics-addr 127.0.0.1:0 "$@" >>"$FOUREYES_LOG" 2>&1 &
 op=$!
+echo "$op" >"$FOUREYES_LOG.pid"
 trap 'kill -TERM $op 2>/dev/null; wait $op; exit 0' TERM INT
 while kill -0 "$FOUREYES_PARENT" 2>/dev/null && kill -0 $op 2>/dev/null; do sleep 0.5; done
 kill -TERM $op 2>/dev/null
@@ -426,6 +436,9 @@ wait $op
         let child = Command::new("bash")
             .arg("-c")
             .arg(script)
+            .arg("foureyes-operator")
+            .arg(format!("--instance={name}"))
+            .args(args)
             .env("FOUREYES_BIN", env!("CARGO_BIN_EXE_foureyes"))
             .env("FOUREYES_CONFIG_FILE", &config)
             .env("FOUREYES_LOG", &log)
@@ -438,8 +451,34 @@ wait $op
             .spawn()
             .expect("start the operator");
         let op = Self { child, log };
-        op.wait_for_log("caches synced; ready", Duration::from_secs(60));
+        if let Some(needle) = ready_when {
+            op.wait_for_log(needle, Duration::from_secs(60));
+        }
         op
+    }
+
+    /// Kills the operator process at once (SIGKILL: no graceful shutdown, the
+    /// leader Lease is not released).
+    pub fn kill(&self) {
+        let pid_file = self.log.with_extension("log.pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "no pid file {}", pid_file.display());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let status = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -KILL {pid}");
+    }
+
+    /// The operator's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until the operator's log contains `needle`.
