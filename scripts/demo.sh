@@ -2,8 +2,10 @@
 # The emergency-access demo: brings up a local control plane (etcd and
 # kube-apiserver, built from Go modules on first use), installs the CRDs and
 # admission policies, starts the operator, and plays the emergency procedures
-# with kubectl as different people. Then it leaves the operator running until
-# Ctrl-C, or stops at once with --once.
+# of the design (DESIGN §7) with kubectl and the kubectl plugin
+# `kubectl access`, as different people. Every step waits for its outcome and
+# stops the demo with a message if it does not come. Then it leaves the
+# operator running until Ctrl-C, or stops at once with --once.
 #
 # Needs: rustup (or cargo), Go 1.26+, openssl, bash.
 set -euo pipefail
@@ -12,7 +14,18 @@ repo="$(pwd)"
 
 once=0
 [[ "${1:-}" == "--once" ]] && once=1
+started=$SECONDS
 
+# shown ARGS...: the arguments as one would type them (quoted where needed).
+shown() {
+  local a out=()
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+=("$a")
+    elif [[ "$a" != *"'"* ]]; then out+=("'$a'")
+    else out+=("\"$a\""); fi
+  done
+  printf '%s' "${out[*]}"
+}
 if [[ -t 1 ]]; then
   bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
   say() { printf '\033[2m$ %s\033[0m\n' "$*"; }
@@ -21,14 +34,25 @@ else
   say() { printf '$ %s\n' "$*"; }
   export NO_COLOR=1
 fi
+note() { printf '   (%s)\n' "$*"; }
+die() {
+  printf '\ndemo FAILED: %s\n' "$*" >&2
+  [[ -n "${state:-}" && -f "$state/operator.log" ]] && { echo "--- operator log (last lines) ---" >&2; tail -n 30 "$state/operator.log" >&2; }
+  exit 1
+}
 
 bold "Building the control plane and the operator"
 bin="$(bash tests/controlplane/build.sh | tail -n 1)"
-cargo build --locked --quiet --bin foureyes
+cargo build --locked --quiet --bin foureyes --bin kubectl-access
 foureyes="$repo/target/debug/foureyes"
 kubectl_bin="$bin/kubectl"
 
 state="$(mktemp -d "${TMPDIR:-/tmp}/foureyes-demo.XXXXXX")"
+# kubectl and the plugin on PATH, so that `kubectl access` finds kubectl-access.
+mkdir -p "$state/bin"
+ln -s "$kubectl_bin" "$state/bin/kubectl"
+ln -s "$repo/target/debug/kubectl-access" "$state/bin/kubectl-access"
+export PATH="$state/bin:$PATH"
 operator_pid=""
 cleanup() {
   [[ -n "$operator_pid" ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
@@ -39,12 +63,34 @@ trap 'exit 130' INT TERM
 
 bold "Starting a local control plane"
 FOUREYES_CONTROLPLANE_BIN="$bin" bash tests/controlplane/start.sh "$state/plane" $$ >/dev/null
-kc() { local who="$1"; shift; "$kubectl_bin" --kubeconfig "$state/plane/kubeconfig/$who.kubeconfig" "$@"; }
-# as WHO CMD...: prints the command, runs it as WHO, and keeps going if it is refused.
+kc() { local who="$1"; shift; kubectl --kubeconfig "$state/plane/kubeconfig/$who.kubeconfig" "$@"; }
+# as WHO CMD...: prints `kubectl CMD` and runs it as WHO; the demo stops if it fails.
 as() {
   local who="$1"; shift
-  say "kubectl $* # as $who"
-  kc "$who" "$@" || true
+  say "kubectl $(shown "$@") # as $who"
+  kc "$who" "$@" || die "kubectl $* (as $who) failed"
+}
+# plugin WHO ARGS...: prints and runs `kubectl access ARGS` as WHO; the demo stops if it fails.
+plugin() {
+  local who="$1"; shift
+  say "kubectl access $(shown "$@") # as $who"
+  KUBECONFIG="$state/plane/kubeconfig/$who.kubeconfig" kubectl access "$@" || die "kubectl access $* (as $who) failed"
+}
+# refused CODE WHO ARGS...: runs `kubectl access ARGS` (or `kubectl ARGS` when
+# ARGS start with "kubectl") as WHO and requires exit code CODE (1 refused,
+# 2 done but not in effect).
+refused() {
+  local code="$1" who="$2"; shift 2
+  local rc=0
+  if [[ "$1" == kubectl ]]; then
+    shift
+    say "kubectl $(shown "$@") # as $who"
+    kc "$who" "$@" || rc=$?
+  else
+    say "kubectl access $(shown "$@") # as $who"
+    KUBECONFIG="$state/plane/kubeconfig/$who.kubeconfig" kubectl access "$@" || rc=$?
+  fi
+  [[ $rc -eq $code ]] || die "expected exit code $code from the step above, got $rc"
 }
 
 bold "Installing the CRDs and admission policies"
@@ -97,109 +143,135 @@ YAML
   sleep 0.5
 done
 
-# access WHO VERB RESOURCE NAMESPACE: asks the API server (a SubjectAccessReview).
-access() {
-  local answer
-  answer="$(kc admin auth can-i "$2" "$3" -n "$4" --as "$1" 2>/dev/null || true)"
-  printf '   access check: can %-7s %s %s in %s? %s\n' "$1" "$2" "$3" "$4" "${answer:-no}"
+# can WHO VERB RESOURCE NAMESPACE yes|no: asks the API server (a
+# SubjectAccessReview, as the admin) until the answer is the expected one,
+# for up to 20 seconds; prints it, and stops the demo if it never comes.
+can() {
+  local who="$1" verb="$2" resource="$3" ns="$4" want="$5" answer=""
+  for _ in $(seq 1 80); do
+    answer="$(kc admin auth can-i "$verb" "$resource" -n "$ns" --as "$who" 2>/dev/null || true)"
+    [[ "$answer" == "$want" ]] && break
+    sleep 0.25
+  done
+  printf '   access check: can %-7s %s %s in %s? %s\n' "$who" "$verb" "$resource" "$ns" "${answer:-no}"
+  [[ "$answer" == "$want" ]] || die "$who should get '$want' for $verb $resource in $ns"
 }
-# wait_phase NAME PHASE: waits until the foureyes binding reaches the phase.
+# wait_phase NAME PHASE [TIMEOUT]: waits until the foureyes binding reaches the phase.
 wait_phase() {
-  kc admin -n ws-payments wait "rolebindings.foureyes.dev/$1" --for=jsonpath='{.status.phase}'="$2" --timeout=60s >/dev/null
+  kc admin -n ws-payments wait "rolebindings.foureyes.dev/$1" --for=jsonpath='{.status.phase}'="$2" \
+    --timeout="${3:-30s}" >/dev/null || die "binding $1 did not become $2"
+}
+# wait_request NAME PHASE: waits until the request reaches the phase.
+wait_request() {
+  kc admin -n ws-payments wait "rolerequests.foureyes.dev/$1" --for=jsonpath='{.status.phase}'="$2" \
+    --timeout=30s >/dev/null || die "request $1 did not become $2"
 }
 
-bold "Setup: a partner creates the workspace 'payments', its project 'checkout' and two managers"
+bold "Set-up: a partner creates the workspace 'payments', its project 'checkout' and two managers"
 as partner apply -f examples/00-workspace.yaml
-kc admin wait workspace/payments --for=condition=Ready --timeout=60s >/dev/null
+kc admin wait workspace/payments --for=condition=Ready --timeout=60s >/dev/null || die "workspace payments not ready"
 as partner apply -f examples/01-project-and-managers.yaml
 wait_phase manager-alice Active
 wait_phase manager-bob Active
-kc admin -n ws-payments wait project/checkout --for=condition=Ready --timeout=60s >/dev/null
+kc admin -n ws-payments wait project/checkout --for=condition=Ready --timeout=60s >/dev/null || die "project checkout not ready"
 as partner get workspace payments
 as partner -n ws-payments get project checkout
-access alice create rolerequests.foureyes.dev ws-payments
-access alice list configmaps ws-payments
+plugin alice whoami
 
-bold "Procedure 1: manager alice adds the emergency user dave, and asks for 'admin' in checkout for 2h"
-access dave list configmaps ws-payments
-as alice apply -f examples/02-emergency-user.yaml
+bold "Procedure 1: manager alice adds the emergency user dave (INC-4711)"
+note "a GitOps reviewer can check the change first: who counts, who can still approve, the cap"
+plugin gitops plan -f examples/02-emergency-user.yaml
+can dave list configmaps ws-payments no
+plugin alice grant dave -w payments --role member --for 8h --name member-dave \
+  --reason "INC-4711 checkout outage, dave is on call"
 wait_phase member-dave Active
-access dave list configmaps ws-payments
-access dave create configmaps payments-checkout
+can dave list configmaps ws-payments yes
+note "a project role needs two managers here: alice's direct grant stays pending, exit code 2"
+refused 2 alice grant dave -w payments --project checkout --project-role admin --for 2h \
+  --name dave-direct-admin --reason "trying to skip the second manager"
+can dave create deployments payments-checkout no
+plugin alice request dave -w payments --project checkout --project-role admin --for 2h \
+  --name dave-checkout-admin --reason "INC-4711 dave needs to restart the payment workers"
+wait_request dave-checkout-admin Pending
+as alice -n ws-payments get rr dave-checkout-admin
+note "alice cannot approve in bob's name: the API server checks who writes the vote"
+refused 1 alice kubectl -n ws-payments patch rr dave-checkout-admin --type=json \
+  -p '[{"op":"add","path":"/spec/approvals/-","value":{"user":"bob","decision":"Approve"}}]'
 
-bold "Four eyes: alice cannot grant a project role alone, and cannot approve in bob's name"
-kc alice apply -f - >/dev/null <<'YAML'
-apiVersion: foureyes.dev/v1alpha1
-kind: RoleBinding
-metadata: { name: dave-direct-admin, namespace: ws-payments }
-spec:
-  subject: { kind: User, name: dave }
-  project: checkout
-  projectRole: admin
-  duration: 2h
-  justification: trying to skip the second manager
-  grantedBy: alice
-YAML
-say "(alice created a RoleBinding for dave as admin in checkout directly)"
-sleep 2
-as admin -n ws-payments get frb dave-direct-admin -o jsonpath='{.status.phase}: {.status.conditions[?(@.type=="Authorized")].message}{"\n"}'
-access dave create configmaps payments-checkout
-say "kubectl patch rr dave-checkout-admin --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/approvals/-\",\"value\":{\"user\":\"bob\",\"decision\":\"Approve\"}}]' # as alice"
-kc alice -n ws-payments patch rr dave-checkout-admin --type=json \
-  -p '[{"op":"add","path":"/spec/approvals/-","value":{"user":"bob","decision":"Approve"}}]' || true
-
-bold "Procedure 2: the second manager bob approves (four eyes)"
-as bob apply -f examples/03-second-approval.yaml
-as bob -n ws-payments get rr dave-checkout-admin -o jsonpath='{range .spec.approvals[*]}{.user}: {.decision} ({.comment}){"\n"}{end}'
+bold "Procedure 2: four eyes: the second manager bob approves"
+plugin bob list -w payments
+plugin bob approve dave-checkout-admin -w payments --comment "confirmed with the incident commander"
+wait_request dave-checkout-admin Granted
+wait_phase dave-checkout-admin Active
+as bob -n ws-payments get rr dave-checkout-admin
+can dave create deployments payments-checkout yes
 
 bold "Procedure 2, break-glass: erin asks, no manager answers, the partner approves alone"
-sed '/^  approvals:/,$d' examples/04-break-glass.yaml | kc erin apply -f - && say "(request filed by erin)"
-as partner apply -f examples/04-break-glass.yaml
+plugin erin request -w payments --project checkout --project-role user --for 1h \
+  --name erin-checkout-user --reason "INC-4712 no second manager reachable, erin must read the payment logs"
+wait_request erin-checkout-user Pending
+can erin create deployments payments-checkout no
+plugin partner approve erin-checkout-user -w payments --comment "break-glass, the incident commander asked"
+wait_request erin-checkout-user Granted
+wait_phase erin-checkout-user Active
+can erin create deployments payments-checkout yes
+as partner -n ws-payments get rr erin-checkout-user \
+  -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,BREAK-GLASS-BY:.status.breakGlassBy
+say "kubectl get events -n ws-payments --field-selector reason=BreakGlass # as auditor"
+for _ in $(seq 1 40); do
+  out="$(kc auditor -n ws-payments get events --field-selector reason=BreakGlass \
+    -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message 2>/dev/null || true)"
+  grep -q erin-checkout-user <<<"$out" && break
+  sleep 0.25
+done
+grep -q erin-checkout-user <<<"$out" || die "no BreakGlass event for erin-checkout-user"
+echo "$out"
 
-bold "Procedure 3: the partner adds themselves as workspace manager for 1h"
-access partner list configmaps ws-payments
-as partner apply -f examples/05-partner-self-assignment.yaml
+bold "Procedure 3: the partner becomes a manager for 1h (INC-4713), acts, and leaves again"
+can partner list configmaps ws-payments no
+plugin partner grant partner -w payments --role manager --for 1h --name partner-manager \
+  --reason "INC-4713 payments managers unreachable, platform team takes over"
 wait_phase partner-manager Active
-access partner list configmaps ws-payments
+can partner list configmaps ws-payments yes
+note "acting as a manager: the workspace's latest events, readable only by its members, managers and auditors"
+as partner -n ws-payments get events --sort-by=.metadata.creationTimestamp \
+  -o custom-columns=REASON:.reason,OBJECT:.involvedObject.name --no-headers
+plugin partner revoke partner-manager -w payments --reason "INC-4713 resolved, the payments managers are back"
+wait_phase partner-manager Revoked
+can partner list configmaps ws-payments no
 
-bold "Procedure 4: access expires on its own: alice makes erin a member for 8 seconds"
-kc alice apply -f - >/dev/null <<'YAML'
-apiVersion: foureyes.dev/v1alpha1
-kind: RoleBinding
-metadata: { name: erin-short, namespace: ws-payments }
-spec:
-  subject: { kind: User, name: erin }
-  workspaceRole: member
-  duration: 8s
-  justification: INC-4714 read the workspace history once
-  grantedBy: alice
-YAML
+bold "Procedure 4: access expires on its own: alice makes erin a member for 20 seconds"
+plugin alice grant erin -w payments --role member --for 20s --name erin-short \
+  --reason "INC-4714 erin reads the workspace events once"
 wait_phase erin-short Active
-access erin list configmaps ws-payments
-say "(waiting for the expiry)"
-wait_phase erin-short Expired
-access erin list configmaps ws-payments
+can erin list configmaps ws-payments yes
+note "waiting for the expiry, about 20 seconds"
+wait_phase erin-short Expired 60s
+can erin list configmaps ws-payments no
 
-bold "Procedure 4: alice revokes dave's membership at once"
-as alice apply -f examples/06-revoke.yaml
+bold "Procedure 4: dave's laptop is stolen: alice revokes both of his grants at once"
+plugin alice revoke member-dave -w payments --reason "dave's laptop was stolen; account suspected compromised"
+plugin alice revoke dave-checkout-admin -w payments --reason "dave's laptop was stolen; account suspected compromised"
 wait_phase member-dave Revoked
-access dave list configmaps ws-payments
-say "a revocation cannot be taken back:"
-kc alice -n ws-payments patch frb member-dave --type=json -p '[{"op":"remove","path":"/spec/revocation"}]' || true
+wait_phase dave-checkout-admin Revoked
+can dave list configmaps ws-payments no
+can dave create deployments payments-checkout no
+note "a revocation cannot be taken back"
+refused 1 alice kubectl -n ws-payments patch frb member-dave --type=json -p '[{"op":"remove","path":"/spec/revocation"}]'
 
 bold "Procedure 5: what an auditor sees"
-as auditor -n ws-payments get rolebindings.foureyes.dev
-as auditor -n ws-payments get rolerequests.foureyes.dev
+as auditor -n ws-payments get rolebindings.foureyes.dev,rolerequests.foureyes.dev
 say "kubectl get events -n ws-payments # as auditor"
 kc auditor -n ws-payments get events --sort-by=.metadata.creationTimestamp \
-  -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message 2>/dev/null \
-  || kc auditor -n ws-payments get events
+  -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message \
+  || die "the auditor cannot read the events"
+refused 1 auditor kubectl auth can-i create rolebindings.foureyes.dev -n ws-payments
 
 bold "The operator's log"
 tail -n 15 "$state/operator.log" | sed 's/^/  /'
 
 if [[ $once -eq 1 ]]; then
-  bold "Demo complete"
+  bold "Demo complete in $((SECONDS - started))s"
   exit 0
 fi
 bold "The operator keeps running (log: $state/operator.log). Try kubectl yourself:"

@@ -1,40 +1,261 @@
-//! Every manifest in `examples/` applies to a real API server, each as the
-//! person its procedure names, in order.
+//! The emergency procedures of DESIGN §7, played with the manifests in
+//! `examples/` against a real API server and the operator, each applied as
+//! the person its procedure names, in order. Every step checks the outcome
+//! (phases, who approved, and what the API server now allows), not only that
+//! the manifest applies.
 
 mod support;
 
-use support::plane;
+use std::time::Duration;
+
+use foureyes::api::{BindingPhase, RequestPhase, RoleRequest};
+use support::world::{wait_event, wait_phase};
+use support::{TestEnv, can, eventually, plane, shared_operator};
+
+const NS: &str = "ws-payments";
+const TENANT: &str = "payments-checkout";
 
 fn apply(identity: &str, file: &str) {
     plane().kubectl_ok(identity, &["apply", "-f", &format!("examples/{file}")], None);
 }
 
+async fn wait_request(env: &TestEnv, name: &str, phase: RequestPhase) -> RoleRequest {
+    let api = env.api::<RoleRequest>("admin").await;
+    eventually(
+        &format!("request {name} to be {phase:?}"),
+        Duration::from_secs(30),
+        || async {
+            let r = api.get(name).await.ok()?;
+            (r.status.as_ref()?.phase == Some(phase)).then_some(r)
+        },
+    )
+    .await
+}
+
+async fn wait_access(user: &str, verb: &str, resource: &str, ns: &str, allowed: bool) {
+    eventually(
+        &format!(
+            "{user} {} {verb} {resource} in {ns}",
+            if allowed { "may" } else { "may not" }
+        ),
+        Duration::from_secs(20),
+        || async { (can(user, verb, resource, ns).await == allowed).then_some(()) },
+    )
+    .await;
+}
+
 #[tokio::test]
-async fn every_example_applies_as_the_person_it_names() {
-    let plane = plane();
-    // The operator creates the workspace namespace; without it, the test does.
-    plane.kubectl_ok("admin", &["create", "namespace", "ws-payments"], None);
+async fn the_emergency_procedures_have_the_outcomes_they_promise() {
+    shared_operator();
+    let env = TestEnv {
+        name: "payments".into(),
+        ns: NS.into(),
+    };
+    let p = plane();
 
+    // Set-up (a partner): the workspace, its project and two managers.
     apply("partner", "00-workspace.yaml");
+    p.kubectl_ok(
+        "admin",
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=60s",
+            "workspaces.foureyes.dev/payments",
+        ],
+        None,
+    );
     apply("partner", "01-project-and-managers.yaml");
-    apply("alice", "02-emergency-user.yaml");
-    apply("bob", "03-second-approval.yaml");
+    wait_phase(&env, "manager-alice", BindingPhase::Active).await;
+    wait_phase(&env, "manager-bob", BindingPhase::Active).await;
+    p.kubectl_ok(
+        "admin",
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=60s",
+            "-n",
+            NS,
+            "projects.foureyes.dev/checkout",
+        ],
+        None,
+    );
 
-    // 03: erin files the request, then the partner appends the approval.
+    // 1. alice adds dave: a member at once (one approval suffices for
+    //    workspace roles), admin in checkout only on request (four eyes).
+    assert!(!can("dave", "list", "configmaps", NS).await);
+    apply("alice", "02-emergency-user.yaml");
+    let member = wait_phase(&env, "member-dave", BindingPhase::Active).await;
+    assert!(
+        member.status.as_ref().and_then(|s| s.expires_at).is_some(),
+        "the grant expires by itself"
+    );
+    wait_access("dave", "list", "configmaps", NS, true).await;
+    let r = wait_request(&env, "dave-checkout-admin", RequestPhase::Pending).await;
+    let status = r.status.unwrap();
+    assert_eq!(
+        status.approvals.as_deref(),
+        Some("1/2"),
+        "alice's request counts as her approval"
+    );
+    assert_eq!(status.approved_by, ["alice"]);
+    assert!(!can("dave", "create", "pods", TENANT).await);
+
+    // 2. Four eyes: bob's approval completes the quorum.
+    apply("bob", "03-second-approval.yaml");
+    let r = wait_request(&env, "dave-checkout-admin", RequestPhase::Granted).await;
+    let status = r.status.unwrap();
+    assert_eq!(status.approved_by, ["alice", "bob"]);
+    assert_eq!(status.approvals.as_deref(), Some("2/2"));
+    let admin = wait_phase(&env, "dave-checkout-admin", BindingPhase::Active).await;
+    assert_eq!(
+        admin.spec.granted_by, "bob",
+        "granted by the manager who completed the quorum"
+    );
+    wait_access("dave", "create", "pods", TENANT, true).await;
+
+    //    Break-glass: erin files a request that no manager approves...
     let text = std::fs::read_to_string(support::repo().join("examples/04-break-glass.yaml")).unwrap();
     let without_approvals = text.split("  approvals:").next().unwrap().to_owned();
-    plane.kubectl_ok("erin", &["apply", "-f", "-"], Some(&without_approvals));
-    // The requester cannot assert the partner's approval herself...
-    let (ok, _, stderr) = plane.kubectl("erin", &["apply", "-f", "examples/04-break-glass.yaml"], None);
+    p.kubectl_ok("erin", &["apply", "-f", "-"], Some(&without_approvals));
+    wait_request(&env, "erin-checkout-user", RequestPhase::Pending).await;
+    // ...she cannot assert the partner's approval herself...
+    let (ok, _, stderr) = p.kubectl("erin", &["apply", "-f", "examples/04-break-glass.yaml"], None);
     assert!(
         !ok && stderr.contains("a vote you add must name you (erin)"),
         "{stderr}"
     );
-    // ...the partner can.
+    // ...the partner approves alone.
     apply("partner", "04-break-glass.yaml");
+    let r = wait_request(&env, "erin-checkout-user", RequestPhase::Granted).await;
+    assert_eq!(r.status.unwrap().break_glass_by.as_deref(), Some("partner"));
+    wait_event(NS, "erin-checkout-user", "BreakGlass").await;
+    wait_phase(&env, "erin-checkout-user", BindingPhase::Active).await;
+    wait_access("erin", "create", "pods", TENANT, true).await;
 
+    // 3. The partner becomes a manager, acts as one, and leaves again.
+    assert!(!can("partner", "list", "configmaps", NS).await);
     apply("partner", "05-partner-self-assignment.yaml");
+    wait_phase(&env, "partner-manager", BindingPhase::Active).await;
+    wait_access("partner", "list", "configmaps", NS, true).await;
+    // Acting as a manager: reading the workspace's events, which only its
+    // members, managers and auditors may.
+    p.kubectl_ok("partner", &["get", "events", "-n", NS], None);
+    apply("partner", "07-partner-leaves.yaml");
+    wait_phase(&env, "partner-manager", BindingPhase::Revoked).await;
+    wait_access("partner", "list", "configmaps", NS, false).await;
+
+    // 4. Revoke at once: dave's account is compromised; alice takes away both
+    //    of his grants, and the revocation cannot be withdrawn.
     apply("alice", "06-revoke.yaml");
+    wait_phase(&env, "member-dave", BindingPhase::Revoked).await;
+    wait_phase(&env, "dave-checkout-admin", BindingPhase::Revoked).await;
+    wait_access("dave", "list", "configmaps", NS, false).await;
+    wait_access("dave", "create", "pods", TENANT, false).await;
+    let (ok, _, _) = p.kubectl(
+        "alice",
+        &[
+            "-n",
+            NS,
+            "patch",
+            "frb",
+            "member-dave",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/revocation"}]"#,
+        ],
+        None,
+    );
+    assert!(!ok, "a revocation cannot be taken back");
+    //    ...or the access expires on its own.
+    p.kubectl_ok(
+        "alice",
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: foureyes.dev/v1alpha1\nkind: RoleBinding\nmetadata: { name: erin-short, namespace: ws-payments }\n\
+             spec: { subject: { kind: User, name: erin }, workspaceRole: member, duration: 4s, justification: INC-4714, grantedBy: alice }\n",
+        ),
+    );
+    wait_phase(&env, "erin-short", BindingPhase::Active).await;
+    wait_phase(&env, "erin-short", BindingPhase::Expired).await;
+    wait_access("erin", "list", "configmaps", NS, false).await;
+
+    // 5. The auditor reads what happened: bindings and requests with their
+    //    phases and approvals, and the events of every decision.
+    let frb = p.kubectl_ok("auditor", &["get", "frb", "-n", NS], None);
+    for header in ["SUBJECT", "ROLE", "PHASE", "EXPIRES"] {
+        assert!(frb.contains(header), "missing column {header} in\n{frb}");
+    }
+    for (name, phase) in [
+        ("member-dave", "Revoked"),
+        ("dave-checkout-admin", "Revoked"),
+        ("erin-checkout-user", "Active"),
+        ("partner-manager", "Revoked"),
+        ("erin-short", "Expired"),
+    ] {
+        assert!(
+            frb.lines().any(|l| l.starts_with(name) && l.contains(phase)),
+            "{name} should be {phase} in\n{frb}"
+        );
+    }
+    let rr = p.kubectl_ok("auditor", &["get", "rr", "-n", NS], None);
+    for header in ["SUBJECT", "PROJECT", "ROLE", "APPROVALS", "PHASE", "AGE"] {
+        assert!(rr.contains(header), "missing column {header} in\n{rr}");
+    }
+    assert!(
+        rr.lines()
+            .any(|l| l.starts_with("dave-checkout-admin") && l.contains("2/2") && l.contains("Granted")),
+        "{rr}"
+    );
+    assert!(
+        rr.lines()
+            .any(|l| l.starts_with("erin-checkout-user") && l.contains("Granted")),
+        "{rr}"
+    );
+    let events = p.kubectl_ok(
+        "auditor",
+        &[
+            "get",
+            "events",
+            "-n",
+            NS,
+            "-o",
+            "custom-columns=REASON:.reason,OBJECT:.involvedObject.name",
+        ],
+        None,
+    );
+    for reason in [
+        "Requested",
+        "ApprovalCounted",
+        "QuorumReached",
+        "BreakGlass",
+        "BindingCreated",
+        "Granted",
+        "Revoked",
+        "Expired",
+    ] {
+        assert!(events.contains(reason), "no {reason} event in\n{events}");
+    }
+    // Auditors read; they do not write.
+    let (_, answer, _) = p.kubectl(
+        "auditor",
+        &["auth", "can-i", "create", "rolebindings.foureyes.dev", "-n", NS],
+        None,
+    );
+    assert_eq!(answer.trim(), "no");
+
+    // `kubectl get rolebindings` keeps meaning RBAC's.
+    let (_, rbac, stderr) = p.kubectl("admin", &["get", "rolebindings", "-n", NS], None);
+    assert!(
+        !rbac.contains("partner-manager"),
+        "`kubectl get rolebindings` must keep meaning RBAC's: {rbac}{stderr}"
+    );
+    let full = p.kubectl_ok(
+        "admin",
+        &["get", "rolebindings.foureyes.dev", "-n", NS, "-o", "name"],
+        None,
+    );
+    assert!(full.contains("partner-manager"), "{full}");
 
     // Every example file was covered above.
     let mut files: Vec<_> = std::fs::read_dir(support::repo().join("examples"))
@@ -52,34 +273,8 @@ async fn every_example_applies_as_the_person_it_names() {
             "04-break-glass.yaml",
             "05-partner-self-assignment.yaml",
             "06-revoke.yaml",
+            "07-partner-leaves.yaml",
         ],
         "a new example needs a step in this test"
     );
-
-    // Printer columns answer the first question, and `kubectl get rolebindings`
-    // still means RBAC's.
-    let rr = plane.kubectl_ok("admin", &["get", "rr", "-n", "ws-payments"], None);
-    for header in ["SUBJECT", "PROJECT", "ROLE", "APPROVALS", "PHASE", "AGE"] {
-        assert!(rr.contains(header), "missing column {header} in\n{rr}");
-    }
-    assert!(
-        rr.contains("dave-checkout-admin") && rr.contains("erin-checkout-user"),
-        "{rr}"
-    );
-    let frb = plane.kubectl_ok("admin", &["get", "frb", "-n", "ws-payments"], None);
-    for header in ["SUBJECT", "ROLE", "PHASE", "EXPIRES"] {
-        assert!(frb.contains(header), "missing column {header} in\n{frb}");
-    }
-    assert!(frb.contains("partner-manager"), "{frb}");
-    let (_, rbac, stderr) = plane.kubectl("admin", &["get", "rolebindings", "-n", "ws-payments"], None);
-    assert!(
-        !rbac.contains("partner-manager"),
-        "`kubectl get rolebindings` must keep meaning RBAC's: {rbac}{stderr}"
-    );
-    let full = plane.kubectl_ok(
-        "admin",
-        &["get", "rolebindings.foureyes.dev", "-n", "ws-payments", "-o", "name"],
-        None,
-    );
-    assert!(full.contains("partner-manager"), "{full}");
 }

@@ -344,6 +344,11 @@ async fn plan_judges_a_gitops_change_against_the_live_workspace() {
     );
     assert!(out.contains("  approvers:   alice, bob\n"), "{out}");
     assert!(
+        out.contains("  counted:     alice (1/2)\n  can approve: bob\n  reachable:   yes\n"),
+        "the requester's approval counts: {out}"
+    );
+    assert!(out.contains("  phase:       would be Pending\n"), "{out}");
+    assert!(
         out.contains("  break-glass: allowed: a partner may approve alone\n"),
         "{out}"
     );

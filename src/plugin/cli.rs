@@ -68,8 +68,8 @@ pub enum Command {
     List(ListArgs),
     /// A workspace's or project's history, or `history verify WORKSPACE`.
     History(HistoryArgs),
-    /// Dry-run a manifest file (a GitOps change): who may approve, quorum,
-    /// caps, and whether the operator would refuse it.
+    /// Dry-run a manifest file (a GitOps change): who may approve, the votes
+    /// that count, quorum, caps, and whether the operator would refuse it.
     Plan(PlanArgs),
 }
 

@@ -3,16 +3,22 @@
 //! For each foureyes `RoleBinding` and `RoleRequest` in the manifests, it
 //! says who could approve, what quorum applies, whether a partner may break
 //! the glass, the cap on the expiry, and whether the operator would refuse
-//! it and why. The verdicts come from the operator's own pure decisions
-//! ([`crate::policy::binding::decide_binding`], role resolution and the
-//! allow-list) run on a snapshot of the live workspaces, projects and
-//! bindings, overlaid with the Workspaces and Projects of the manifests
-//! (they would be applied in the same change).
+//! it and why. For a request it also counts the votes: who counts already
+//! (the requester's implicit approval included), who can still approve,
+//! whether the quorum is reachable, and the phase the request would reach.
+//! The verdicts come from the operator's own pure decisions
+//! ([`crate::policy::binding::decide_binding`] for the binding a request
+//! becomes, [`crate::policy::quorum::decide_request`] for the votes, role
+//! resolution and the allow-list) run on a snapshot of the live workspaces,
+//! projects, bindings and requests, overlaid with the Workspaces and Projects
+//! of the manifests (they would be applied in the same change).
 //!
 //! What the plugin cannot know: the operator's configuration (partners, role
 //! map, allow-list) unless given with `--operator-config` (the defaults
-//! otherwise), and the groups of whoever will apply the manifests (partners
-//! named by group are not recognised). The plan says so where it matters.
+//! otherwise), and the groups of whoever will apply the manifests or add a
+//! vote: the API server stamps them at admission, so partners named only by
+//! group, and voters who belong to a group subject, are recognised only for
+//! votes already applied. The plan says so where it matters.
 
 use std::collections::BTreeSet;
 
@@ -23,11 +29,13 @@ use serde::Serialize;
 use super::format::{fields, short_duration};
 use crate::api::documents::Object;
 use crate::api::{
-    BindingPhase, OriginRequest, Project, RoleBinding, RoleBindingSpec, RoleBindingStatus, RoleRequest, Subject,
-    SubjectKind, Workspace, WorkspaceRole,
+    BindingPhase, IgnoredVote, OriginRequest, Project, RequestPhase, RoleBinding, RoleBindingSpec, RoleBindingStatus,
+    RoleRequest, Subject, SubjectKind, Workspace, WorkspaceRole,
 };
 use crate::config::Config;
 use crate::policy::binding::{OriginFacts, ProjectFacts, WorkspaceFacts};
+use crate::policy::identity::vote_groups;
+use crate::policy::quorum::{ExistingBinding, Problem, RequestFacts, RequestWorkspace, Voter, decide_request};
 use crate::policy::{BindingDecision, BindingFacts, Role, decide_binding};
 use crate::reconcile::is_active;
 
@@ -130,6 +138,27 @@ pub enum Outcome {
     NeedsApproval {
         /// Approvals required.
         required: i32,
+        /// Approvals that count already.
+        approved: usize,
+    },
+    /// The request would be approved and its RoleBinding created.
+    Granted {
+        /// The managers whose approvals count.
+        approved_by: Vec<String>,
+        /// The partner who approved alone, if the glass is broken.
+        break_glass_by: Option<String>,
+    },
+    /// The request waits for a partner: fewer managers than the quorum.
+    QuorumUnreachable {
+        /// Approvals required.
+        required: i32,
+        /// Managers who could approve (the subject excluded).
+        managers: usize,
+    },
+    /// A manager's or partner's `Deny` ends the request.
+    Denied {
+        /// Who denied it.
+        by: String,
     },
     /// It would wait for something that is not there yet (not a refusal).
     Waits {
@@ -161,7 +190,20 @@ impl Outcome {
     pub fn summary(&self) -> String {
         match self {
             Outcome::Active { authorization } => format!("would take effect ({authorization})"),
-            Outcome::NeedsApproval { required } => format!("needs {required} approval(s)"),
+            Outcome::NeedsApproval { required, approved } => {
+                format!("needs {required} approval(s), {approved} counted so far")
+            }
+            Outcome::Granted {
+                break_glass_by: Some(partner),
+                ..
+            } => format!("would be granted: break-glass, partner {partner} approved alone"),
+            Outcome::Granted { approved_by, .. } => {
+                format!("would be granted: approved by {}", approved_by.join(", "))
+            }
+            Outcome::QuorumUnreachable { required, managers } => format!(
+                "quorum unreachable: {managers} manager(s) could approve, {required} needed; only a partner can approve it (break-glass)"
+            ),
+            Outcome::Denied { by } => format!("would be denied by {by}"),
             Outcome::Waits { reason, message } => format!("would wait: {reason}: {message}"),
             Outcome::Revoked => "revoked: its access ends at once".into(),
             Outcome::Expired => "already expired: grants nothing".into(),
@@ -202,8 +244,33 @@ pub struct PlanItem {
     pub effective: Option<String>,
     /// What the operator would do.
     pub outcome: Outcome,
+    /// For a request: how its votes would count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub votes: Option<RequestVotes>,
     /// Further remarks.
     pub notes: Vec<String>,
+}
+
+/// How a request's votes would count, as the operator's quorum decides them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestVotes {
+    /// Approvals required by the workspace's policy.
+    pub required: i32,
+    /// The managers whose approvals would count, in order (the requester's
+    /// implicit approval first).
+    pub counted: Vec<String>,
+    /// Current managers who can still approve: the subject and those already
+    /// counted excluded.
+    pub can_still_approve: Vec<String>,
+    /// Whether enough managers exist for the quorum; if not, only a partner
+    /// can approve (break-glass).
+    pub reachable: bool,
+    /// The phase the request would reach (`Granted` for an approved request:
+    /// the operator creates its binding at once).
+    pub phase: RequestPhase,
+    /// Votes that would not count, with the reason.
+    pub ignored: Vec<IgnoredVote>,
 }
 
 /// The plan of a whole file.
@@ -371,6 +438,7 @@ fn plan_binding(j: &Judge<'_>, b: &RoleBinding) -> PlanItem {
             reason: String::new(),
             message: String::new(),
         },
+        votes: None,
         notes: vec![],
     };
     if let Some(ws) = ws {
@@ -416,7 +484,7 @@ fn plan_binding(j: &Judge<'_>, b: &RoleBinding) -> PlanItem {
 }
 
 fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
-    let (world, now) = (j.world, j.now);
+    let (world, config, now) = (j.world, j.config, j.now);
     let ns = r.namespace().unwrap_or_else(|| j.default_ns.to_owned());
     let name = r.name_any();
     let live = world
@@ -425,13 +493,14 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         .find(|x| x.name_any() == name && x.namespace().as_deref() == Some(ns.as_str()));
     let role = Role::of_request(&r.spec);
     let ws = world.workspace_of(&ns);
-    let approvers = j.approvers(&ns, &r.spec.subject);
+    let subject = &r.spec.subject;
+    let approvers = j.approvers(&ns, subject);
     let mut item = PlanItem {
         kind: "RoleRequest".into(),
         name: name.clone(),
         namespace: ns.clone(),
         workspace: ws.map(|w| w.name_any()),
-        subject: r.spec.subject.to_string(),
+        subject: subject.to_string(),
         role: role.as_ref().map(Role::label).unwrap_or_else(|| "?".into()),
         exists: live.is_some(),
         approvers: approvers.clone(),
@@ -444,22 +513,17 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
             reason: String::new(),
             message: String::new(),
         },
+        votes: None,
         notes: vec![],
     };
     if let Some(ws) = ws {
         workspace_fields(&mut item, ws, role.as_ref());
-        let cap = ws.spec.max_duration.get();
-        let asked = r.spec.duration.get();
-        item.effective = Some(if asked > cap {
-            format!("{} (capped by maxDuration)", ws.spec.max_duration)
-        } else {
-            r.spec.duration.to_string()
-        });
     }
+
     // What the binding made from this request, once approved, would face:
     // the same role, project and allow-list checks as any binding.
     let spec = RoleBindingSpec {
-        subject: r.spec.subject.clone(),
+        subject: subject.clone(),
         workspace_role: r.spec.workspace_role,
         project: r.spec.project.clone(),
         project_role: r.spec.project_role.clone(),
@@ -468,7 +532,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         justification: r.spec.justification.clone(),
         granted_by: crate::api::manifests::DEFAULT_OPERATOR_USER.into(),
         origin_request: Some(OriginRequest {
-            name,
+            name: name.clone(),
             uid: "planned".into(),
         }),
         revocation: None,
@@ -477,38 +541,153 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         uid_matches: true,
         approved: true,
     });
-    let d = j.decide(&ns, &spec, now, None, approved);
-    item.outcome = match outcome_of(&d) {
-        Outcome::Active { .. } => {
-            let required = item.quorum.unwrap_or(1);
-            let break_glass = item.partner_break_glass.unwrap_or(false);
-            if (approvers.len() as i64) < i64::from(required) {
-                if break_glass {
-                    item.notes.push(format!(
-                        "QuorumUnreachable: {} manager(s) could approve, {required} needed: only a partner can approve it (break-glass)",
-                        approvers.len()
-                    ));
-                    Outcome::NeedsApproval { required }
-                } else {
-                    Outcome::Refused {
-                        reason: "QuorumUnreachable".into(),
-                        message: format!(
-                            "{} manager(s) could approve, {required} needed, and the workspace does not allow partner break-glass",
-                            approvers.len()
-                        ),
-                    }
-                }
+    let binding_decision = j.decide(&ns, &spec, now, None, approved);
+    let refusal = binding_decision.refusal.as_ref();
+
+    // The votes, as the operator's quorum counts them on the live managers.
+    let managers = world.managers(&ns, now);
+    let live_uid = live.and_then(|l| l.uid());
+    let annotations = live.and_then(|l| l.metadata.annotations.as_ref());
+    let stamped = live.map(|l| l.spec.approvals.len()).unwrap_or(0);
+    let voters: Vec<Voter> = r
+        .spec
+        .approvals
+        .iter()
+        .enumerate()
+        .map(|(i, vote)| {
+            // Groups are known only for votes the API server has stamped already.
+            let groups = if i < stamped {
+                vote_groups(annotations, i, &vote.user)
             } else {
-                Outcome::NeedsApproval { required }
+                vec![]
+            };
+            Voter {
+                manager: managers.contains(&vote.user),
+                partner: config.partners.contains(&vote.user, &groups),
+                in_subject_group: subject.kind == SubjectKind::Group && groups.contains(&subject.name),
             }
-        }
-        other => other,
+        })
+        .collect();
+    let existing = match world
+        .bindings
+        .iter()
+        .find(|b| b.name_any() == name && b.namespace().as_deref() == Some(ns.as_str()))
+    {
+        None => ExistingBinding::None,
+        Some(b) => match (&b.spec.origin_request, &live_uid) {
+            (Some(o), Some(uid)) if o.uid == *uid => ExistingBinding::Ours,
+            _ => ExistingBinding::Foreign,
+        },
     };
-    if approvers.contains(&r.spec.requester) {
+    let facts = RequestFacts {
+        spec: &r.spec,
+        created: live
+            .and_then(|l| l.metadata.creation_timestamp.as_ref())
+            .map(crate::api::time::from_k8s)
+            .unwrap_or(now),
+        previous: live.and_then(|l| l.status.as_ref()),
+        workspace: ws.map(|w| RequestWorkspace {
+            policy: &w.spec.approval_policy,
+            max_duration: &w.spec.max_duration,
+            qualifying_managers: approvers.len(),
+        }),
+        role_problem: refusal.filter(|r| !r.is_transient()).map(|r| (r.reason(), r.message())),
+        requester_is_manager: managers.contains(&r.spec.requester),
+        voters: &voters,
+        binding: existing,
+        now,
+    };
+    let d = decide_request(&facts);
+
+    // The effective duration: the binding the policy would create, or (not
+    // approved yet) the expiry the binding decision caps.
+    item.effective = match (&d.create_binding, binding_decision.expires_at) {
+        (Some(plan), _) if plan.capped => Some(format!("{} (capped by maxDuration)", plan.duration)),
+        (Some(plan), _) => Some(plan.duration.to_string()),
+        (None, Some(expires)) if ws.is_some() => {
+            let granted = expires - now;
+            Some(if granted < r.spec.duration.to_chrono() {
+                format!("{} (capped by maxDuration)", short_duration(granted))
+            } else {
+                r.spec.duration.to_string()
+            })
+        }
+        _ => None,
+    };
+
+    let reachable = d.phase != RequestPhase::QuorumUnreachable;
+    let phase = match d.phase {
+        // The operator creates the binding right after recording the approval.
+        RequestPhase::Approved if d.problem.is_none() => RequestPhase::Granted,
+        p => p,
+    };
+    if ws.is_some() {
+        item.votes = Some(RequestVotes {
+            required: d.required,
+            counted: d.approved_by.clone(),
+            can_still_approve: approvers
+                .iter()
+                .filter(|m| !d.approved_by.contains(m))
+                .cloned()
+                .collect(),
+            reachable,
+            phase,
+            ignored: d.ignored.clone(),
+        });
+    }
+    let break_glass = item.partner_break_glass.unwrap_or(false);
+    item.outcome = match (&d.problem, refusal.filter(|r| r.is_transient())) {
+        (Some(Problem::Role(reason, message)), _) => Outcome::Refused {
+            reason: (*reason).into(),
+            message: message.clone(),
+        },
+        (Some(p), _) => Outcome::Refused {
+            reason: p.reason().into(),
+            message: p.message(),
+        },
+        (None, Some(r)) => Outcome::Waits {
+            reason: r.reason().into(),
+            message: r.message(),
+        },
+        (None, None) => match d.phase {
+            RequestPhase::Approved | RequestPhase::Granted => Outcome::Granted {
+                approved_by: d.approved_by.clone(),
+                break_glass_by: d.break_glass_by.clone(),
+            },
+            RequestPhase::Denied => Outcome::Denied {
+                by: d.denied_by.clone().unwrap_or_default(),
+            },
+            RequestPhase::Expired => Outcome::Expired,
+            RequestPhase::QuorumUnreachable if break_glass => Outcome::QuorumUnreachable {
+                required: d.required,
+                managers: approvers.len(),
+            },
+            RequestPhase::QuorumUnreachable => Outcome::Refused {
+                reason: "QuorumUnreachable".into(),
+                message: format!(
+                    "{} manager(s) could approve, {} needed, and the workspace does not allow partner break-glass",
+                    approvers.len(),
+                    d.required
+                ),
+            },
+            RequestPhase::Pending => Outcome::NeedsApproval {
+                required: d.required,
+                approved: d.approved_by.len(),
+            },
+        },
+    };
+    if d.approved_by.first() == Some(&r.spec.requester) {
         item.notes.push(format!(
             "the requester {} is a manager: the request counts as their approval",
             r.spec.requester
         ));
+    }
+    if r.spec.approvals.len() > stamped {
+        item.notes.push(
+            "the voters' groups are stamped by the API server when the votes are applied and cannot be known here: \
+             a partner named only by group, or a voter in the subject group, is not recognised in this plan"
+                .into(),
+        );
     }
     if let Some(phase) = live.and_then(|l| l.status.as_ref()).and_then(|s| s.phase) {
         item.notes
@@ -567,6 +746,35 @@ pub fn render(plan: &Plan) -> String {
             if let Some(q) = i.quorum {
                 f.push(("quorum", q.to_string()));
             }
+            if let Some(v) = &i.votes {
+                f.push((
+                    "counted",
+                    if v.counted.is_empty() {
+                        format!("nobody yet (0/{})", v.required)
+                    } else {
+                        format!("{} ({}/{})", v.counted.join(", "), v.counted.len(), v.required)
+                    },
+                ));
+                f.push((
+                    "can approve",
+                    if v.can_still_approve.is_empty() {
+                        "no other manager".into()
+                    } else {
+                        v.can_still_approve.join(", ")
+                    },
+                ));
+                f.push((
+                    "reachable",
+                    if v.reachable {
+                        "yes".into()
+                    } else {
+                        "no: fewer managers than the quorum, only a partner can approve".into()
+                    },
+                ));
+                for ignored in &v.ignored {
+                    f.push(("ignored", format!("{} ({:?})", ignored.user, ignored.reason)));
+                }
+            }
             if let Some(bg) = i.partner_break_glass {
                 f.push((
                     "break-glass",
@@ -586,6 +794,9 @@ pub fn render(plan: &Plan) -> String {
                     i.effective.clone().unwrap_or_else(|| "?".into())
                 ),
             ));
+            if let Some(v) = &i.votes {
+                f.push(("phase", format!("would be {:?}", v.phase)));
+            }
         }
         for n in &i.notes {
             f.push(("note", n.clone()));

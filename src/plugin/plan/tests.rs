@@ -112,7 +112,18 @@ fn the_emergency_user_example_takes_effect_and_asks_two_managers() {
     assert_eq!(member.approvers, ["alice", "bob"]);
     assert_eq!(member.effective.as_deref(), Some("8h"));
     let req = &items[1];
-    assert_eq!(req.outcome, Outcome::NeedsApproval { required: 2 });
+    assert_eq!(
+        req.outcome,
+        Outcome::NeedsApproval {
+            required: 2,
+            approved: 1
+        }
+    );
+    let votes = req.votes.as_ref().unwrap();
+    assert_eq!(votes.counted, ["alice"], "the requester's implicit approval");
+    assert_eq!(votes.can_still_approve, ["bob"]);
+    assert!(votes.reachable);
+    assert_eq!(votes.phase, RequestPhase::Pending);
     assert_eq!(req.role, "checkout/admin");
     assert_eq!(req.approvers, ["alice", "bob"]);
     assert_eq!(req.partner_break_glass, Some(true));
@@ -157,16 +168,18 @@ fn the_subject_is_not_an_approver() {
     ));
     let items = plan(&judge(&world, &config), &objs);
     assert_eq!(items[0].approvers, ["alice"]);
-    assert!(
-        items[0].notes.iter().any(|n| n.contains("QuorumUnreachable")),
-        "{:?}",
-        items[0].notes
-    );
     assert_eq!(
         items[0].outcome,
-        Outcome::NeedsApproval { required: 2 },
+        Outcome::QuorumUnreachable {
+            required: 2,
+            managers: 1
+        },
         "a partner can still approve"
     );
+    let votes = items[0].votes.as_ref().unwrap();
+    assert!(!votes.reachable);
+    assert_eq!(votes.phase, RequestPhase::QuorumUnreachable);
+    assert!(!items[0].outcome.is_refused());
 }
 
 #[test]
@@ -359,7 +372,7 @@ fn the_plan_renders_for_people_and_as_json() {
         "{text}"
     );
     assert!(
-        text.contains("RoleRequest ws-payments/dave-checkout-admin: needs 2 approval(s)"),
+        text.contains("RoleRequest ws-payments/dave-checkout-admin: needs 2 approval(s), 1 counted so far"),
         "{text}"
     );
     assert!(text.contains("  approvers:   alice, bob\n"), "{text}");
@@ -375,8 +388,135 @@ fn the_plan_renders_for_people_and_as_json() {
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(
         json["items"][1]["outcome"],
-        json!({ "verdict": "needsApproval", "required": 2 })
+        json!({ "verdict": "needsApproval", "required": 2, "approved": 1 })
     );
+    assert_eq!(
+        json["items"][1]["votes"],
+        json!({ "required": 2, "counted": ["alice"], "canStillApprove": ["bob"], "reachable": true,
+                "phase": "Pending", "ignored": [] })
+    );
+    assert!(
+        text.contains("  counted:     alice (1/2)\n  can approve: bob\n  reachable:   yes\n"),
+        "{text}"
+    );
+    assert!(text.contains("  phase:       would be Pending\n"), "{text}");
     assert_eq!(json["items"][2]["outcome"]["verdict"], "refused");
     assert_eq!(json["items"][2]["outcome"]["reason"], "NotAuthorized");
+}
+
+/// The live request of 02-emergency-user.yaml, as the operator left it:
+/// pending, alice's implicit approval counted.
+fn with_live_request(world: &mut World) {
+    let Object::RoleRequest(mut r) = examples("02-emergency-user.yaml").remove(1) else {
+        panic!()
+    };
+    r.metadata.uid = Some("uid-1".into());
+    r.metadata.creation_timestamp = Some(crate::api::time::to_k8s(now() - Duration::minutes(5)));
+    r.status = Some(crate::api::RoleRequestStatus {
+        phase: Some(RequestPhase::Pending),
+        ..Default::default()
+    });
+    world.requests.push(*r);
+}
+
+#[test]
+fn the_second_approval_example_would_grant_the_request() {
+    let mut world = payments();
+    with_live_request(&mut world);
+    let config = Config::default();
+    let items = plan(&judge(&world, &config), &examples("03-second-approval.yaml"));
+    assert_eq!(
+        items[0].outcome,
+        Outcome::Granted {
+            approved_by: vec!["alice".into(), "bob".into()],
+            break_glass_by: None
+        }
+    );
+    let votes = items[0].votes.as_ref().unwrap();
+    assert_eq!(votes.phase, RequestPhase::Granted);
+    assert!(votes.can_still_approve.is_empty());
+    assert_eq!(items[0].effective.as_deref(), Some("2h"));
+    assert!(
+        items[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("groups are stamped by the API server")),
+        "voter groups are unknowable here: {:?}",
+        items[0].notes
+    );
+    assert!(
+        render(&Plan {
+            context: vec![],
+            items: items.clone()
+        })
+        .contains("would be granted: approved by alice, bob")
+    );
+}
+
+#[test]
+fn a_partner_approving_alone_breaks_the_glass_and_votes_that_do_not_count_are_listed() {
+    let world = payments();
+    let partners: Config = serde_yaml::from_str("partners: {users: [partner]}").unwrap();
+    let mut yaml = request(
+        "erin",
+        "erin",
+        json!({"project": "checkout", "projectRole": "user"}),
+        "12h",
+    );
+    yaml.push_str("  approvals:\n  - {user: erin, decision: Approve}\n  - {user: carol, decision: Approve}\n  - {user: partner, decision: Approve}\n");
+    let objs = objects(&yaml);
+    let items = plan(&judge(&world, &partners), &objs);
+    assert_eq!(
+        items[0].outcome,
+        Outcome::Granted {
+            approved_by: vec![],
+            break_glass_by: Some("partner".into())
+        }
+    );
+    assert_eq!(items[0].effective.as_deref(), Some("8h (capped by maxDuration)"));
+    let votes = items[0].votes.as_ref().unwrap();
+    assert_eq!(
+        votes
+            .ignored
+            .iter()
+            .map(|v| (v.user.as_str(), v.reason))
+            .collect::<Vec<_>>(),
+        [
+            ("erin", crate::api::IgnoreReason::IsSubject),
+            ("carol", crate::api::IgnoreReason::NotManager)
+        ]
+    );
+    assert_eq!(votes.can_still_approve, ["alice", "bob"]);
+    // Without the operator's configuration the partner is not known: the request waits.
+    let items = plan(&judge(&world, &Config::default()), &objs);
+    assert_eq!(
+        items[0].outcome,
+        Outcome::NeedsApproval {
+            required: 2,
+            approved: 0
+        }
+    );
+}
+
+#[test]
+fn a_managers_deny_ends_the_request_and_a_timed_out_request_is_expired() {
+    let mut world = payments();
+    with_live_request(&mut world);
+    let config = Config::default();
+    let mut yaml = request(
+        "alice",
+        "dave",
+        json!({"project": "checkout", "projectRole": "admin"}),
+        "2h",
+    );
+    yaml = yaml.replace("name: r", "name: dave-checkout-admin");
+    yaml.push_str("  approvals:\n  - {user: bob, decision: Deny}\n");
+    let items = plan(&judge(&world, &config), &objects(&yaml));
+    assert_eq!(items[0].outcome, Outcome::Denied { by: "bob".into() });
+    assert!(!items[0].outcome.is_refused());
+    // Still pending at creation + pendingTimeout (4h): expired, whatever the votes.
+    world.requests[0].metadata.creation_timestamp = Some(crate::api::time::to_k8s(now() - Duration::hours(5)));
+    let items = plan(&judge(&world, &config), &examples("03-second-approval.yaml"));
+    assert_eq!(items[0].outcome, Outcome::Expired);
+    assert_eq!(items[0].votes.as_ref().unwrap().phase, RequestPhase::Expired);
 }
