@@ -116,6 +116,32 @@ async fn update_workspace(name: &str, spec: serde_json::Value, seen: impl Fn(&Wo
 
 use kube::Api;
 
+/// The (action, actor) of every history entry about `object` in the chain of
+/// project `app`, once it holds at least `at_least` of them.
+async fn history_of(env: &TestEnv, object: &str, at_least: usize) -> Vec<(String, String)> {
+    use foureyes::audit::history::{Chain, read_chain};
+    let admin = client("admin").await;
+    eventually(
+        &format!("{at_least} history entries about {object}"),
+        Duration::from_secs(20),
+        || async {
+            let entries: Vec<(String, String)> = read_chain(&admin, &env.ns, &Chain::project("app"))
+                .await
+                .ok()?
+                .into_iter()
+                .filter(|e| e.object.name == object)
+                .map(|e| (e.action, e.actor))
+                .collect();
+            (entries.len() >= at_least).then_some(entries)
+        },
+    )
+    .await
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
 const ADMIN_ROLE: fn() -> serde_json::Value = || json!({"project": "app", "projectRole": "admin"});
 
 #[tokio::test]
@@ -190,6 +216,18 @@ async fn four_eyes_end_to_end_with_ignored_votes() {
         wait_event(&env.ns, "dave-admin", reason).await;
     }
 
+    // The history records who did what, request and binding alike.
+    assert_eq!(
+        history_of(&env, "dave-admin", 5).await,
+        pairs(&[
+            ("Requested", "dave"),
+            ("Approved", "alice"),
+            ("Approved", "bob"),
+            ("QuorumReached", "bob"),
+            ("Granted", "bob"),
+        ])
+    );
+
     // A decided request cannot be voted on or edited any more.
     let late = vote_as(&env, "carol", "carol", "dave-admin", "Deny").await;
     assert!(
@@ -231,6 +269,12 @@ async fn a_deny_ends_the_request() {
     let r = wait_request(&env, "denied", "denied", |r| phase(r) == Some(RequestPhase::Denied)).await;
     assert_eq!(r.status.unwrap().denied_by.as_deref(), Some("bob"));
     wait_event(&env.ns, "denied", "Denied").await;
+    let entries = history_of(&env, "denied", 3).await;
+    assert_eq!(
+        entries.last(),
+        Some(&("Denied".to_owned(), "bob".to_owned())),
+        "{entries:?}"
+    );
     assert!(
         env.api::<RoleBinding>("admin")
             .await
@@ -298,6 +342,16 @@ async fn quorum_unreachable_then_partner_break_glass() {
     assert_eq!(r.status.unwrap().break_glass_by.as_deref(), Some("partner"));
     wait_event(&env.ns, "glass", "BreakGlass").await;
     wait_phase(&env, "glass", BindingPhase::Active).await;
+    assert_eq!(
+        history_of(&env, "glass", 5).await,
+        pairs(&[
+            ("Requested", "alice"),
+            ("Approved", "alice"),
+            ("QuorumUnreachable", "foureyes"),
+            ("BreakGlass", "partner"),
+            ("Granted", "partner"),
+        ])
+    );
     assert!(can("dave", "create", "configmaps", &tenant).await);
 }
 

@@ -15,8 +15,11 @@ use kube::ResourceExt;
 use super::history::{Chain, EntryObject, NewEntry, OPERATOR_ACTOR, UNKNOWN_ACTOR, action};
 use crate::api::conditions::{READY, find_condition};
 use crate::api::manifests::CREATED_BY_ANNOTATION;
-use crate::api::{BindingPhase, RoleBinding, RoleBindingStatus, Workspace};
+use crate::api::{
+    BindingPhase, RequestPhase, RoleBinding, RoleBindingStatus, RoleRequest, RoleRequestStatus, Workspace,
+};
 use crate::policy::binding::{BindingDecision, Refusal};
+use crate::policy::quorum::{RequestDecision, is_decided};
 use crate::rbac::format_expiry;
 
 /// The chain of a binding: its project's for a project role, the
@@ -162,6 +165,109 @@ pub fn workspace_deleted(ws: &Workspace, revoked: usize) -> NewEntry {
     ))
 }
 
+/// The chain of a request: its project's for a project role, the
+/// workspace's for a workspace role.
+pub fn request_chain(r: &RoleRequest) -> Chain {
+    match (&r.spec.project, &r.spec.project_role) {
+        (Some(p), Some(_)) => Chain::project(p),
+        _ => Chain::workspace(),
+    }
+}
+
+/// The history entries for a request's transition from `previous` to `d`, in
+/// order: the request itself (actor: the requester), each newly counted
+/// approval (actor: the approver), then the decision: quorum reached (actor:
+/// the manager whose approval completed it), break-glass (the partner),
+/// denied (who denied), unreachable quorum and timeout (the operator). Each
+/// has its own idempotency key, so recording them again writes nothing.
+pub fn request_entries(r: &RoleRequest, previous: Option<&RoleRequestStatus>, d: &RequestDecision) -> Vec<NewEntry> {
+    let object = EntryObject {
+        kind: "RoleRequest".into(),
+        name: r.name_any(),
+        uid: r.uid().unwrap_or_default(),
+    };
+    let role = match (&r.spec.workspace_role, &r.spec.project, &r.spec.project_role) {
+        (Some(w), _, _) => w.as_str().to_owned(),
+        (None, Some(p), Some(role)) => format!("{p}/{role}"),
+        _ => String::new(),
+    };
+    let entry = |action: &str, actor: &str, transition: String, details: String| {
+        NewEntry::new(object.clone(), action, actor)
+            .transition(&transition)
+            .subject(r.spec.subject.to_string())
+            .role(role.clone())
+            .details(details)
+    };
+    let mut out = vec![];
+    if previous.is_none() {
+        out.push(entry(
+            action::REQUESTED,
+            &r.spec.requester,
+            "Requested".into(),
+            format!(
+                "for {}, {} approvals required; justification: {}",
+                r.spec.duration.as_str(),
+                d.required,
+                r.spec.justification
+            ),
+        ));
+    }
+    let counted: &[String] = previous.map(|s| s.approved_by.as_slice()).unwrap_or_default();
+    for (i, user) in d.approved_by.iter().enumerate() {
+        if !counted.contains(user) {
+            out.push(entry(
+                action::APPROVED,
+                user,
+                format!("Approved/{user}"),
+                format!("{}/{} approvals", i + 1, d.required),
+            ));
+        }
+    }
+    let before = previous.and_then(|s| s.phase);
+    if before != Some(d.phase) {
+        match d.phase {
+            RequestPhase::Approved | RequestPhase::Granted if !is_decided(before) => match &d.break_glass_by {
+                Some(partner) => out.push(entry(
+                    action::BREAK_GLASS,
+                    partner,
+                    "BreakGlass".into(),
+                    format!("approved alone by a partner ({} manager approvals)", d.tally()),
+                )),
+                None => out.push(entry(
+                    action::QUORUM_REACHED,
+                    d.approved_by.last().map(String::as_str).unwrap_or(OPERATOR_ACTOR),
+                    "QuorumReached".into(),
+                    format!("approved by {} ({})", d.approved_by.join(", "), d.tally()),
+                )),
+            },
+            RequestPhase::Denied => out.push(entry(
+                action::DENIED,
+                d.denied_by.as_deref().unwrap_or(UNKNOWN_ACTOR),
+                "Denied".into(),
+                format!("with {} approvals", d.tally()),
+            )),
+            RequestPhase::Expired => out.push(entry(
+                action::REQUEST_EXPIRED,
+                OPERATOR_ACTOR,
+                "RequestExpired".into(),
+                format!("pending past its timeout with {} approvals", d.tally()),
+            )),
+            RequestPhase::QuorumUnreachable if before != Some(RequestPhase::QuorumUnreachable) => out.push(entry(
+                action::QUORUM_UNREACHABLE,
+                OPERATOR_ACTOR,
+                // Once per request: it may come and go as managers change.
+                "QuorumUnreachable".into(),
+                format!(
+                    "fewer managers than the {} approvals required; only a partner can approve",
+                    d.required
+                ),
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,5 +411,107 @@ mod tests {
         let d = workspace_deleted(&ws, 3);
         assert_eq!(d.key, "w-1/WorkspaceDeleted");
         assert!(d.details.contains("3 native bindings revoked"));
+    }
+
+    fn request() -> RoleRequest {
+        serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+            "metadata": { "name": "dave-admin", "namespace": "ws-a", "uid": "r-1" },
+            "spec": {
+                "subject": { "kind": "User", "name": "dave" }, "project": "app", "projectRole": "admin",
+                "duration": "2h", "justification": "INC-2", "requester": "alice",
+            },
+        }))
+        .unwrap()
+    }
+
+    fn request_decision(phase: RequestPhase, approved_by: &[&str]) -> RequestDecision {
+        RequestDecision {
+            phase,
+            required: 2,
+            approved_by: approved_by.iter().map(|s| s.to_string()).collect(),
+            ignored: vec![],
+            denied_by: None,
+            break_glass_by: None,
+            decided_at: None,
+            decided_on_votes: None,
+            pending_until: None,
+            create_binding: None,
+            problem: None,
+            wake_at: None,
+        }
+    }
+
+    fn summary(entries: &[NewEntry]) -> Vec<(String, String, String)> {
+        entries
+            .iter()
+            .map(|e| (e.action.clone(), e.actor.clone(), e.key.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_request_records_itself_each_approval_and_its_decision_once() {
+        let r = request();
+        assert_eq!(request_chain(&r), Chain::project("app"));
+        let first = request_decision(RequestPhase::Pending, &["alice"]);
+        let e = request_entries(&r, None, &first);
+        assert_eq!(
+            summary(&e),
+            vec![
+                ("Requested".into(), "alice".into(), "r-1/Requested".into()),
+                ("Approved".into(), "alice".into(), "r-1/Approved/alice".into()),
+            ]
+        );
+        assert_eq!(e[0].role.as_deref(), Some("app/admin"));
+        let pending = RoleRequestStatus {
+            phase: Some(RequestPhase::Pending),
+            approved_by: vec!["alice".into()],
+            ..Default::default()
+        };
+        assert!(request_entries(&r, Some(&pending), &first).is_empty(), "nothing new");
+        let done = request_decision(RequestPhase::Approved, &["alice", "bob"]);
+        assert_eq!(
+            summary(&request_entries(&r, Some(&pending), &done)),
+            vec![
+                ("Approved".into(), "bob".into(), "r-1/Approved/bob".into()),
+                ("QuorumReached".into(), "bob".into(), "r-1/QuorumReached".into()),
+            ]
+        );
+        // Approved -> Granted records nothing more (the binding records its grant).
+        let approved = RoleRequestStatus {
+            phase: Some(RequestPhase::Approved),
+            approved_by: vec!["alice".into(), "bob".into()],
+            ..Default::default()
+        };
+        let granted = request_decision(RequestPhase::Granted, &["alice", "bob"]);
+        assert!(request_entries(&r, Some(&approved), &granted).is_empty());
+    }
+
+    #[test]
+    fn break_glass_denial_timeout_and_unreachable_quorum_have_their_actors() {
+        let r = request();
+        let pending = RoleRequestStatus {
+            phase: Some(RequestPhase::Pending),
+            ..Default::default()
+        };
+        let mut glass = request_decision(RequestPhase::Approved, &[]);
+        glass.break_glass_by = Some("pat".into());
+        assert_eq!(
+            summary(&request_entries(&r, Some(&pending), &glass)),
+            vec![("BreakGlass".into(), "pat".into(), "r-1/BreakGlass".into())]
+        );
+        let mut denied = request_decision(RequestPhase::Denied, &[]);
+        denied.denied_by = Some("bob".into());
+        assert_eq!(summary(&request_entries(&r, Some(&pending), &denied))[0].1, "bob");
+        let expired = request_decision(RequestPhase::Expired, &[]);
+        assert_eq!(
+            summary(&request_entries(&r, Some(&pending), &expired)),
+            vec![("RequestExpired".into(), "foureyes".into(), "r-1/RequestExpired".into())]
+        );
+        let unreachable = request_decision(RequestPhase::QuorumUnreachable, &[]);
+        assert_eq!(
+            summary(&request_entries(&r, Some(&pending), &unreachable))[0].0,
+            "QuorumUnreachable"
+        );
     }
 }

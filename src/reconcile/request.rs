@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use super::{Context, Error, describe, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{OriginRequest, RoleBinding, RoleBindingSpec, RoleRequest, SubjectKind, WorkspaceRole};
-use crate::audit::events;
+use crate::audit::{events, transitions};
 use crate::policy::binding::Refusal;
 use crate::policy::identity::vote_groups;
 use crate::policy::quorum::{
@@ -142,6 +142,11 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         r.metadata.generation,
         now,
     );
+    // The history first (write-ahead): a crash before the status write
+    // records the same entries again, which the idempotency keys absorb.
+    for entry in transitions::request_entries(r, previous.as_ref(), &decision) {
+        super::record(ctx, &ns, transitions::request_chain(r), entry).await?;
+    }
     write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await?;
     let mut announced_from = previous.clone();
     if let Some(plan) = decision.create_binding.clone() {
@@ -180,6 +185,9 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
             ..facts
         };
         decision = decide_request(&facts);
+        for entry in transitions::request_entries(r, Some(&status), &decision) {
+            super::record(ctx, &ns, transitions::request_chain(r), entry).await?;
+        }
         let next = request_status(
             &decision,
             Some(&status),
