@@ -86,7 +86,7 @@ pub const SEAL_KEY: &str = "next";
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Chunks roll over when their data would exceed this many bytes (a quarter
 /// of the API server's 1 MiB object limit).
-pub const DEFAULT_ROLLOVER_BYTES: usize = 256 * 1024;
+pub const DEFAULT_ROLLOVER_BYTES: usize = 64 * 1024;
 /// The actor of what the operator does on its own (an expiry, the end of a
 /// record's retention).
 pub const OPERATOR_ACTOR: &str = "foureyes";

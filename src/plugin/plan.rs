@@ -540,6 +540,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
     let approved = Some(OriginFacts {
         uid_matches: true,
         approved: true,
+        undecided: false,
     });
     let binding_decision = j.decide(&ns, &spec, now, None, approved);
     let refusal = binding_decision.refusal.as_ref();

@@ -52,6 +52,10 @@ pub struct OriginFacts {
     pub uid_matches: bool,
     /// The request was approved (phase `Approved` or `Granted`).
     pub approved: bool,
+    /// The request is still undecided: the operator creates a request's
+    /// binding before it records the approval, so this is a moment's wait,
+    /// not a refusal.
+    pub undecided: bool,
 }
 
 /// The snapshot a binding decision is taken on.
@@ -127,6 +131,8 @@ pub enum Refusal {
     NotAuthorized(String),
     /// A partner tried to make themselves manager where that is restricted.
     PartnerSelfAssignmentRestricted,
+    /// The request it comes from does not show its approval yet.
+    OriginRequestPending,
     /// The request it claims to come from is missing or not approved.
     OriginRequestNotApproved,
 }
@@ -145,6 +151,7 @@ impl Refusal {
             Refusal::NotAuthorized(_) => "NotAuthorized",
             Refusal::PartnerSelfAssignmentRestricted => "PartnerSelfAssignmentRestricted",
             Refusal::OriginRequestNotApproved => "OriginRequestNotApproved",
+            Refusal::OriginRequestPending => "OriginRequestPending",
         }
     }
 
@@ -170,6 +177,7 @@ impl Refusal {
             Refusal::PartnerSelfAssignmentRestricted => {
                 "this workspace restricts partners to adding themselves as member, not manager".into()
             }
+            Refusal::OriginRequestPending => "waiting for the request's approval to be recorded".into(),
             Refusal::OriginRequestNotApproved => {
                 "spec.originRequest names a request that does not exist, has another uid, or is not approved".into()
             }
@@ -179,7 +187,10 @@ impl Refusal {
     /// Whether the refusal only says "not yet" (the world is still being set
     /// up); such refusals get no Warning event.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Refusal::WorkspaceNotReady | Refusal::ProjectHasNoNamespaces(_))
+        matches!(
+            self,
+            Refusal::WorkspaceNotReady | Refusal::ProjectHasNoNamespaces(_) | Refusal::OriginRequestPending
+        )
     }
 
     /// Whether the refusal is about who granted it (rather than what).
@@ -275,7 +286,13 @@ pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>)
             Some(OriginFacts {
                 uid_matches: true,
                 approved: true,
+                ..
             }) => Ok(Authorization::ApprovedRequest),
+            Some(OriginFacts {
+                uid_matches: true,
+                undecided: true,
+                ..
+            }) => Err(Refusal::OriginRequestPending),
             _ => Err(Refusal::OriginRequestNotApproved),
         };
     }

@@ -549,8 +549,13 @@ pub fn announcements(previous: Option<&RoleRequestStatus>, d: &RequestDecision, 
             format!("{role} requested ({} approvals required)", d.required),
         );
     }
+    // When the approval decides the request, QuorumReached names the approvers.
+    let deciding = before != Some(d.phase)
+        && matches!(d.phase, RequestPhase::Approved | RequestPhase::Granted)
+        && !is_decided(before)
+        && d.break_glass_by.is_none();
     let old_approvers: &[String] = previous.map(|s| s.approved_by.as_slice()).unwrap_or_default();
-    for user in d.approved_by.iter().filter(|u| !old_approvers.contains(u)) {
+    for user in d.approved_by.iter().filter(|u| !old_approvers.contains(u) && !deciding) {
         say(
             false,
             ev::APPROVAL_COUNTED,

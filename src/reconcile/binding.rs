@@ -91,11 +91,8 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // (the binding can be reconciled before the cache shows the approval).
     let origin = b.spec.origin_request.as_ref().and_then(|o| {
         ctx.requests.get(&ObjectRef::new(&o.name).within(&ns)).map(|r| {
-            let cached = r
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted));
+            let phase = r.status.as_ref().and_then(|s| s.phase);
+            let cached = phase.is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted));
             let mut memo = ctx.approved_requests.lock().unwrap_or_else(|e| e.into_inner());
             let approved = if cached {
                 memo.remove(&o.uid);
@@ -106,6 +103,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             OriginFacts {
                 uid_matches: r.metadata.uid.as_deref() == Some(o.uid.as_str()),
                 approved,
+                undecided: !crate::policy::quorum::is_decided(phase),
             }
         })
     });

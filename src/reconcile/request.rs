@@ -1,8 +1,8 @@
 //! The `RoleRequest` reconciler: gathers the workspace, its current managers
 //! and what is known of each voter, asks the quorum policy what should be
-//! true, then records the decision (status first: write-ahead), creates the
-//! RoleBinding of an approved request, and wakes up again at the pending
-//! timeout.
+//! true, then records the decision in the history (write-ahead), creates the
+//! RoleBinding of an approved request, writes the status, and wakes up again
+//! at the pending timeout.
 //!
 //! The binding is named after the request and carries `originRequest` (name
 //! and uid); it is created by the operator's identity, which the admission
@@ -131,74 +131,80 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     let mut decision = decide_request(&facts);
     let role_label = role.as_ref().map(Role::label);
 
-    // Act: the decision is recorded before the binding exists (write-ahead),
-    // so that a crash in between leaves an approved request that the next
-    // pass completes, never a binding without its approval.
-    let mut status = request_status(
-        &decision,
-        previous.as_ref(),
-        role_label.clone(),
-        None,
-        r.metadata.generation,
-        now,
-    );
-    // The history first (write-ahead): a crash before the status write
+    // Act. The history first (write-ahead): a crash before the status write
     // records the same entries again, which the idempotency keys absorb.
     for entry in transitions::request_entries(r, previous.as_ref(), &decision) {
         super::record(ctx, &ns, transitions::request_chain(r), entry).await?;
     }
-    write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await?;
     let mut announced_from = previous.clone();
-    if let Some(plan) = decision.create_binding.clone() {
-        announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
-        announced_from = Some(status.clone());
-        ctx.approved_requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.clone());
-        let outcome = create_binding(ctx, r, &uid, &plan, &decision).await?;
-        if outcome == ExistingBinding::Ours {
-            ctx.publish(
-                &r.object_ref(&()),
-                false,
-                events::BINDING_CREATED,
-                "Grant",
-                format!(
-                    "RoleBinding {name} created for {}{}, granted by {}",
-                    plan.duration.as_str(),
-                    if plan.capped {
-                        format!(
-                            " (capped from {} by the workspace's maxDuration)",
-                            r.spec.duration.as_str()
-                        )
-                    } else {
-                        String::new()
-                    },
-                    plan.granted_by
-                ),
-            )
-            .await;
-        }
-        let facts = RequestFacts {
-            previous: Some(&status),
-            binding: outcome,
-            ..facts
-        };
-        decision = decide_request(&facts);
-        for entry in transitions::request_entries(r, Some(&status), &decision) {
-            super::record(ctx, &ns, transitions::request_chain(r), entry).await?;
-        }
-        let next = request_status(
+    let status = match decision.create_binding.clone() {
+        None => request_status(
             &decision,
-            Some(&status),
+            previous.as_ref(),
             role_label.clone(),
-            (outcome == ExistingBinding::Ours).then(|| name.clone()),
+            None,
             r.metadata.generation,
             now,
-        );
-        write_status(ctx, &ns, &name, &uid, Some(&status), &next).await?;
-        status = next;
-    }
+        ),
+        // Approved: the binding is created before the status reports the
+        // approval, so that an approval costs one status write. The binding
+        // waits while its request still looks undecided; this process
+        // remembers the approval, and after a crash the request is decided
+        // again (with the managers of then) before its binding can act.
+        Some(plan) => {
+            let approved = request_status(
+                &decision,
+                previous.as_ref(),
+                role_label.clone(),
+                None,
+                r.metadata.generation,
+                now,
+            );
+            announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
+            announced_from = Some(approved.clone());
+            ctx.approved_requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(uid.clone());
+            let outcome = create_binding(ctx, r, &uid, &plan, &decision).await?;
+            if outcome == ExistingBinding::Ours {
+                ctx.publish(
+                    &r.object_ref(&()),
+                    false,
+                    events::BINDING_CREATED,
+                    "Grant",
+                    format!(
+                        "RoleBinding {name} created for {}{}, granted by {}",
+                        plan.duration.as_str(),
+                        if plan.capped {
+                            format!(
+                                " (capped from {} by the workspace's maxDuration)",
+                                r.spec.duration.as_str()
+                            )
+                        } else {
+                            String::new()
+                        },
+                        plan.granted_by
+                    ),
+                )
+                .await;
+            }
+            decision = decide_request(&RequestFacts {
+                previous: Some(&approved),
+                binding: outcome,
+                ..facts
+            });
+            request_status(
+                &decision,
+                Some(&approved),
+                role_label.clone(),
+                (outcome == ExistingBinding::Ours).then(|| name.clone()),
+                r.metadata.generation,
+                now,
+            )
+        }
+    };
+    write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await?;
     announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
     if previous.as_ref().and_then(|s| s.phase) != status.phase {
         info!(
@@ -305,6 +311,8 @@ async fn create_binding(
     );
     binding.metadata.namespace = Some(ns.clone());
     binding.metadata.annotations = Some([(APPROVED_BY_ANNOTATION.to_owned(), approved_by)].into());
+    // Created with the finalizer in place: one write less than adding it later.
+    binding.metadata.finalizers = Some(vec![super::FINALIZER.to_owned()]);
     let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
     ctx.metrics.api_write("RoleBinding", "create");
     match api.create(&PostParams::default(), &binding).await {

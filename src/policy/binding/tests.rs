@@ -300,18 +300,28 @@ impl World {
 const APPROVED: OriginFacts = OriginFacts {
     uid_matches: true,
     approved: true,
+    undecided: false,
 };
 const NOT_APPROVED: OriginFacts = OriginFacts {
     uid_matches: true,
     approved: false,
+    undecided: false,
 };
 const OTHER_UID: OriginFacts = OriginFacts {
     uid_matches: false,
     approved: true,
+    undecided: false,
 };
 const NEITHER: OriginFacts = OriginFacts {
     uid_matches: false,
     approved: false,
+    undecided: false,
+};
+/// The request exists, still pending: its approval is not recorded yet.
+const UNDECIDED: OriginFacts = OriginFacts {
+    uid_matches: true,
+    approved: false,
+    undecided: true,
 };
 
 /// A previous status holding only an `Authorized` condition.
@@ -509,6 +519,32 @@ fn origin_request_that_is_missing_or_mismatched_or_unapproved_is_refused_even_fo
             assert_eq!(d.authorization, None, "origin {origin:?}");
         }
     }
+}
+
+#[test]
+fn a_binding_whose_request_is_still_undecided_waits_without_a_refusal() {
+    for spec in [Spec::manager(), Spec::project("reader")] {
+        let d = World::new(spec.origin())
+            .quorums(1, 1)
+            .partner(true)
+            .manager(true)
+            .origin(Some(UNDECIDED))
+            .decide();
+        assert_eq!(d.phase, BindingPhase::Pending);
+        assert_eq!(d.refusal, Some(Refusal::OriginRequestPending));
+        assert!(
+            d.refusal.as_ref().is_some_and(Refusal::is_transient),
+            "a wait, not a Warning"
+        );
+        assert!(d.grants.is_empty() && d.authorization.is_none());
+    }
+    // Another request's uid is refused even when that one is pending.
+    let other = OriginFacts {
+        uid_matches: false,
+        ..UNDECIDED
+    };
+    let d = World::new(Spec::manager().origin()).origin(Some(other)).decide();
+    assert_eq!(d.refusal, Some(Refusal::OriginRequestNotApproved));
 }
 
 #[test]
@@ -1618,7 +1654,7 @@ impl RoleKind {
 }
 
 /// (spec.originRequest set, what was found)
-const ORIGINS: [(bool, Option<OriginFacts>); 7] = [
+const ORIGINS: [(bool, Option<OriginFacts>); 8] = [
     (false, None),
     (false, Some(APPROVED)),
     (true, None),
@@ -1626,6 +1662,7 @@ const ORIGINS: [(bool, Option<OriginFacts>); 7] = [
     (true, Some(NOT_APPROVED)),
     (true, Some(OTHER_UID)),
     (true, Some(NEITHER)),
+    (true, Some(UNDECIDED)),
 ];
 
 #[test]
@@ -1697,6 +1734,10 @@ fn property_grants_only_when_authorised() {
                                         assert_eq!(condition(&s, READY).status, ConditionStatus::True, "{case}");
                                         assert_eq!(condition(&s, AUTHORIZED).status, ConditionStatus::True, "{case}");
                                         assert_eq!(d.wake_at, d.expires_at, "{case}");
+                                    } else if claimed && origin == Some(UNDECIDED) {
+                                        // A moment's wait for the approval, not a refusal.
+                                        assert_eq!(d.refusal, Some(Refusal::OriginRequestPending), "{case}");
+                                        assert_eq!(condition(&s, READY).status, ConditionStatus::False, "{case}");
                                     } else {
                                         let r = d.refusal.as_ref().expect("a refusal says why");
                                         assert!(r.is_authorization(), "{case}");
