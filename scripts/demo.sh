@@ -161,6 +161,30 @@ wait_phase() {
   kc admin -n ws-payments wait "rolebindings.foureyes.dev/$1" --for=jsonpath='{.status.phase}'="$2" \
     --timeout="${3:-30s}" >/dev/null || die "binding $1 did not become $2"
 }
+# show_history WHO ARGS... -- ACTION:BINDING...: prints and runs `kubectl access
+# history ARGS` as WHO until the chain holds an entry ACTION for each foureyes
+# RoleBinding BINDING (for up to 20 seconds), then prints the table; the demo
+# stops if they do not all appear.
+show_history() {
+  local who="$1"; shift
+  local args=() want missing out rc
+  while [[ $# -gt 0 && "$1" != -- ]]; do args+=("$1"); shift; done
+  shift
+  say "kubectl access $(shown history "${args[@]}") # as $who"
+  for _ in $(seq 1 80); do
+    rc=0
+    out="$(KUBECONFIG="$state/plane/kubeconfig/$who.kubeconfig" kubectl access history "${args[@]}" 2>"$state/history.err")" || rc=$?
+    missing=""
+    for want in "$@"; do
+      grep -Eq " ${want%%:*} +RoleBinding/${want#*:}( |\$)" <<<"$out" || missing+=" $want"
+    done
+    [[ $rc -eq 0 && -z "$missing" ]] && break
+    sleep 0.25
+  done
+  [[ $rc -eq 0 ]] || die "kubectl access history ${args[*]} (as $who) failed: $(cat "$state/history.err")"
+  [[ -z "$missing" ]] || die "kubectl access history ${args[*]}: no entry for$missing after 20 seconds"
+  echo "$out"
+}
 # wait_request NAME PHASE: waits until the request reaches the phase.
 wait_request() {
   kc admin -n ws-payments wait "rolerequests.foureyes.dev/$1" --for=jsonpath='{.status.phase}'="$2" \
@@ -266,6 +290,15 @@ kc auditor -n ws-payments get events --sort-by=.metadata.creationTimestamp \
   -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message \
   || die "the auditor cannot read the events"
 refused 1 auditor kubectl auth can-i create rolebindings.foureyes.dev -n ws-payments
+note "the history, the permanent record: the workspace's chain (workspace roles) and the project's"
+show_history auditor payments -- Granted:manager-alice Granted:manager-bob Granted:member-dave \
+  Granted:partner-manager Revoked:partner-manager Granted:erin-short Expired:erin-short Revoked:member-dave
+show_history auditor payments --project checkout -- Granted:dave-checkout-admin Granted:erin-checkout-user \
+  Revoked:dave-checkout-admin
+note "every link and hash checked; an auditor may not read the Workspace, whose status records each chain's head"
+plugin auditor history verify payments --project checkout
+note "alice may read the Workspace (through the demo's RBAC): the heads its status records are compared too"
+plugin alice history verify payments --all
 
 bold "The operator's log"
 tail -n 15 "$state/operator.log" | sed 's/^/  /'

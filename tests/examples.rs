@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use foureyes::api::{BindingPhase, RequestPhase, RoleRequest};
+use foureyes::audit::history::{self, Chain, Entry, action};
 use support::world::{wait_event, wait_phase};
 use support::{TestEnv, can, eventually, plane, shared_operator};
 
@@ -42,6 +43,39 @@ async fn wait_access(user: &str, verb: &str, resource: &str, ns: &str, allowed: 
         || async { (can(user, verb, resource, ns).await == allowed).then_some(()) },
     )
     .await;
+}
+
+/// Whether an entry records `action` for the foureyes RoleBinding `name`.
+fn is(e: &Entry, action: &str, name: &str) -> bool {
+    e.action == action && e.object.kind == "RoleBinding" && e.object.name == name
+}
+
+/// Reads and verifies a chain of the workspace until it holds every
+/// `(action, binding, actor)` expected (each entry is written before the
+/// status that reports its transition, so this should not take long);
+/// returns its entries.
+async fn verified_chain(client: &kube::Client, chain: &Chain, expected: &[(&str, &str, &str)]) -> Vec<Entry> {
+    let entries = eventually(
+        &format!("the history chain {chain} to hold {expected:?}"),
+        Duration::from_secs(20),
+        || async {
+            let chunks = history::read_chunks(client, NS, chain).await.ok()?;
+            let entries = match history::verify(chain, &chunks) {
+                Ok(v) => v.entries,
+                Err(b) => panic!("{b}"),
+            };
+            expected
+                .iter()
+                .all(|(action, name, _)| entries.iter().any(|e| e.action == *action && e.object.name == *name))
+                .then_some(entries)
+        },
+    )
+    .await;
+    for (action, name, actor) in expected {
+        let e = entries.iter().find(|e| is(e, action, name)).unwrap();
+        assert_eq!(e.actor, *actor, "{action} {name} in {chain}: {e:?}");
+    }
+    entries
 }
 
 #[tokio::test]
@@ -181,7 +215,7 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
     wait_access("erin", "list", "configmaps", NS, false).await;
 
     // 5. The auditor reads what happened: bindings and requests with their
-    //    phases and approvals, and the events of every decision.
+    //    phases and approvals, the events of every decision, and the history.
     let frb = p.kubectl_ok("auditor", &["get", "frb", "-n", NS], None);
     for header in ["SUBJECT", "ROLE", "PHASE", "EXPIRES"] {
         assert!(frb.contains(header), "missing column {header} in\n{frb}");
@@ -236,6 +270,44 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
     ] {
         assert!(events.contains(reason), "no {reason} event in\n{events}");
     }
+    //    The history: the workspace's chain and the project's, read with
+    //    the auditor's credentials, with the actors admission verified.
+    let auditor = support::client("auditor").await;
+    let workspace_chain = verified_chain(
+        &auditor,
+        &Chain::workspace(),
+        &[
+            ("Granted", "manager-alice", "partner"),
+            ("Granted", "member-dave", "alice"),
+            ("Granted", "partner-manager", "partner"),
+            ("Revoked", "partner-manager", "partner"),
+            ("Revoked", "member-dave", "alice"),
+            ("Expired", "erin-short", history::OPERATOR_ACTOR),
+        ],
+    )
+    .await;
+    assert_eq!(workspace_chain[0].action, action::WORKSPACE_CREATED);
+    let project_chain = verified_chain(
+        &auditor,
+        &Chain::project("checkout"),
+        &[
+            // Granted by the approval that completed the quorum.
+            ("Granted", "dave-checkout-admin", "bob"),
+            // Break-glass: the partner approved alone.
+            ("Granted", "erin-checkout-user", "partner"),
+            ("Revoked", "dave-checkout-admin", "alice"),
+        ],
+    )
+    .await;
+    let revoked = project_chain.iter().find(|e| e.action == action::REVOKED).unwrap();
+    assert_eq!(revoked.subject.as_deref(), Some("user dave"));
+    assert_eq!(revoked.role.as_deref(), Some("checkout/admin"));
+    assert!(revoked.details.contains("laptop"), "{}", revoked.details);
+    assert!(
+        workspace_chain.iter().all(|e| e.object.name != "dave-checkout-admin"),
+        "project roles are recorded in the project's chain only"
+    );
+
     // Auditors read; they do not write.
     let (_, answer, _) = p.kubectl(
         "auditor",

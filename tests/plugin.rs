@@ -1,10 +1,10 @@
 //! The kubectl plugin (`kubectl access`) on a real API server with the
 //! operator running, acting as different people through their kubeconfigs.
 //!
-//! The request controller is not part of this build: these tests check what
-//! the plugin does itself (the objects it writes, who they name, what it
-//! refuses before writing), and the access the operator grants and revokes
-//! for bindings.
+//! These tests check what the plugin does itself (the objects it writes, who
+//! they name, what it refuses before writing), the access the operator
+//! grants and revokes for bindings, and the history as the plugin reads and
+//! verifies it.
 
 mod support;
 
@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use foureyes::api::{BindingPhase, Decision, RequestPhase, RoleBinding, RoleRequest};
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::world::{setup, wait_phase};
 use support::{TestEnv, can, plane, shared_operator};
@@ -411,51 +412,200 @@ spec:
     assert!(err.contains("invalid YAML"), "{err}");
 }
 
-#[tokio::test]
-async fn history_says_it_is_not_available_in_this_build() {
-    let env = TestEnv::new("plug-hist").await;
-    setup(&env, 1, 1).await;
-    for args in [
-        vec!["history", env.name.as_str()],
-        vec!["history", "verify", env.name.as_str(), "--project", "app"],
-    ] {
-        let (code, out, err) = access("auditor", &args);
-        assert_eq!(code, 1);
-        assert!(out.is_empty(), "no made-up output: {out}");
-        assert!(err.contains("history is not available in this build"), "{err}");
+/// `history ... -o json` as an identity: the entries of one chain.
+fn chain_json(identity: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["history"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "json"]);
+    let (code, out, err) = access(identity, &all);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Waits until the chain holds an entry with this action for this object.
+fn wait_entry(identity: &str, args: &[&str], action: &str, name: &str) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries = chain_json(identity, args);
+        if entries
+            .iter()
+            .any(|e| e["action"] == action && e["object"]["name"] == name)
+        {
+            return entries;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {action} entry for {name} in {entries:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
-/// To run once the history chains are merged (see `foureyes::plugin::history`).
+fn find<'a>(entries: &'a [serde_json::Value], action: &str, name: &str) -> &'a serde_json::Value {
+    entries
+        .iter()
+        .find(|e| e["action"] == action && e["object"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {action} entry for {name} in {entries:#?}"))
+}
+
 #[tokio::test]
-#[ignore = "needs the history chains (crate::audit::history), written on another branch"]
 async fn history_lists_and_verifies_a_chain() {
     let env = TestEnv::new("plug-chain").await;
     setup(&env, 1, 1).await;
+    let ws = env.name.as_str();
+    // alice makes dave a member, and a user of the project, which she revokes.
     let (code, out, _) = access(
         "alice",
         &[
-            "grant", "dave", "-w", &env.name, "--role", "member", "--for", "1h", "--reason", "INC-3",
+            "grant", "dave", "-w", ws, "--role", "member", "--for", "1h", "--reason", "INC-3",
         ],
     );
     assert_eq!(code, 0, "{out}");
-    let name = created_name(&out, "rolebinding");
+    let member = created_name(&out, "rolebinding");
+    let (code, out, _) = access(
+        "alice",
+        &[
+            "grant",
+            "dave",
+            "-w",
+            ws,
+            "--project",
+            "app",
+            "--project-role",
+            "user",
+            "--for",
+            "1h",
+            "--reason",
+            "INC-3 restart",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let user = created_name(&out, "rolebinding");
+    let (code, out, _) = access("alice", &["revoke", &user, "-w", ws, "--reason", "done"]);
+    assert_eq!(code, 0, "{out}");
+
+    // The auditor reads the workspace chain (the default) and the project's.
+    let entries = wait_entry("auditor", &[ws], "Granted", &member);
+    assert_eq!(entries[0]["seq"], 1);
+    assert_eq!(entries[0]["action"], "WorkspaceCreated");
+    assert_eq!(find(&entries, "Granted", "manager-alice")["actor"], "partner");
+    let granted = find(&entries, "Granted", &member);
+    assert_eq!(granted["actor"], "alice");
+    assert_eq!(granted["subject"], "user dave");
+    assert_eq!(granted["role"], "member");
+    assert!(
+        entries.iter().all(|e| e["object"]["name"] != user.as_str()),
+        "project roles go into the project's chain"
+    );
+    let entries = wait_entry("auditor", &[ws, "--project", "app"], "Revoked", &user);
+    let granted = find(&entries, "Granted", &user);
+    assert_eq!(
+        (&granted["actor"], &granted["role"]),
+        (&json!("alice"), &json!("app/user"))
+    );
+    let revoked = find(&entries, "Revoked", &user);
+    assert_eq!(revoked["actor"], "alice");
+    assert!(
+        revoked["details"].as_str().unwrap().contains("reason: done"),
+        "{revoked}"
+    );
+    assert!(granted["seq"].as_u64() < revoked["seq"].as_u64());
+    assert_eq!(revoked["prev"], entries[entries.len() - 2]["hash"]);
+
+    // As a table for people.
+    let (code, out, _) = access("auditor", &["history", ws, "--project", "app"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("SEQ   TIME ") && out.lines().next().unwrap().ends_with("ROLE       DETAILS"),
+        "{out}"
+    );
+    let row = out
+        .lines()
+        .find(|l| l.contains("Revoked"))
+        .expect("the revocation in the table");
+    assert!(
+        row.contains(&format!(
+            "alice   Revoked   RoleBinding/{user}   user dave   app/user   access removed"
+        )),
+        "{row}"
+    );
+    // Every chain at once: the workspace's first.
+    let (code, out, _) = access("auditor", &["history", ws, "--all", "-o", "json"]);
+    assert_eq!(code, 0);
+    let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let chains: Vec<&str> = all.iter().map(|c| c["chain"].as_str().unwrap()).collect();
+    assert_eq!(chains, ["workspace", "project-app"]);
+    let (_, out, _) = access("auditor", &["history", ws, "--all"]);
+    assert!(
+        out.starts_with(&format!("chain workspace of workspace {ws}:\nSEQ")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\nchain project-app of workspace {ws}:\nSEQ")),
+        "{out}"
+    );
+
+    // The auditor verifies the links; the Workspace itself is not theirs to read.
+    let (code, out, _) = access("auditor", &["history", "verify", ws, "--project", "app"]);
+    assert_eq!(code, 0, "{out}");
+    let last = entries.last().unwrap();
+    assert!(
+        out.starts_with(&format!(
+            "chain project-app of workspace {ws}: intact\n  entries: {}\n",
+            entries.len()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(last["hash"].as_str().unwrap()), "{out}");
+    assert!(out.contains("not compared"), "{out}");
+    // alice may read the Workspace: its status's heads are compared too.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let (code, out, _) = access("auditor", &["history", &env.name, "-o", "json"]);
-        if code == 0 {
-            let entries: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-            if entries
-                .iter()
-                .any(|e| e["object"].as_str().is_some_and(|o| o.ends_with(&name)))
-            {
-                break;
-            }
+        let (code, out, _) = access("alice", &["history", "verify", ws, "--all", "-o", "json"]);
+        assert_eq!(code, 0, "{out}");
+        let results: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|v| v["intact"] == true), "{out}");
+        if results.iter().all(|v| v["statusHead"]["result"] == "matches") {
+            break;
         }
-        assert!(std::time::Instant::now() < deadline, "no history entry for {name}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Workspace status never recorded the heads: {out}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let (code, out, _) = access("auditor", &["history", "verify", &env.name]);
+    // By control namespace.
+    let (code, out, _) = access("auditor", &["-n", &env.ns, "history", "verify"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("intact"), "{out}");
+    assert!(
+        out.starts_with(&format!("chain workspace in namespace {}: intact\n", env.ns)),
+        "{out}"
+    );
+
+    // Someone without a role in the workspace may not read its history.
+    let (code, out, err) = access("erin", &["history", ws]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty() && err.contains("may read its history"), "{err}");
+    // A chain that does not exist is empty, not an error.
+    let (code, _, err) = access("auditor", &["history", ws, "--project", "nope"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("has no entries yet"), "{err}");
+
+    // An edited entry breaks the chain: verify names it and fails.
+    let chunks = Api::<ConfigMap>::namespaced(support::client("operator").await, &env.ns);
+    let name = foureyes::audit::history::Chain::project("app").chunk_name(0);
+    let mut cm = chunks.get(&name).await.unwrap();
+    let key = format!("{:012}", granted["seq"].as_u64().unwrap());
+    let data = cm.data.as_mut().unwrap();
+    let edited = data[&key].replace("\"actor\":\"alice\"", "\"actor\":\"bob\"");
+    data.insert(key, edited);
+    chunks.replace(&name, &PostParams::default(), &cm).await.unwrap();
+    let (code, out, _) = access("auditor", &["history", "verify", ws, "--project", "app"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(": BROKEN\n"), "{out}");
+    assert!(out.contains("the entry was edited"), "{out}");
+    let (code, _, err) = access("auditor", &["history", ws, "--project", "app"]);
+    assert_eq!(code, 0, "the entries are still listed");
+    assert!(err.contains("warning: chain project-app is broken"), "{err}");
 }

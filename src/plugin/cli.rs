@@ -66,7 +66,8 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Requests you can approve, your pending requests, and active grants.
     List(ListArgs),
-    /// A workspace's or project's history, or `history verify WORKSPACE`.
+    /// The history: a workspace's chain, a project's (--project) or all
+    /// (--all); `history verify WORKSPACE` checks that a chain is intact.
     History(HistoryArgs),
     /// Dry-run a manifest file (a GitOps change): who may approve, the votes
     /// that count, quorum, caps, and whether the operator would refuse it.
@@ -242,18 +243,22 @@ pub struct HistoryArgs {
 /// `history verify`.
 #[derive(Subcommand, Debug, Clone)]
 pub enum HistoryCommand {
-    /// Check that a chain is complete and untampered.
+    /// Check that a chain is complete and untampered: every link and hash,
+    /// and the head the Workspace status records. Exits 1 when it is not.
     Verify(ChainArgs),
 }
 
-/// A history chain.
+/// A history chain: the workspace's own (the default), a project's, or all.
 #[derive(Args, Debug, Clone)]
 pub struct ChainArgs {
-    /// The workspace.
+    /// The workspace (or give its control namespace with -n).
     pub workspace: Option<String>,
     /// A project's chain instead of the workspace's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     pub project: Option<String>,
+    /// Every chain of the workspace: its own, then each project's.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `plan`.
@@ -413,6 +418,16 @@ mod tests {
         let v = parse(&["history", "verify", "pay"]).unwrap();
         let Command::History(v) = v.command else { panic!() };
         assert!(matches!(v.verify, Some(HistoryCommand::Verify(ChainArgs { workspace: Some(w), .. })) if w == "pay"));
+        let v = parse(&["history", "verify", "pay", "--project", "app"]).unwrap();
+        let Command::History(v) = v.command else { panic!() };
+        assert!(
+            matches!(v.verify, Some(HistoryCommand::Verify(ChainArgs { project: Some(p), all: false, .. })) if p == "app")
+        );
+        let a = parse(&["history", "pay", "--all"]).unwrap();
+        let Command::History(a) = a.command else { panic!() };
+        assert!(a.chain.all);
+        assert!(parse(&["history", "pay", "--all", "--project", "app"]).is_err());
+        assert!(parse(&["-n", "ws-pay", "history", "verify", "--all"]).is_ok());
     }
 
     #[test]

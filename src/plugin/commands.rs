@@ -18,16 +18,18 @@ use super::cli::{
     RevokeArgs, RoleArgs, VoteArgs, WorkspaceArg, WorkspaceRoleArg,
 };
 use super::format::{Table, fields, time_left};
-use super::history::{self, Chain, HistorySource as _};
+use super::history;
 use super::list::{self, Me, WorkspaceView};
 use super::names;
 use super::plan::{self, Judge, Plan, World};
 use super::vote;
 use crate::api::conditions::{READY, find_condition};
+use crate::api::workspace::ChainHead;
 use crate::api::{
     BindingPhase, Decision, RoleBinding, RoleBindingSpec, RoleRequest, RoleRequestSpec, Subject, Workspace,
     WorkspaceRole,
 };
+use crate::audit::history::{self as audit_history, Chain as HistoryChain, Error as HistoryError};
 use crate::policy::Role;
 
 /// Exit code: done, but not in effect.
@@ -670,18 +672,110 @@ async fn list_cmd(client: &Client, g: &Global, a: &ListArgs) -> Result<u8, Plugi
     Ok(0)
 }
 
-fn chain_of(c: &ChainArgs) -> Result<Chain, PluginError> {
-    let workspace = c
-        .workspace
-        .clone()
-        .ok_or_else(|| PluginError::Usage("which workspace? kubectl access history WORKSPACE [--project P]".into()))?;
-    Ok(match &c.project {
-        Some(p) => Chain::Project {
-            workspace,
-            project: p.clone(),
+/// Where a workspace's history is, and the chain heads its status records
+/// (or why they cannot be read).
+struct HistoryTarget {
+    /// Where the chains are, for people: `of workspace payments`, or `in
+    /// namespace ws-payments` when the workspace is not known.
+    place: String,
+    namespace: String,
+    heads: Result<Vec<ChainHead>, String>,
+}
+
+async fn history_target(client: &Client, g: &Global, c: &ChainArgs) -> Result<HistoryTarget, PluginError> {
+    let workspaces = Api::<Workspace>::all(client.clone());
+    let heads_of = |ws: &Workspace| ws.status.as_ref().map(|s| s.history.clone()).unwrap_or_default();
+    match (&c.workspace, &g.namespace) {
+        (Some(name), _) => match workspaces.get(name).await {
+            Ok(ws) => Ok(HistoryTarget {
+                place: format!("of workspace {name}"),
+                namespace: plan::control_namespace(&ws),
+                heads: Ok(heads_of(&ws)),
+            }),
+            Err(e) if is_code(&e, 404) => Err(PluginError::NotFound(format!(
+                "workspace {name} not found: list them with kubectl get ws"
+            ))),
+            // An auditor may read the history but not the Workspace: the
+            // namespace follows the convention (or -n), the head is not compared.
+            Err(e) if is_code(&e, 403) => Ok(HistoryTarget {
+                place: format!("of workspace {name}"),
+                namespace: g
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| format!("{}{name}", crate::api::workspace::DEFAULT_NAMESPACE_PREFIX)),
+                heads: Err(format!("you may not read the Workspace {name}")),
+            }),
+            Err(e) => Err(api_err(format!("reading workspace {name}"))(e)),
         },
-        None => Chain::Workspace(workspace),
-    })
+        (None, Some(ns)) => {
+            let in_ns = format!("in namespace {ns}");
+            let (place, heads) = match workspaces.list(&ListParams::default()).await {
+                Ok(list) => match list.items.iter().find(|ws| plan::control_namespace(ws) == *ns) {
+                    Some(ws) => (format!("of workspace {}", ws.name_any()), Ok(heads_of(ws))),
+                    None => (in_ns, Err(format!("no Workspace has the control namespace {ns}"))),
+                },
+                Err(e) if is_code(&e, 403) => (in_ns, Err("you may not list Workspaces".to_owned())),
+                Err(e) => return Err(api_err("listing workspaces")(e)),
+            };
+            Ok(HistoryTarget {
+                place,
+                namespace: ns.clone(),
+                heads,
+            })
+        }
+        (None, None) => Err(PluginError::Usage(
+            "which workspace? kubectl access history WORKSPACE [--project P | --all], or -n NAMESPACE".into(),
+        )),
+    }
+}
+
+/// Maps a history error to one that says what to do next.
+fn history_err(what: String) -> impl FnOnce(HistoryError) -> PluginError {
+    move |e| match e {
+        HistoryError::Api {
+            code: Some(403),
+            message,
+            ..
+        } => PluginError::Refused(format!(
+            "{what}: {message}\n  managers, members and auditors of the workspace may read its history: \
+             check your roles with kubectl access whoami"
+        )),
+        HistoryError::Api {
+            code: None, message, ..
+        } => PluginError::Connect(format!("{what}: {message}")),
+        HistoryError::InvalidChain(name) => PluginError::Usage(format!("{what}: {name:?} cannot name a history chain")),
+        other => PluginError::Refused(format!("{what}: {other}")),
+    }
+}
+
+/// The chains a command covers: one, or every chain of the workspace (with
+/// those the status records but that have no chunk left, for verification).
+async fn history_chains(client: &Client, t: &HistoryTarget, c: &ChainArgs) -> Result<Vec<HistoryChain>, PluginError> {
+    if !c.all {
+        return Ok(vec![match &c.project {
+            Some(p) => HistoryChain::project(p),
+            None => HistoryChain::workspace(),
+        }]);
+    }
+    let mut chains = audit_history::list_chains(client, &t.namespace)
+        .await
+        .map_err(history_err(format!("listing the history chains in {}", t.namespace)))?;
+    if let Ok(heads) = &t.heads {
+        for h in heads {
+            if let Ok(chain) = HistoryChain::named(&h.chain)
+                && !chains.contains(&chain)
+            {
+                chains.push(chain);
+            }
+        }
+    }
+    if chains.is_empty() {
+        return Err(PluginError::NotFound(format!(
+            "no history in {}: is it the control namespace of a workspace?",
+            t.namespace
+        )));
+    }
+    Ok(chains)
 }
 
 async fn history_cmd(client: &Client, g: &Global, a: &HistoryArgs) -> Result<u8, PluginError> {
@@ -689,30 +783,86 @@ async fn history_cmd(client: &Client, g: &Global, a: &HistoryArgs) -> Result<u8,
         Some(HistoryCommand::Verify(c)) => (c, true),
         None => (&a.chain, false),
     };
-    let chain = chain_of(c)?;
-    let t = target(
-        client,
-        g,
-        &WorkspaceArg {
-            workspace: c.workspace.clone(),
-        },
-    )
-    .await?;
-    let source = history::source();
-    if verify {
-        let v = source.verify(client, &t.namespace, &chain).await?;
-        if g.output == Output::Json {
-            emit_json(&v);
-        } else {
-            emit(&history::render_verification(&chain, &v));
-        }
-        return Ok(if v.intact { 0 } else { 1 });
+    let t = history_target(client, g, c).await?;
+    let chains = history_chains(client, &t, c).await?;
+    let mut read = vec![];
+    for chain in &chains {
+        let chunks = audit_history::read_chunks(client, &t.namespace, chain)
+            .await
+            .map_err(history_err(format!(
+                "reading {} ({})",
+                history::describe(chain, &t.place),
+                t.namespace
+            )))?;
+        read.push((chain, chunks));
     }
-    let entries = source.read_chain(client, &t.namespace, &chain).await?;
+    if verify {
+        let heads = t.heads.as_deref().map_err(String::as_str);
+        let results: Vec<history::Verification> = read
+            .iter()
+            .map(|(chain, chunks)| history::verification(chain, chunks, heads))
+            .collect();
+        if g.output == Output::Json {
+            if c.all {
+                emit_json(&results);
+            } else {
+                emit_json(&results[0]);
+            }
+        } else {
+            let text: Vec<String> = results
+                .iter()
+                .map(|v| history::render_verification(&t.place, v))
+                .collect();
+            emit(&text.join("\n"));
+        }
+        return Ok(if results.iter().all(|v| v.intact) { 0 } else { 1 });
+    }
+    let mut listed = vec![];
+    for (chain, chunks) in read {
+        if let Err(b) = audit_history::verify(chain, &chunks) {
+            eprintln!("warning: {b}\n  kubectl access history verify shows the details");
+        }
+        let entries: Vec<_> = chunks
+            .iter()
+            .flat_map(|c| c.entries())
+            .filter_map(|(_, e)| e.ok())
+            .collect();
+        if entries.is_empty() && g.output != Output::Json {
+            eprintln!(
+                "{} has no entries yet{}",
+                history::describe(chain, &t.place),
+                if c.all {
+                    ""
+                } else {
+                    "; kubectl access history WORKSPACE --all shows every chain"
+                }
+            );
+        }
+        listed.push(history::ChainEntries {
+            chain: chain.to_string(),
+            entries,
+        });
+    }
     if g.output == Output::Json {
-        emit_json(&entries);
+        if c.all {
+            emit_json(&listed);
+        } else {
+            emit_json(&listed[0].entries);
+        }
     } else {
-        emit(&history::render_entries(&entries));
+        let text: Vec<String> = listed
+            .iter()
+            .filter(|l| !l.entries.is_empty())
+            .map(|l| {
+                let title = if c.all {
+                    format!("{}:\n", history::describe(&l.chain, &t.place))
+                } else {
+                    String::new()
+                };
+                format!("{title}{}", history::render_entries(&l.entries))
+            })
+            .collect();
+        emit(&text.join("\n"));
     }
     Ok(0)
 }

@@ -1,142 +1,27 @@
-//! `kubectl access history`: a workspace's or project's history chain, and
-//! its verification.
+//! `kubectl access history`: a workspace's history chains, as a table or
+//! JSON, and their verification (the pure parts; `commands` reads the chunks
+//! and the Workspace status with `crate::audit::history`).
 //!
-//! MERGE BOUNDARY. The history chains (ConfigMaps
-//! `foureyes-history-<chain>-<NNNNNN>` in the workspace namespace, whose
-//! entries carry seq, time, actor, action, object, subject, role, details,
-//! the previous entry's hash and their own) are written by
-//! `crate::audit::history`, which is not part of this build yet. The plugin
-//! reads them only through [`HistorySource`]; [`source`] returns
-//! [`NotInThisBuild`], which fails with a clear error instead of printing
-//! anything made up. To wire it after the merge: implement [`HistorySource`]
-//! for a type that calls `crate::audit::history::read_chain` and `verify`
-//! (mapping their entry type into [`Entry`], or replacing [`Entry`] with it),
-//! return it from [`source`], and turn on the ignored integration test
-//! `history_lists_and_verifies_a_chain` in `tests/plugin.rs`. The command
-//! line, the table and JSON output and the exit codes below stay as they are.
+//! A chain is verified by [`crate::audit::history::verify`] (every link,
+//! hash, sequence number and chunk seal), then compared with the head that
+//! the Workspace status mirrors ([`crate::audit::history::check_head`]),
+//! which tells a chain whose newest entries were removed from a complete one.
+//! Someone who may not read the Workspace (an auditor, by default) still
+//! verifies the links; the output says that the head was not compared.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::PluginError;
 use super::format::Table;
+use crate::api::workspace::ChainHead;
+use crate::audit::history::{Chain, Chunk, Entry, check_head, verify};
 
-/// Which chain: the workspace's own, or one project's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Chain {
-    /// The workspace's chain.
-    Workspace(String),
-    /// A project's chain.
-    Project {
-        /// The workspace.
-        workspace: String,
-        /// The project.
-        project: String,
-    },
+/// A chain for people: `chain project-checkout of workspace payments`;
+/// `place` says where it is (`of workspace payments`, `in namespace ws-payments`).
+pub fn describe(chain: &impl std::fmt::Display, place: &str) -> String {
+    format!("chain {chain} {place}")
 }
 
-impl std::fmt::Display for Chain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Chain::Workspace(w) => write!(f, "workspace {w}"),
-            Chain::Project { workspace, project } => write!(f, "project {project} of workspace {workspace}"),
-        }
-    }
-}
-
-/// One entry of a chain, as the plugin shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Entry {
-    /// Position in the chain, from 1.
-    pub seq: u64,
-    /// When it was recorded.
-    pub time: DateTime<Utc>,
-    /// Who did it (as admission verified it), or `unknown` for a plain deletion.
-    pub actor: String,
-    /// What was done (`Granted`, `Revoked`, `Approved`, ...).
-    pub action: String,
-    /// The object acted on (`RoleBinding/dave-admin`).
-    pub object: String,
-    /// The subject concerned, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// The role concerned, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    /// Further details.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub details: String,
-    /// The previous entry's hash (hex).
-    pub prev: String,
-    /// This entry's hash (hex).
-    pub hash: String,
-}
-
-/// The result of verifying a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Verification {
-    /// Whether every entry links to the previous one and the head matches.
-    pub intact: bool,
-    /// Entries checked.
-    pub entries: u64,
-    /// The newest entry's sequence number and hash.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<(u64, String)>,
-    /// What is wrong, when it is not intact.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
-}
-
-/// Where the plugin reads history from.
-pub trait HistorySource {
-    /// Every entry of a chain, oldest first.
-    fn read_chain(
-        &self,
-        client: &kube::Client,
-        namespace: &str,
-        chain: &Chain,
-    ) -> impl Future<Output = Result<Vec<Entry>, PluginError>>;
-
-    /// Verifies a chain: the hashes link up and the head mirrored in the
-    /// Workspace or Project status matches.
-    fn verify(
-        &self,
-        client: &kube::Client,
-        namespace: &str,
-        chain: &Chain,
-    ) -> impl Future<Output = Result<Verification, PluginError>>;
-}
-
-/// The history source of a build without the history module: every call
-/// fails with [`PluginError::NotAvailable`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NotInThisBuild;
-
-fn not_available(chain: &Chain) -> PluginError {
-    PluginError::NotAvailable(format!(
-        "history is not available in this build of kubectl-access: it cannot read the history of {chain} yet; \
-         until then, kubectl get events -n <workspace namespace> shows the recent decisions"
-    ))
-}
-
-impl HistorySource for NotInThisBuild {
-    async fn read_chain(&self, _: &kube::Client, _: &str, chain: &Chain) -> Result<Vec<Entry>, PluginError> {
-        Err(not_available(chain))
-    }
-
-    async fn verify(&self, _: &kube::Client, _: &str, chain: &Chain) -> Result<Verification, PluginError> {
-        Err(not_available(chain))
-    }
-}
-
-/// The history source of this build.
-pub fn source() -> NotInThisBuild {
-    NotInThisBuild
-}
-
-/// Entries as a table for people.
+/// Entries as a table for people: SEQ TIME ACTOR ACTION OBJECT SUBJECT ROLE DETAILS.
 pub fn render_entries(entries: &[Entry]) -> String {
     let mut t = Table::new(&["seq", "time", "actor", "action", "object", "subject", "role", "details"]);
     for e in entries {
@@ -145,7 +30,7 @@ pub fn render_entries(entries: &[Entry]) -> String {
             e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             e.actor.clone(),
             e.action.clone(),
-            e.object.clone(),
+            format!("{}/{}", e.object.kind, e.object.name),
             e.subject.clone().unwrap_or_default(),
             e.role.clone().unwrap_or_default(),
             e.details.clone(),
@@ -154,97 +39,317 @@ pub fn render_entries(entries: &[Entry]) -> String {
     t.render()
 }
 
-/// A verification for people.
-pub fn render_verification(chain: &Chain, v: &Verification) -> String {
-    let head = v
-        .head
-        .as_ref()
-        .map(|(seq, hash)| format!("head #{seq} {}", hash.get(..16).unwrap_or(hash)))
-        .unwrap_or_else(|| "empty".into());
-    let mut out = if v.intact {
-        format!("history of {chain}: intact, {} entries, {head}\n", v.entries)
-    } else {
-        format!("history of {chain}: BROKEN after checking {} entries\n", v.entries)
+/// One chain's entries, for `history --all -o json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainEntries {
+    /// The chain's name.
+    pub chain: String,
+    /// Its entries, oldest first.
+    pub entries: Vec<Entry>,
+}
+
+/// The newest entry of a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Head {
+    /// Its sequence number (the chain's length).
+    pub seq: u64,
+    /// Its hash (hex SHA-256).
+    pub hash: String,
+    /// The chunk (ConfigMap) that holds it.
+    pub chunk: String,
+}
+
+/// How the chain compares with the head mirrored in the Workspace status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "camelCase")]
+pub enum StatusHead {
+    /// The chain holds the recorded head with the same hash (the status may
+    /// lag a little behind the chain: entries come first).
+    Matches {
+        /// The recorded head's sequence number.
+        seq: u64,
+    },
+    /// The chain does not hold the recorded head: it was truncated or rewritten.
+    Mismatch {
+        /// The recorded head's sequence number.
+        seq: u64,
+    },
+    /// The Workspace status does not mirror this chain (yet).
+    NotMirrored,
+    /// The Workspace status could not be read; the head was not compared.
+    NotCompared {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The result of verifying one chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// The chain's name.
+    pub chain: String,
+    /// Whether every link, hash, sequence number and chunk is in order and
+    /// the chain holds the head mirrored in the Workspace status.
+    pub intact: bool,
+    /// Entries in the chain (0 when its links are broken).
+    pub entries: u64,
+    /// The newest entry (unless the chain is empty or its links are broken).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<Head>,
+    /// The comparison with the Workspace status.
+    pub status_head: StatusHead,
+    /// Where the first break is: the chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broken_chunk: Option<String>,
+    /// Where the first break is: the entry, if it is an entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broken_seq: Option<u64>,
+    /// What is wrong, when it is not intact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Verifies a chain's chunks and compares them with the head mirrored in the
+/// Workspace status: `mirrored` is the status's heads, or why they could not
+/// be read.
+pub fn verification(chain: &Chain, chunks: &[Chunk], mirrored: Result<&[ChainHead], &str>) -> Verification {
+    let mut v = Verification {
+        chain: chain.to_string(),
+        intact: false,
+        entries: 0,
+        head: None,
+        status_head: StatusHead::NotMirrored,
+        broken_chunk: None,
+        broken_seq: None,
+        problem: None,
     };
-    for p in &v.problems {
-        out.push_str(&format!("  {p}\n"));
+    let broken = match verify(chain, chunks) {
+        Err(b) => {
+            v.status_head = StatusHead::NotCompared {
+                reason: "the chain itself is broken".into(),
+            };
+            Some(b)
+        }
+        Ok(verified) => {
+            let compared = match mirrored {
+                Err(why) => {
+                    v.status_head = StatusHead::NotCompared { reason: why.to_owned() };
+                    Ok(())
+                }
+                Ok(heads) => match heads.iter().find(|h| h.chain == chain.as_str()) {
+                    None => Ok(()),
+                    Some(h) => {
+                        let seq = u64::try_from(h.sequence).unwrap_or(0);
+                        let checked = check_head(chain, &verified, h);
+                        v.status_head = if checked.is_ok() {
+                            StatusHead::Matches { seq }
+                        } else {
+                            StatusHead::Mismatch { seq }
+                        };
+                        checked
+                    }
+                },
+            };
+            v.entries = verified.entries.len() as u64;
+            v.head = verified.last().map(|e| Head {
+                seq: e.seq,
+                hash: e.hash.clone(),
+                chunk: verified.head_chunk.clone().unwrap_or_default(),
+            });
+            compared.err()
+        }
+    };
+    match broken {
+        None => v.intact = true,
+        Some(b) => {
+            v.broken_chunk = Some(b.chunk);
+            v.broken_seq = b.seq;
+            v.problem = Some(b.problem);
+        }
     }
+    v
+}
+
+/// A verification for people.
+pub fn render_verification(place: &str, v: &Verification) -> String {
+    let mut out = String::new();
+    let name = describe(&v.chain, place);
+    if v.intact {
+        out.push_str(&format!("{name}: intact\n"));
+        out.push_str(&format!("  entries: {}\n", v.entries));
+        match &v.head {
+            Some(h) => out.push_str(&format!("  head:    #{} {} ({})\n", h.seq, h.hash, h.chunk)),
+            None => out.push_str("  head:    none (the chain is empty)\n"),
+        }
+    } else {
+        out.push_str(&format!("{name}: BROKEN\n"));
+        let at = match (&v.broken_chunk, v.broken_seq) {
+            (Some(c), Some(s)) => format!("{c}, entry {s}"),
+            (Some(c), None) => c.clone(),
+            (None, _) => "?".into(),
+        };
+        out.push_str(&format!("  at:      {at}\n"));
+        out.push_str(&format!("  problem: {}\n", v.problem.as_deref().unwrap_or("?")));
+        if let Some(h) = &v.head {
+            out.push_str(&format!(
+                "  links:   {} entries link up, to #{} {}\n",
+                v.entries, h.seq, h.hash
+            ));
+        }
+    }
+    let status = match &v.status_head {
+        StatusHead::Matches { seq } => format!("the head the Workspace status records (#{seq}) is in the chain"),
+        StatusHead::Mismatch { seq } => {
+            format!("the chain does not hold the head the Workspace status records (#{seq})")
+        }
+        StatusHead::NotMirrored => "the Workspace status records no head for this chain yet".into(),
+        StatusHead::NotCompared { reason } if v.intact => format!(
+            "not compared with the head the Workspace status records ({reason}); \
+             removed newest entries would go unnoticed"
+        ),
+        StatusHead::NotCompared { reason } => {
+            format!("not compared with the head the Workspace status records ({reason})")
+        }
+    };
+    out.push_str(&format!("  status:  {status}\n"));
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use chrono::TimeZone;
+    use std::collections::BTreeMap;
 
-    fn entry(seq: u64) -> Entry {
-        Entry {
-            seq,
-            time: Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, seq as u32).unwrap(),
-            actor: "alice".into(),
-            action: "Granted".into(),
-            object: "RoleBinding/dave-app-user".into(),
-            subject: Some("user dave".into()),
-            role: Some("app/user".into()),
-            details: "expires 2026-01-01T16:00:00Z".into(),
-            prev: "00".into(),
-            hash: "ab".repeat(32),
+    use super::*;
+    use crate::audit::history::{EntryObject, NewEntry, entry_key, entry_value, next_entry};
+    use chrono::{TimeZone, Utc};
+
+    /// A chain of `n` entries in one chunk.
+    fn chunk(chain: &Chain, n: u64) -> (Chunk, Vec<Entry>) {
+        let mut entries: Vec<Entry> = vec![];
+        for i in 1..=n {
+            let new = NewEntry::new(
+                EntryObject {
+                    kind: "RoleBinding".into(),
+                    name: "dave-app-user".into(),
+                    uid: format!("uid-{i}"),
+                },
+                "Granted",
+                "alice",
+            )
+            .subject("user dave")
+            .role("app/user")
+            .details("until 2026-01-01T16:00:00Z");
+            let last = entries.last().map(|e| (e.seq, e.hash.as_str()));
+            let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, i as u32).unwrap();
+            let e = next_entry(chain, last, &new, now);
+            entries.push(e);
+        }
+        let data: BTreeMap<String, String> = entries.iter().map(|e| (entry_key(e.seq), entry_value(e))).collect();
+        (
+            Chunk {
+                name: chain.chunk_name(0),
+                data,
+            },
+            entries,
+        )
+    }
+
+    fn head(chain: &Chain, e: &Entry) -> ChainHead {
+        ChainHead {
+            chain: chain.to_string(),
+            chunk: chain.chunk_name(0),
+            sequence: e.seq as i64,
+            hash: e.hash.clone(),
+            time: e.time,
         }
     }
 
     #[test]
     fn entries_render_as_a_table_and_as_json() {
-        let text = render_entries(&[entry(1), entry(2)]);
+        let chain = Chain::project("app");
+        let (_, entries) = chunk(&chain, 2);
+        let text = render_entries(&entries);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(
-            lines[0].starts_with("SEQ   TIME                   ACTOR   ACTION"),
+            lines[0].starts_with("SEQ   TIME                   ACTOR   ACTION    OBJECT"),
             "{text}"
         );
         assert!(
-            lines[2].starts_with("2     2026-01-01T12:00:02Z   alice   Granted"),
+            lines[2].starts_with(
+                "2     2026-01-01T12:00:02Z   alice   Granted   RoleBinding/dave-app-user   user dave   app/user"
+            ),
             "{text}"
         );
-        let json = serde_json::to_value(entry(1)).unwrap();
+        let json = serde_json::to_value(&entries[0]).unwrap();
         assert_eq!(json["seq"], 1);
-        assert_eq!(json["prev"], "00");
+        assert_eq!(json["object"]["name"], "dave-app-user");
+        assert_eq!(json["prev"], crate::audit::history::GENESIS);
     }
 
     #[test]
-    fn verifications_say_intact_or_broken() {
-        let chain = Chain::Project {
-            workspace: "a".into(),
-            project: "app".into(),
-        };
-        let ok = Verification {
-            intact: true,
-            entries: 2,
-            head: Some((2, "ab".repeat(32))),
-            problems: vec![],
-        };
-        assert_eq!(
-            render_verification(&chain, &ok),
-            "history of project app of workspace a: intact, 2 entries, head #2 abababababababab\n"
+    fn an_intact_chain_reports_its_length_and_head_and_the_status_comparison() {
+        let chain = Chain::project("app");
+        let (c, entries) = chunk(&chain, 3);
+        // The status may lag behind the chain: its head is entry 2.
+        let heads = [head(&chain, &entries[1])];
+        let v = verification(&chain, std::slice::from_ref(&c), Ok(&heads));
+        assert!(v.intact);
+        assert_eq!(v.entries, 3);
+        assert_eq!(v.head.as_ref().unwrap().hash, entries[2].hash);
+        assert_eq!(v.status_head, StatusHead::Matches { seq: 2 });
+        let text = render_verification("of workspace a", &v);
+        assert!(
+            text.starts_with("chain project-app of workspace a: intact\n  entries: 3\n"),
+            "{text}"
         );
-        let broken = Verification {
-            intact: false,
-            entries: 1,
-            head: None,
-            problems: vec!["entry 2: prev does not match entry 1".into()],
-        };
-        assert!(render_verification(&chain, &broken).contains("BROKEN"));
+        assert!(
+            text.contains(&format!(
+                "  head:    #3 {} (foureyes-history-project-app-000000)\n",
+                entries[2].hash
+            )),
+            "{text}"
+        );
+        assert!(text.contains("records (#2) is in the chain"), "{text}");
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["statusHead"]["result"], "matches");
+        assert_eq!(json["head"]["seq"], 3);
+
+        let v = verification(&chain, std::slice::from_ref(&c), Err("forbidden"));
+        assert!(v.intact, "the links still verify");
+        assert!(render_verification("of workspace a", &v).contains("not compared"));
+        let v = verification(&chain, std::slice::from_ref(&c), Ok(&[]));
+        assert_eq!(v.status_head, StatusHead::NotMirrored);
+        let v = verification(&chain, &[], Ok(&[]));
+        assert!(v.intact && v.entries == 0 && v.head.is_none());
     }
 
-    #[tokio::test]
-    async fn this_build_says_history_is_not_available() {
-        // No cluster is contacted: the client is never used.
-        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let client = kube::Client::try_from(config).unwrap();
-        let err = source()
-            .read_chain(&client, "ws-a", &Chain::Workspace("a".into()))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, PluginError::NotAvailable(_)));
-        assert!(err.to_string().contains("not available in this build"), "{err}");
+    #[test]
+    fn a_broken_or_truncated_chain_names_the_first_break() {
+        let chain = Chain::workspace();
+        let (mut c, entries) = chunk(&chain, 3);
+        let edited = c.data.get(&entry_key(2)).unwrap().replace("alice", "mallory");
+        c.data.insert(entry_key(2), edited);
+        let v = verification(&chain, std::slice::from_ref(&c), Ok(&[]));
+        assert!(!v.intact);
+        assert_eq!(v.broken_seq, Some(2));
+        let text = render_verification("of workspace a", &v);
+        assert!(text.starts_with("chain workspace of workspace a: BROKEN\n"), "{text}");
+        assert!(text.contains("the entry was edited"), "{text}");
+
+        // The newest entry removed: the links hold, the status head does not.
+        let (mut c, _) = chunk(&chain, 3);
+        c.data.remove(&entry_key(3));
+        let heads = [head(&chain, &entries[2])];
+        let v = verification(&chain, std::slice::from_ref(&c), Ok(&heads));
+        assert!(!v.intact);
+        assert_eq!(v.status_head, StatusHead::Mismatch { seq: 3 });
+        assert!(v.problem.unwrap().contains("entries were removed"));
+        // Every chunk removed.
+        let v = verification(&chain, &[], Ok(&heads));
+        assert!(!v.intact);
     }
 }

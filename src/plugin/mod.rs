@@ -48,7 +48,4 @@ pub enum PluginError {
     /// A file could not be read or parsed.
     #[error("{0}")]
     Input(String),
-    /// The feature is not part of this build.
-    #[error("{0}")]
-    NotAvailable(String),
 }
