@@ -29,7 +29,7 @@
 //! name is part of the hash, so an entry cannot be moved to another chain.
 //!
 //! A chunk rolls over well before the 1 MiB object limit (by default at
-//! 256 KiB of data): the full chunk is first **sealed** (the key `next` names
+//! 64 KiB of data, so that an append, which rewrites its chunk, stays cheap): the full chunk is first **sealed** (the key `next` names
 //! the chunk that follows, written conditionally like an append), then the
 //! next chunk is created with the following entry, whose `prev` is the last
 //! hash of the sealed chunk. A sealed chunk is never written again.
@@ -84,8 +84,8 @@ pub const CHUNK_PREFIX: &str = "foureyes-history-";
 pub const SEAL_KEY: &str = "next";
 /// The `prev` of a chain's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// Chunks roll over when their data would exceed this many bytes (a quarter
-/// of the API server's 1 MiB object limit).
+/// Chunks roll over when their data would exceed this many bytes (well under
+/// the API server's 1 MiB object limit: an append rewrites its whole chunk).
 pub const DEFAULT_ROLLOVER_BYTES: usize = 64 * 1024;
 /// The actor of what the operator does on its own (an expiry, the end of a
 /// record's retention).

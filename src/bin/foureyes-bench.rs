@@ -550,9 +550,11 @@ async fn requests_bench(
     }
     println!("{workspaces} workspaces with two managers each");
 
-    // n requests by alice (counted as her approval): 1/2 each.
+    // n requests by alice (counted as her approval): 1/2 each, and a few
+    // more to approve one at a time afterwards.
+    let singles = 20;
     let t0 = Instant::now();
-    futures::stream::iter(0..n)
+    futures::stream::iter(0..n + singles)
         .map(|i| {
             let alice = alice.clone();
             async move {
@@ -585,7 +587,7 @@ async fn requests_bench(
             .iter()
             .filter(|r| r.status.as_ref().and_then(|s| s.approvals.as_deref()) == Some("1/2"))
             .count();
-        if pending >= n {
+        if pending >= n + singles {
             break;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -665,16 +667,44 @@ async fn requests_bench(
         "all in place {:.1} s after the first approval",
         t1.elapsed().as_secs_f64()
     );
-    let (sent, seen) = (sent.lock().await.clone(), seen.lock().await.clone());
-    let lags: Vec<f64> = sent
+    let (sent_at, seen_at) = (sent.lock().await.clone(), seen.lock().await.clone());
+    let lags: Vec<f64> = sent_at
         .iter()
-        .filter_map(|(key, at)| Some(seen.get(key)?.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+        .filter_map(|(key, at)| Some(seen_at.get(key)?.saturating_duration_since(*at).as_secs_f64() * 1000.0))
         .collect();
     println!(
         "approval -> native RBAC in place (as seen by a watcher), {} of {n}:",
         lags.len()
     );
     summary("approval latency", lags);
+
+    // Then one approval at a time, on an idle operator.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut single = vec![];
+    for i in n..n + singles {
+        let ns = format!("ws-rq-{}", i % workspaces);
+        let name = format!("req-{i}");
+        let key = format!("{ns}/{name}");
+        let api = Api::<RoleRequest>::namespaced(bob.clone(), &ns);
+        let patch = json!({ "spec": { "approvals": [{ "user": "bob", "decision": "Approve" }] } });
+        let started = Instant::now();
+        api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(at) = seen.lock().await.get(&key) {
+                single.push(at.saturating_duration_since(started).as_secs_f64() * 1000.0);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    println!("one approval at a time on an idle operator ({} of {singles}):", single.len());
+    summary("approval latency", single);
+    for (labels, v) in op.writes_by_kind().await? {
+        println!("  writes {labels}: {v}");
+    }
     let mut last = op.writes().await?;
     loop {
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -691,10 +721,10 @@ async fn requests_bench(
         .iter()
         .filter(|r| r.status.as_ref().and_then(|s| s.phase) == Some(RequestPhase::Granted))
         .count();
-    println!("{granted}/{n} requests Granted");
+    println!("{granted}/{} requests Granted", n + singles);
     println!(
         "API writes per approved request (request status, binding, its natives, events): {:.2}",
-        (op.writes().await? - writes_before) / n as f64
+        (op.writes().await? - writes_before) / (n + singles) as f64
     );
     println!("operator peak resident memory: {:.1} MiB", op.peak_rss_mib());
     Ok(())
