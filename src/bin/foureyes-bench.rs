@@ -688,8 +688,12 @@ async fn requests_bench(
         let api = Api::<RoleRequest>::namespaced(bob.clone(), &ns);
         let patch = json!({ "spec": { "approvals": [{ "user": "bob", "decision": "Approve" }] } });
         let started = Instant::now();
-        api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
-            .await?;
+        api.patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Some(at) = seen.lock().await.get(&key) {
@@ -700,7 +704,10 @@ async fn requests_bench(
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    println!("one approval at a time on an idle operator ({} of {singles}):", single.len());
+    println!(
+        "one approval at a time on an idle operator ({} of {singles}):",
+        single.len()
+    );
     summary("approval latency", single);
     for (labels, v) in op.writes_by_kind().await? {
         println!("  writes {labels}: {v}");
