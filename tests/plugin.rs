@@ -488,6 +488,7 @@ async fn history_lists_and_verifies_a_chain() {
     let entries = wait_entry("auditor", &[ws], "Granted", &member);
     assert_eq!(entries[0]["seq"], 1);
     assert_eq!(entries[0]["action"], "WorkspaceCreated");
+    assert_eq!(entries[0]["actor"], "partner", "the creator the API server stamped");
     assert_eq!(find(&entries, "Granted", "manager-alice")["actor"], "partner");
     let granted = find(&entries, "Granted", &member);
     assert_eq!(granted["actor"], "alice");

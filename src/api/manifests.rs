@@ -337,15 +337,16 @@ pub fn history_names_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmission
     (policy, binding)
 }
 
-/// Records who created a binding or request, with their groups, as the API
-/// server authenticated them: the operator recognises partners named by group
-/// from these annotations (any value a client sends is overwritten, and the
+/// Records who created a binding, request, workspace or project, with their
+/// groups, as the API server authenticated them: the operator recognises
+/// partners named by group from these annotations, and the history names the
+/// creator of a workspace (any value a client sends is overwritten, and the
 /// identity policy forbids changing them later).
 pub fn creator_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
     stamp_policy(
         CREATOR_POLICY,
         &["CREATE"],
-        &["rolerequests", "rolebindings"],
+        &["rolerequests", "rolebindings", "workspaces", "projects"],
         None,
         None,
         "Object{metadata: Object.metadata{annotations: {'foureyes.dev/created-by': request.userInfo.username, 'foureyes.dev/created-by-groups': (has(request.userInfo.groups) ? request.userInfo.groups : []).join(',')}}}",
@@ -358,7 +359,7 @@ pub fn creator_keep_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolic
     stamp_policy(
         &format!("{CREATOR_POLICY}-keep"),
         &["UPDATE"],
-        &["rolerequests", "rolebindings"],
+        &["rolerequests", "rolebindings", "workspaces", "projects"],
         None,
         Some(json!([{
             "name": "stamped",

@@ -146,7 +146,12 @@ fn workspace_object(ws: &Workspace) -> EntryObject {
 
 /// The workspace chain's first entry: the control namespace is in place.
 pub fn workspace_created(ws: &Workspace) -> NewEntry {
-    NewEntry::new(workspace_object(ws), action::WORKSPACE_CREATED, UNKNOWN_ACTOR).details(format!(
+    let creator = ws
+        .annotations()
+        .get(CREATED_BY_ANNOTATION)
+        .map(String::as_str)
+        .unwrap_or(UNKNOWN_ACTOR);
+    NewEntry::new(workspace_object(ws), action::WORKSPACE_CREATED, creator).details(format!(
         "control namespace {}; approvals: {} for workspace roles, {} for project roles; partner break-glass {}; max duration {}",
         ws.control_namespace(),
         ws.spec.approval_policy.workspace_role_approvals,
