@@ -260,6 +260,11 @@ async fn sync_natives(
                     continue;
                 }
             }
+            // The decision was taken at the start of this pass; under load the
+            // expiry may have passed since. Never (re)create access after it.
+            if expires_at <= Utc::now() {
+                continue;
+            }
             tracing::debug!(native = %format!("{}/{}", key.0, key.1), cached = current.is_some(), "native binding out of sync");
             if was_active {
                 drift.push(format!("{}/{}", key.0, key.1));
