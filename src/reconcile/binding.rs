@@ -24,6 +24,10 @@ use crate::policy::binding::{
 };
 use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, Owner};
 
+/// How long after an expiry its record (history, status, event) waits, so
+/// that simultaneous expiries revoke first and record afterwards.
+const RECORD_AFTER_EXPIRY: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// Reconciles one foureyes binding.
 pub async fn reconcile(b: Arc<RoleBinding>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.wait_ready().await;
@@ -169,6 +173,18 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         was_active,
     )
     .await?;
+    // When many grants expire at once, the record of each (history, status,
+    // event) waits until shortly after its expiry, so that the API server
+    // takes every due revocation first: native RBAC is already gone here.
+    if decision.phase == BindingPhase::Expired
+        && previous.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active)
+        && let Some(expired) = decision.expires_at
+    {
+        let record_at = expired + chrono::Duration::from_std(RECORD_AFTER_EXPIRY).unwrap_or_default();
+        if Utc::now() < record_at {
+            return Ok(Action::requeue((record_at - Utc::now()).to_std().unwrap_or_default()));
+        }
+    }
     if revoked && decision.phase != BindingPhase::Active {
         // Access is gone. Recording it (status, event) waits for the next
         // pass, so that when many grants end at once every revocation is
