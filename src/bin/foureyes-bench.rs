@@ -101,6 +101,38 @@ impl Drop for Plane {
     }
 }
 
+/// Starts a control plane in a fresh directory, installs the CRDs and the
+/// admission policies, and the operator's RBAC for the benchmark's
+/// configuration (written to `config.yaml` in the plane's directory).
+fn start_plane(prefix: &str) -> anyhow::Result<Plane> {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(repo().join("tests/controlplane/start.sh"))
+        .arg(&dir)
+        .arg(std::process::id().to_string())
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("control plane did not start");
+    }
+    let plane = Plane { dir };
+    let crds = repo().join("crds").display().to_string();
+    plane.kubectl("admin", &["apply", "--server-side", "-f", &crds], None)?;
+    plane.kubectl("admin", &["wait", "--for=condition=Established", "crd", "--all"], None)?;
+    let config = plane.dir.join("config.yaml");
+    std::fs::write(&config, "partners: {users: [partner]}\nsweepInterval: 1m\n")?;
+    let rbac = Command::new(std::env::current_exe()?.with_file_name("foureyes"))
+        .args(["rbac", "--config"])
+        .arg(&config)
+        .output()?;
+    plane.kubectl(
+        "admin",
+        &["apply", "--server-side", "-f", "-"],
+        Some(&String::from_utf8_lossy(&rbac.stdout)),
+    )?;
+    Ok(plane)
+}
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -250,39 +282,8 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Control plane.
-    let dir = std::env::temp_dir().join(format!("foureyes-bench-{}", std::process::id()));
-    let out = Command::new("bash")
-        .arg(repo().join("tests/controlplane/start.sh"))
-        .arg(&dir)
-        .arg(std::process::id().to_string())
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !out.status.success() {
-        bail!("control plane did not start");
-    }
-    let plane = Plane { dir };
-    plane.kubectl(
-        "admin",
-        &[
-            "apply",
-            "--server-side",
-            "-f",
-            &repo().join("crds").display().to_string(),
-        ],
-        None,
-    )?;
-    plane.kubectl("admin", &["wait", "--for=condition=Established", "crd", "--all"], None)?;
+    let plane = start_plane("foureyes-bench")?;
     let config = plane.dir.join("config.yaml");
-    std::fs::write(&config, "partners: {users: [partner]}\nsweepInterval: 1m\n")?;
-    let rbac = Command::new(std::env::current_exe()?.with_file_name("foureyes"))
-        .args(["rbac", "--config"])
-        .arg(&config)
-        .output()?;
-    plane.kubectl(
-        "admin",
-        &["apply", "--server-side", "-f", "-"],
-        Some(&String::from_utf8_lossy(&rbac.stdout)),
-    )?;
     plane.kubectl(
         "admin",
         &[
@@ -742,35 +743,7 @@ async fn requests_bench(
 async fn history_bench(n: usize, concurrency: usize) -> anyhow::Result<()> {
     use foureyes::audit::history::{self, Chain, EntryObject, History, NewEntry};
     println!("foureyes history benchmark: {n} appends per chain");
-    let dir = std::env::temp_dir().join(format!("foureyes-bench-history-{}", std::process::id()));
-    let out = Command::new("bash")
-        .arg(repo().join("tests/controlplane/start.sh"))
-        .arg(&dir)
-        .arg(std::process::id().to_string())
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !out.status.success() {
-        bail!("control plane did not start");
-    }
-    let plane = Plane { dir };
-    plane.kubectl(
-        "admin",
-        &[
-            "apply",
-            "--server-side",
-            "-f",
-            &repo().join("crds").display().to_string(),
-        ],
-        None,
-    )?;
-    let rbac = Command::new(std::env::current_exe()?.with_file_name("foureyes"))
-        .arg("rbac")
-        .output()?;
-    plane.kubectl(
-        "admin",
-        &["apply", "--server-side", "-f", "-"],
-        Some(&String::from_utf8_lossy(&rbac.stdout)),
-    )?;
+    let plane = start_plane("foureyes-bench-history")?;
     let ns = "ws-bench-history";
     plane.kubectl("admin", &["create", "namespace", ns], None)?;
     let operator = client(&plane, "operator").await?;

@@ -34,8 +34,7 @@ use crate::api::{
 };
 use crate::config::Config;
 use crate::policy::binding::{OriginFacts, ProjectFacts, WorkspaceFacts};
-use crate::policy::identity::vote_groups;
-use crate::policy::quorum::{ExistingBinding, Problem, RequestFacts, RequestWorkspace, Voter, decide_request};
+use crate::policy::quorum::{ExistingBinding, Problem, RequestFacts, RequestWorkspace, decide_request, voters};
 use crate::policy::{BindingDecision, BindingFacts, Role, decide_binding};
 use crate::reconcile::is_active;
 
@@ -549,26 +548,10 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
     let managers = world.managers(&ns, now);
     let live_uid = live.and_then(|l| l.uid());
     let annotations = live.and_then(|l| l.metadata.annotations.as_ref());
+    // Groups are known only for votes the API server has stamped already.
     let stamped = live.map(|l| l.spec.approvals.len()).unwrap_or(0);
-    let voters: Vec<Voter> = r
-        .spec
-        .approvals
-        .iter()
-        .enumerate()
-        .map(|(i, vote)| {
-            // Groups are known only for votes the API server has stamped already.
-            let groups = if i < stamped {
-                vote_groups(annotations, i, &vote.user)
-            } else {
-                vec![]
-            };
-            Voter {
-                manager: managers.contains(&vote.user),
-                partner: config.partners.contains(&vote.user, &groups),
-                in_subject_group: subject.kind == SubjectKind::Group && groups.contains(&subject.name),
-            }
-        })
-        .collect();
+    let manager_set: std::collections::BTreeSet<String> = managers.iter().cloned().collect();
+    let voters = voters(&r.spec, annotations, stamped, &manager_set, &config.partners);
     let existing = match world
         .bindings
         .iter()

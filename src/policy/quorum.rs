@@ -167,6 +167,45 @@ impl RequestDecision {
     }
 }
 
+/// What is known about each vote's author: whether a current manager (user
+/// names in `managers`), a partner, or in the subject group, by user name and
+/// by the groups the API server stamped for the first `stamped` votes (votes
+/// not applied yet have no stamp).
+pub fn voters(
+    spec: &RoleRequestSpec,
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    stamped: usize,
+    managers: &std::collections::BTreeSet<String>,
+    partners: &crate::config::Principals,
+) -> Vec<Voter> {
+    let subject = &spec.subject;
+    spec.approvals
+        .iter()
+        .enumerate()
+        .map(|(i, vote)| {
+            let groups = if i < stamped {
+                crate::policy::identity::vote_groups(annotations, i, &vote.user)
+            } else {
+                vec![]
+            };
+            Voter {
+                manager: managers.contains(&vote.user),
+                partner: partners.contains(&vote.user, &groups),
+                in_subject_group: subject.kind == SubjectKind::Group && groups.contains(&subject.name),
+            }
+        })
+        .collect()
+}
+
+/// The managers who could approve: all of them but the subject.
+pub fn qualifying_managers(spec: &RoleRequestSpec, managers: &std::collections::BTreeSet<String>) -> usize {
+    let subject = &spec.subject;
+    managers
+        .iter()
+        .filter(|m| !(subject.kind == SubjectKind::User && **m == subject.name))
+        .count()
+}
+
 /// Whether a phase is final for the votes: nothing after it counts.
 pub fn is_decided(phase: Option<RequestPhase>) -> bool {
     matches!(
@@ -266,17 +305,7 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
             d.decided_at = Some(facts.now);
             d.decided_on_votes = Some(votes as i32);
             d.wake_at = None;
-            let requested = &facts.spec.duration;
-            let capped = requested.get() > ws.max_duration.get();
-            d.create_binding = Some(BindingPlan {
-                duration: if capped {
-                    ws.max_duration.clone()
-                } else {
-                    requested.clone()
-                },
-                capped,
-                granted_by,
-            });
+            d.create_binding = Some(binding_plan(&facts.spec.duration, ws.max_duration, granted_by));
             finish_approval(facts, &mut d);
         }
         _ => {
@@ -373,23 +402,28 @@ fn keep_decision(facts: &RequestFacts<'_>, previous: &RoleRequestStatus) -> Requ
             .or_else(|| previous.approved_by.last().cloned())
             .unwrap_or_else(|| facts.spec.requester.clone());
         if let Some(ws) = &facts.workspace {
-            let requested = &facts.spec.duration;
-            let capped = requested.get() > ws.max_duration.get();
-            d.create_binding = Some(BindingPlan {
-                duration: if capped {
-                    ws.max_duration.clone()
-                } else {
-                    requested.clone()
-                },
-                capped,
-                granted_by,
-            });
+            d.create_binding = Some(binding_plan(&facts.spec.duration, ws.max_duration, granted_by));
         } else {
             d.problem = Some(Problem::WorkspaceNotFound);
         }
         finish_approval(facts, &mut d);
     }
     d
+}
+
+/// The binding of an approved request: the requested duration, capped by the
+/// workspace's `maxDuration`.
+fn binding_plan(requested: &GoDuration, max_duration: &GoDuration, granted_by: String) -> BindingPlan {
+    let capped = requested.get() > max_duration.get();
+    BindingPlan {
+        duration: if capped {
+            max_duration.clone()
+        } else {
+            requested.clone()
+        },
+        capped,
+        granted_by,
+    }
 }
 
 /// An approved request is granted once its binding exists.

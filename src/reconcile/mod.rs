@@ -132,34 +132,16 @@ impl Context {
         uid: &str,
         cached: Option<&crate::api::RoleBindingStatus>,
     ) -> Option<crate::api::RoleBindingStatus> {
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        match written.get(uid) {
-            Some(mine) if cached != Some(mine) => Some(mine.clone()),
-            // The cache caught up: the memo is not needed any more.
-            Some(_) => {
-                written.remove(uid);
-                cached.cloned()
-            }
-            None => cached.cloned(),
-        }
+        latest(&self.written, uid, cached)
     }
 
-    /// The newest status of a request: the cached one, unless this process
-    /// wrote a different one that the cache does not show yet.
+    /// The newest status of a request, likewise.
     pub fn latest_request_status(
         &self,
         uid: &str,
         cached: Option<&crate::api::RoleRequestStatus>,
     ) -> Option<crate::api::RoleRequestStatus> {
-        let mut written = self.requests_written.lock().unwrap_or_else(|e| e.into_inner());
-        match written.get(uid) {
-            Some(mine) if cached != Some(mine) => Some(mine.clone()),
-            Some(_) => {
-                written.remove(uid);
-                cached.cloned()
-            }
-            None => cached.cloned(),
-        }
+        latest(&self.requests_written, uid, cached)
     }
 
     /// Remembers the status this process wrote for a request.
@@ -296,6 +278,24 @@ impl Context {
 }
 
 use kube::ResourceExt as _;
+
+/// The status this process last wrote for `uid` if the cache does not show
+/// it yet, else the cached one (and the memo is forgotten: the cache caught up).
+fn latest<S: Clone + PartialEq>(
+    memo: &std::sync::Mutex<std::collections::HashMap<String, S>>,
+    uid: &str,
+    cached: Option<&S>,
+) -> Option<S> {
+    let mut written = memo.lock().unwrap_or_else(|e| e.into_inner());
+    match written.get(uid) {
+        Some(mine) if cached != Some(mine) => Some(mine.clone()),
+        Some(_) => {
+            written.remove(uid);
+            cached.cloned()
+        }
+        None => cached.cloned(),
+    }
+}
 
 /// Whether a binding is in effect now (per its last status): a revocation
 /// or deletion counts at once, before the status reports it.

@@ -26,9 +26,9 @@ use crate::api::time::from_k8s;
 use crate::api::{OriginRequest, RoleBinding, RoleBindingSpec, RoleRequest, SubjectKind, WorkspaceRole};
 use crate::audit::{events, transitions};
 use crate::policy::binding::Refusal;
-use crate::policy::identity::vote_groups;
 use crate::policy::quorum::{
-    ExistingBinding, RequestFacts, RequestWorkspace, Voter, announcements, decide_request, request_status,
+    ExistingBinding, RequestFacts, RequestWorkspace, announcements, decide_request, qualifying_managers,
+    request_status, voters,
 };
 use crate::policy::role::{Role, RoleError, resolve_cluster_role};
 use crate::rbac;
@@ -78,26 +78,14 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         })
         .map(|b| b.spec.subject.name.clone())
         .collect();
-    let subject = &r.spec.subject;
-    let qualifying_managers = managers
-        .iter()
-        .filter(|m| !(subject.kind == SubjectKind::User && **m == subject.name))
-        .count();
-    let annotations = r.metadata.annotations.as_ref();
-    let voters: Vec<Voter> = r
-        .spec
-        .approvals
-        .iter()
-        .enumerate()
-        .map(|(i, vote)| {
-            let groups = vote_groups(annotations, i, &vote.user);
-            Voter {
-                manager: managers.contains(&vote.user),
-                partner: ctx.config.partners.contains(&vote.user, &groups),
-                in_subject_group: subject.kind == SubjectKind::Group && groups.contains(&subject.name),
-            }
-        })
-        .collect();
+    let qualifying_managers = qualifying_managers(&r.spec, &managers);
+    let voters = voters(
+        &r.spec,
+        r.metadata.annotations.as_ref(),
+        r.spec.approvals.len(),
+        &managers,
+        &ctx.config.partners,
+    );
     let role_problem = match &role {
         None => Some((
             "InvalidSpec",
