@@ -420,9 +420,14 @@ impl Operator {
     /// log says `ready_when` (if given). Its instance name (and identity in
     /// the leader Lease) is `name`.
     pub fn start_with(name: &str, args: &[&str], ready_when: Option<&str>) -> Self {
+        Self::start_configured(name, OPERATOR_CONFIG, args, ready_when)
+    }
+
+    /// Like [`Operator::start_with`], with the configuration file `config`.
+    pub fn start_configured(name: &str, config_text: &str, args: &[&str], ready_when: Option<&str>) -> Self {
         let plane = plane();
-        let config = plane.dir.join("operator-config.yaml");
-        std::fs::write(&config, OPERATOR_CONFIG).unwrap();
+        let config = plane.dir.join(format!("operator-config-{name}.yaml"));
+        std::fs::write(&config, config_text).unwrap();
         let log = plane.dir.join(format!("operator-{name}.log"));
         let script = r#"
 "$FOUREYES_BIN" run --config "$FOUREYES_CONFIG_FILE" --metrics-addr 127.0.0.1:0 "$@" >>"$FOUREYES_LOG" 2>&1 &
