@@ -89,11 +89,48 @@ fn rbac_template() -> String {
     let mut out = with_header(HEADER, &[role]);
     out.push_str(BIND_RULE);
     let rest = operator::operator_rbac(&without_bind, NAMESPACE, SERVICE_ACCOUNT, LEASE_NAME);
-    let rest: Vec<_> = rest.into_iter().skip(1).collect();
+    // Everything but the operator's ClusterRole (above) and the auditors'
+    // binding, whose subjects come from the values (below).
+    let rest: Vec<_> = rest
+        .into_iter()
+        .skip(1)
+        .filter(|o| !(o["kind"] == "ClusterRoleBinding" && o["metadata"]["name"] == operator::AUDITOR_ROLE))
+        .collect();
     out.push_str("---\n");
     out.push_str(&with_header("", &rest));
+    out.push_str(AUDITOR_BINDING);
     out
 }
+
+/// The auditors' ClusterRoleBinding, to the groups and users of
+/// `config.auditors` (sorted, as the operator's configuration reads them).
+const AUDITOR_BINDING: &str = r#"---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  labels:
+    app.kubernetes.io/part-of: foureyes
+  name: foureyes-auditor
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: foureyes-auditor
+{{- $groups := .Values.config.auditors.groups | default list | uniq | sortAlpha }}
+{{- $users := .Values.config.auditors.users | default list | uniq | sortAlpha }}
+{{- if or $groups $users }}
+subjects:
+{{- range $groups }}
+- apiGroup: rbac.authorization.k8s.io
+  kind: Group
+  name: {{ . | quote }}
+{{- end }}
+{{- range $users }}
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: {{ . | quote }}
+{{- end }}
+{{- end }}
+"#;
 
 /// The admission policies, reading their parameters from the release namespace.
 fn policies_template() -> String {

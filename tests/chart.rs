@@ -301,6 +301,8 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
     let cluster_wide = [
         "clusterrole/foureyes-operator",
         "clusterrolebinding/foureyes-operator",
+        "clusterrole/foureyes-auditor",
+        "clusterrolebinding/foureyes-auditor",
         "validatingadmissionpolicy/foureyes-identity",
         "validatingadmissionpolicybinding/foureyes-identity",
         "mutatingadmissionpolicy/foureyes-creator",

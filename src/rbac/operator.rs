@@ -99,6 +99,58 @@ pub fn operator_cluster_role_binding(namespace: &str, service_account: &str) -> 
     }
 }
 
+/// The name of the auditors' ClusterRole and ClusterRoleBinding.
+pub const AUDITOR_ROLE: &str = "foureyes-auditor";
+
+/// What auditors need beyond each workspace namespace's auditor Role: read
+/// the (cluster-scoped) Workspaces, whose status records each history
+/// chain's head, so that `kubectl access history verify` can compare it.
+pub fn auditor_cluster_role() -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(AUDITOR_ROLE.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        rules: Some(vec![rule(
+            &["foureyes.dev"],
+            &["workspaces"],
+            &["get", "list", "watch"],
+        )]),
+        ..Default::default()
+    }
+}
+
+/// Binds the auditors' ClusterRole to the configured auditors.
+pub fn auditor_cluster_role_binding(config: &Config) -> ClusterRoleBinding {
+    let subject = |kind: &str, name: &String| Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: kind.into(),
+        name: name.clone(),
+        namespace: None,
+    };
+    let subjects: Vec<Subject> = config
+        .auditors
+        .groups
+        .iter()
+        .map(|g| subject("Group", g))
+        .chain(config.auditors.users.iter().map(|u| subject("User", u)))
+        .collect();
+    ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(AUDITOR_ROLE.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: AUDITOR_ROLE.into(),
+        },
+        subjects: (!subjects.is_empty()).then_some(subjects),
+    }
+}
+
 /// The name of the operator's Role and RoleBinding for its leader Lease.
 pub const LEASE_ROLE: &str = "foureyes-leader-election";
 
@@ -150,7 +202,8 @@ pub fn operator_lease_role_binding(namespace: &str, service_account: &str) -> Ro
 }
 
 /// Everything `foureyes rbac` prints, as objects with `apiVersion` and
-/// `kind`: the ClusterRole, its binding, the lease Role and its binding.
+/// `kind`: the ClusterRole, its binding, the lease Role and its binding, and
+/// the auditors' ClusterRole and its binding.
 pub fn operator_rbac(
     config: &Config,
     namespace: &str,
@@ -171,6 +224,8 @@ pub fn operator_rbac(
         ),
         typed(operator_lease_role(namespace, lease_name), "Role"),
         typed(operator_lease_role_binding(namespace, service_account), "RoleBinding"),
+        typed(auditor_cluster_role(), "ClusterRole"),
+        typed(auditor_cluster_role_binding(config), "ClusterRoleBinding"),
     ]
 }
 
@@ -241,6 +296,39 @@ mod tests {
         );
         let all = operator_rbac(&Config::default(), "ops", "op", "foureyes");
         let kinds: Vec<_> = all.iter().map(|o| o["kind"].as_str().unwrap().to_owned()).collect();
-        assert_eq!(kinds, ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
+        assert_eq!(
+            kinds,
+            [
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+                "ClusterRole",
+                "ClusterRoleBinding"
+            ]
+        );
+    }
+
+    #[test]
+    fn auditors_read_workspaces_and_nothing_else() {
+        let config: Config = serde_yaml::from_str("auditors: {users: [ann], groups: [audit, sec]}").unwrap();
+        let role = auditor_cluster_role();
+        let rules = role.rules.unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resources.as_deref(), Some(&["workspaces".to_owned()][..]));
+        assert_eq!(rules[0].verbs, vec!["get", "list", "watch"]);
+        let binding = auditor_cluster_role_binding(&config);
+        let subjects: Vec<(String, String)> = binding
+            .subjects
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.kind, s.name))
+            .collect();
+        assert_eq!(
+            subjects,
+            [("Group", "audit"), ("Group", "sec"), ("User", "ann")].map(|(k, n)| (k.to_owned(), n.to_owned()))
+        );
+        let none: Config = serde_yaml::from_str("auditors: {}").unwrap();
+        assert!(auditor_cluster_role_binding(&none).subjects.is_none());
     }
 }
