@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use foureyes::api::{BindingPhase, Decision, RequestPhase, RoleBinding, RoleRequest};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 use support::world::{setup, wait_phase};
 use support::{TestEnv, can, plane, shared_operator};
@@ -269,7 +269,18 @@ async fn under_four_eyes_a_grant_stays_pending_and_votes_are_checked_before_writ
     let (code, _, err) = access("alice", &["deny", &name, "-w", &env.name]);
     assert_eq!(code, 1);
     assert!(err.contains("already voted Approve"), "{err}");
-    // Someone else's vote is appended after hers, by namespace (-n) this time.
+    // Someone else's vote is appended after hers, by namespace (-n) this time:
+    // bob, a manager too, denies, which ends the request.
+    support::world::grant(
+        &env,
+        "partner",
+        "manager-bob",
+        json!({"kind": "User", "name": "bob"}),
+        json!({"workspaceRole": "manager"}),
+        "1h",
+    )
+    .await;
+    wait_phase(&env, "manager-bob", BindingPhase::Active).await;
     let (code, out, _) = access("bob", &["-n", &env.ns, "deny", &name, "--comment", "not needed"]);
     assert_eq!(code, 0);
     assert!(out.contains("votes so far: alice (Approve), bob (Deny)"), "{out}");
@@ -278,15 +289,11 @@ async fn under_four_eyes_a_grant_stays_pending_and_votes_are_checked_before_writ
     assert_eq!(voters, [("alice", Decision::Approve), ("bob", Decision::Deny)]);
 
     // A request that is over takes no more votes.
-    let admin = Api::<RoleRequest>::namespaced(support::client("operator").await, &env.ns);
-    admin
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": { "phase": RequestPhase::Denied } })),
-        )
-        .await
-        .expect("set the phase as the operator would");
+    support::eventually("the operator denies the request", Duration::from_secs(20), || async {
+        let r = requests.get(&name).await.ok()?;
+        (r.status?.phase == Some(RequestPhase::Denied)).then_some(())
+    })
+    .await;
     let (code, _, err) = access("carol", &["approve", &name, "-w", &env.name]);
     assert_eq!(code, 1);
     assert!(err.contains("already Denied"), "{err}");
