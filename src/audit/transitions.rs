@@ -20,6 +20,7 @@ use crate::api::{
 };
 use crate::policy::binding::{BindingDecision, Refusal};
 use crate::policy::quorum::{RequestDecision, is_decided};
+use crate::policy::role::Role;
 use crate::rbac::format_expiry;
 
 /// The chain of a binding: its project's for a project role, the
@@ -42,11 +43,7 @@ pub fn binding_object(b: &RoleBinding) -> EntryObject {
 
 /// The role of a binding in one word (`manager`, `app/admin`).
 fn binding_role(b: &RoleBinding) -> String {
-    match (&b.spec.workspace_role, &b.spec.project, &b.spec.project_role) {
-        (Some(r), _, _) => r.as_str().to_owned(),
-        (None, Some(p), Some(r)) => format!("{p}/{r}"),
-        _ => String::new(),
-    }
+    Role::of_binding(&b.spec).map(|r| r.label()).unwrap_or_default()
 }
 
 fn base(b: &RoleBinding, action: &str, actor: &str) -> NewEntry {
@@ -191,11 +188,7 @@ pub fn request_entries(r: &RoleRequest, previous: Option<&RoleRequestStatus>, d:
         name: r.name_any(),
         uid: r.uid().unwrap_or_default(),
     };
-    let role = match (&r.spec.workspace_role, &r.spec.project, &r.spec.project_role) {
-        (Some(w), _, _) => w.as_str().to_owned(),
-        (None, Some(p), Some(role)) => format!("{p}/{role}"),
-        _ => String::new(),
-    };
+    let role = Role::of_request(&r.spec).map(|r| r.label()).unwrap_or_default();
     let entry = |action: &str, actor: &str, transition: String, details: String| {
         NewEntry::new(object.clone(), action, actor)
             .transition(&transition)

@@ -202,6 +202,16 @@ impl Refusal {
     }
 }
 
+impl From<RoleError> for Refusal {
+    /// A project role that does not resolve is refused for that reason.
+    fn from(e: RoleError) -> Self {
+        match e {
+            RoleError::Unknown(r) => Refusal::UnknownRole(r),
+            RoleError::NotAllowed { role, cluster_role } => Refusal::RoleNotAllowed { role, cluster_role },
+        }
+    }
+}
+
 /// One native RoleBinding that should exist.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
@@ -358,10 +368,7 @@ fn targets(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>) -> Re
                 .as_ref()
                 .ok_or_else(|| Refusal::ProjectNotFound(project.clone()))?;
             let cluster_role = resolve_cluster_role(role, p.role_map, &facts.config.role_map, &facts.config.allowed())
-                .map_err(|e| match e {
-                    RoleError::Unknown(r) => Refusal::UnknownRole(r),
-                    RoleError::NotAllowed { role, cluster_role } => Refusal::RoleNotAllowed { role, cluster_role },
-                })?;
+                .map_err(Refusal::from)?;
             if p.namespaces.is_empty() {
                 return Err(Refusal::ProjectHasNoNamespaces(project.clone()));
             }

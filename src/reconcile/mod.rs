@@ -263,12 +263,18 @@ impl Context {
 
     /// Whether `user` holds an active manager binding in the control namespace.
     pub fn is_manager(&self, namespace: &str, user: &str, now: DateTime<Utc>) -> bool {
-        self.bindings_in(namespace).iter().any(|b| {
-            b.spec.workspace_role == Some(WorkspaceRole::Manager)
-                && b.spec.subject.kind == SubjectKind::User
-                && b.spec.subject.name == user
-                && is_active(b, now)
-        })
+        self.bindings_in(namespace)
+            .iter()
+            .any(|b| b.spec.subject.name == user && is_active_manager(b, now))
+    }
+
+    /// The users who hold an active manager binding in the control namespace.
+    pub fn managers(&self, namespace: &str, now: DateTime<Utc>) -> std::collections::BTreeSet<String> {
+        self.bindings_in(namespace)
+            .iter()
+            .filter(|b| is_active_manager(b, now))
+            .map(|b| b.spec.subject.name.clone())
+            .collect()
     }
 
     /// Whether `user` is a partner, judged on the admission stamps of `meta`.
@@ -295,6 +301,14 @@ fn latest<S: Clone + PartialEq>(
         }
         None => cached.cloned(),
     }
+}
+
+/// Whether a binding makes a user a manager now (managers are users: a
+/// group's members are not known).
+fn is_active_manager(b: &RoleBinding, now: DateTime<Utc>) -> bool {
+    b.spec.workspace_role == Some(WorkspaceRole::Manager)
+        && b.spec.subject.kind == SubjectKind::User
+        && is_active(b, now)
 }
 
 /// Whether a binding is in effect now (per its last status): a revocation

@@ -10,7 +10,6 @@
 //! request does not take the access away (revoke the binding for that), and
 //! the binding stays as the record for its retention period.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -23,14 +22,14 @@ use tracing::{info, warn};
 
 use super::{Context, Error, describe, kube_err};
 use crate::api::time::from_k8s;
-use crate::api::{OriginRequest, RoleBinding, RoleBindingSpec, RoleRequest, SubjectKind, WorkspaceRole};
+use crate::api::{OriginRequest, RoleBinding, RoleBindingSpec, RoleRequest};
 use crate::audit::{events, transitions};
 use crate::policy::binding::Refusal;
 use crate::policy::quorum::{
     ExistingBinding, RequestFacts, RequestWorkspace, announcements, decide_request, qualifying_managers,
     request_status, voters,
 };
-use crate::policy::role::{Role, RoleError, resolve_cluster_role};
+use crate::policy::role::{Role, resolve_cluster_role};
 use crate::rbac;
 
 /// Annotation on a binding made from a request: the managers whose approvals
@@ -68,16 +67,7 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
 
     // Gather the world.
     let workspace = ctx.workspace_of(&ns);
-    let managers: BTreeSet<String> = ctx
-        .bindings_in(&ns)
-        .iter()
-        .filter(|b| {
-            b.spec.workspace_role == Some(WorkspaceRole::Manager)
-                && b.spec.subject.kind == SubjectKind::User
-                && super::is_active(b, now)
-        })
-        .map(|b| b.spec.subject.name.clone())
-        .collect();
+    let managers = ctx.managers(&ns, now);
     let qualifying_managers = qualifying_managers(&r.spec, &managers);
     let voters = voters(
         &r.spec,
@@ -224,8 +214,7 @@ fn role_problem(ctx: &Context, ns: &str, role: &Role) -> Option<(&'static str, S
         None => Refusal::ProjectNotFound(project.clone()),
         Some(p) => match resolve_cluster_role(role, &p.spec.role_map, &ctx.config.role_map, &ctx.config.allowed()) {
             Ok(_) => return None,
-            Err(RoleError::Unknown(r)) => Refusal::UnknownRole(r),
-            Err(RoleError::NotAllowed { role, cluster_role }) => Refusal::RoleNotAllowed { role, cluster_role },
+            Err(e) => Refusal::from(e),
         },
     };
     Some((refusal.reason(), refusal.message()))
