@@ -30,7 +30,8 @@ use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::audit::events::{self, publish};
 use crate::config::Config;
 use crate::policy::sweep::{OwnerFacts, sweep_reason};
-use crate::rbac::{self, BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR};
+use crate::rbac::{self, BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR, NativeGrant};
+use crate::reconcile::relay::relay;
 use crate::reconcile::{self, Backoff, Context, SyncTracker, Triggers};
 use crate::telemetry::{Health, Metrics};
 
@@ -171,44 +172,104 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some((&index.requests_by_namespace, namespaced_key::<RoleRequest>)),
         &invalid_tx,
     );
-    let (native_reader, native_stream) = cached(
+    let (native_reader, native_triggers) = native_cache(
         &client,
         wc.clone().labels(GRANT_SELECTOR),
         &tracker,
-        "native rolebindings",
-        Some((&index.natives_by_owner, native_key)),
-        &invalid_tx,
+        &index.natives_by_owner,
     );
 
+    // Relays (see reconcile::relay): which controllers hear of a change to
+    // an object that others depend on.
+    let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (proj_tx, proj_rx) = tokio::sync::mpsc::unbounded_channel();
     let (rr_tx, rr_rx) = tokio::sync::mpsc::unbounded_channel();
-    let rb_stream = rb_stream.inspect({
-        let tx = rr_tx.clone();
-        let requests = index.requests_by_namespace.clone();
-        move |b| {
-            if let Ok(b) = b {
-                for r in requests_touched_by_binding(b, &requests) {
-                    let _ = tx.send(r);
-                }
-            }
-        }
-    });
-    let ws_stream = ws_stream.inspect({
-        let tx = rr_tx;
-        let requests = index.requests_by_namespace.clone();
-        let generations = std::sync::Mutex::new(std::collections::HashMap::<String, Option<i64>>::new());
-        move |ws| {
-            if let Ok(ws) = ws {
-                let mut seen = generations.lock().unwrap_or_else(|e| e.into_inner());
-                if seen.insert(ws.name_any(), ws.metadata.generation) != Some(ws.metadata.generation) {
-                    let ns = ws.control_namespace();
-                    for name in requests.get(&ns) {
-                        let _ = tx.send(ObjectRef::new(&name).within(&ns));
+    // A binding's phase or spec decides the requests of its namespace (a
+    // manager's) or the one it was made from.
+    let rb_stream = rb_stream
+        .inspect(relay(
+            |b: &RoleBinding| {
+                (
+                    b.metadata.generation,
+                    b.status.as_ref().and_then(|s| s.phase),
+                    b.metadata.deletion_timestamp.is_some(),
+                )
+            },
+            {
+                let tx = rr_tx.clone();
+                let requests = index.requests_by_namespace.clone();
+                move |b| {
+                    for r in requests_touched_by_binding(b, &requests) {
+                        let _ = tx.send(r);
                     }
                 }
+            },
+        ))
+        .touched_objects();
+    // A workspace's spec, readiness and deletion decide its bindings and
+    // requests; its projects follow every change of it.
+    let ws_stream = ws_stream
+        .inspect(relay(
+            |ws: &Workspace| {
+                (
+                    ws.metadata.generation,
+                    ws.is_ready(),
+                    ws.metadata.deletion_timestamp.is_some(),
+                )
+            },
+            {
+                let (rb_tx, rr_tx) = (rb_tx.clone(), rr_tx);
+                let (bindings, requests) = (index.bindings_by_namespace.clone(), index.requests_by_namespace.clone());
+                move |ws: &Workspace| {
+                    let ns = ws.control_namespace();
+                    for name in bindings.get(&ns) {
+                        let _ = rb_tx.send(ObjectRef::new(&name).within(&ns));
+                    }
+                    for name in requests.get(&ns) {
+                        let _ = rr_tx.send(ObjectRef::new(&name).within(&ns));
+                    }
+                }
+            },
+        ))
+        .inspect(relay(|ws: &Workspace| ws.metadata.resource_version.clone(), {
+            let (tx, projects) = (proj_tx, index.projects_by_namespace.clone());
+            move |ws: &Workspace| {
+                let ns = ws.control_namespace();
+                for name in projects.get(&ns) {
+                    let _ = tx.send(ObjectRef::new(&name).within(&ns));
+                }
             }
-        }
-    });
-    let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
+        }))
+        .touched_objects();
+    // A project's role map, namespaces and deletion decide its bindings.
+    let proj_stream = proj_stream
+        .inspect(relay(
+            |p: &Project| {
+                (
+                    p.metadata.generation,
+                    p.status.as_ref().map(|s| s.namespaces.clone()),
+                    p.metadata.deletion_timestamp.is_some(),
+                )
+            },
+            {
+                let (tx, bindings) = (rb_tx.clone(), rb_reader.clone());
+                let by_namespace = index.bindings_by_namespace.clone();
+                move |p: &Project| {
+                    let (ns, name) = (p.namespace().unwrap_or_default(), p.name_any());
+                    for b in by_namespace.get(&ns) {
+                        let r = ObjectRef::new(&b).within(&ns);
+                        if bindings
+                            .get(&r)
+                            .is_some_and(|b| b.spec.project.as_deref() == Some(name.as_str()))
+                        {
+                            let _ = tx.send(r);
+                        }
+                    }
+                }
+            },
+        ))
+        .touched_objects();
+    let rr_stream = rr_stream.touched_objects();
     let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -239,24 +300,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // under the 2 s budget.
     let binding_controller = Controller::for_stream(rb_stream, rb_reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(64))
-        .watches_stream(native_stream, |n: NativeBinding| owner_of(&n))
-        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), {
-            let ctx = ctx.clone();
-            move |ws| refs(ctx.bindings_in(&ws.control_namespace()))
-        })
-        .watches(Api::<Project>::all(client.clone()), wc.clone(), {
-            let ctx = ctx.clone();
-            move |p| {
-                let name = p.name_any();
-                let bindings = ctx.bindings_in(&p.namespace().unwrap_or_default());
-                refs(
-                    bindings
-                        .into_iter()
-                        .filter(|b| b.spec.project.as_deref() == Some(name.as_str()))
-                        .collect(),
-                )
-            }
-        })
+        .reconcile_on(native_triggers)
         .reconcile_on(receiver_stream(rb_rx))
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -268,18 +312,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let project_controller = Controller::for_stream(proj_stream, proj_reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(16))
-        .watches(Api::<Workspace>::all(client.clone()), wc.clone(), {
-            let ctx = ctx.clone();
-            move |ws| {
-                let ns = ws.control_namespace();
-                ctx.index
-                    .projects_by_namespace
-                    .get(&ns)
-                    .into_iter()
-                    .map(|name| ObjectRef::<Project>::new(&name).within(&ns))
-                    .collect::<Vec<_>>()
-            }
-        })
+        .reconcile_on(receiver_stream(proj_rx))
         .graceful_shutdown_on(shutdown.clone())
         .run(
             reconcile::project::reconcile,
@@ -391,8 +424,8 @@ fn lost_leadership(health: &Health, reason: String) -> anyhow::Error {
 
 /// A watch on every `K` (or those `config` selects) that feeds a cache
 /// (managed fields stripped), an optional secondary index, and the sync
-/// tracker under `name`; returns the cache and the stream of touched objects
-/// for a controller. Objects that do not deserialise are kept out of the
+/// tracker under `name`; returns the cache and the stream of its events, for
+/// relays and (as touched objects) a controller. Objects that do not deserialise are kept out of the
 /// cache and reported on `invalid` (see [`reconcile::guard`]).
 fn cached<K>(
     client: &Client,
@@ -403,7 +436,7 @@ fn cached<K>(
     invalid: &tokio::sync::mpsc::UnboundedSender<(ObjectReference, String)>,
 ) -> (
     reflector::Store<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 )
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -444,9 +477,63 @@ where
                 feed(event);
             }
             synced(event);
-        })
-        .touched_objects();
+        });
     (reader, stream)
+}
+
+/// The cache of the native bindings foureyes made, kept as [`NativeGrant`]s
+/// (see [`rbac::cached`]), indexed by owner; returns it and the stream of
+/// owning foureyes bindings to reconcile when one of their native bindings
+/// changes or goes (from the first sync on: before it, every binding is
+/// reconciled anyway).
+fn native_cache(
+    client: &Client,
+    config: watcher::Config,
+    tracker: &Arc<SyncTracker>,
+    index: &Arc<reconcile::index::Index>,
+) -> (
+    reflector::Store<NativeGrant>,
+    impl futures::Stream<Item = ObjectRef<RoleBinding>> + Send + 'static,
+) {
+    let (reader, writer) = reflector::store::<NativeGrant>();
+    let mut feed = reconcile::index::feed(index, native_key);
+    let mut synced = synced_on_init(tracker, "native rolebindings");
+    let mut first_sync_done = false;
+    let natives = watcher(Api::<NativeBinding>::all(client.clone()), config)
+        .default_backoff()
+        .map(|event| event.map(|event| map_event(event, |n| NativeGrant::from(&n))));
+    let stream = reflector::reflector(writer, natives).filter_map(move |event| {
+        feed(&event);
+        synced(&event);
+        let owner = match event {
+            Ok(watcher::Event::InitDone) => {
+                first_sync_done = true;
+                None
+            }
+            Ok(watcher::Event::Apply(n) | watcher::Event::Delete(n)) => owner_of(&n),
+            Ok(watcher::Event::InitApply(n)) if first_sync_done => owner_of(&n),
+            // A failing watch is retried with backoff; the sweep and the
+            // timers do not depend on it.
+            Err(err) => {
+                warn!(%err, "watch of native bindings failed; retrying");
+                None
+            }
+            _ => None,
+        };
+        futures::future::ready(owner)
+    });
+    (reader, stream)
+}
+
+/// A watch event with its object converted.
+fn map_event<A, B>(event: watcher::Event<A>, f: impl Fn(A) -> B) -> watcher::Event<B> {
+    match event {
+        watcher::Event::Apply(a) => watcher::Event::Apply(f(a)),
+        watcher::Event::Delete(a) => watcher::Event::Delete(f(a)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(a) => watcher::Event::InitApply(f(a)),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
 }
 
 /// Publishes a Warning event `InvalidObject` once per version of each object
@@ -555,10 +642,6 @@ where
     receiver_stream(out)
 }
 
-fn refs<K: Resource<DynamicType = ()>>(objs: Vec<Arc<K>>) -> Vec<ObjectRef<K>> {
-    objs.iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect()
-}
-
 fn workspace_key(ws: &Workspace) -> Option<(String, String)> {
     Some((ws.control_namespace(), ws.name_any()))
 }
@@ -567,16 +650,13 @@ fn namespaced_key<K: Resource>(obj: &K) -> Option<(String, String)> {
     Some((obj.namespace()?, obj.name_any()))
 }
 
-fn native_key(n: &NativeBinding) -> Option<(String, String)> {
-    Some((
-        n.labels().get(rbac::BINDING_UID_LABEL)?.clone(),
-        format!("{}/{}", n.namespace()?, n.name_any()),
-    ))
+fn native_key(n: &NativeGrant) -> Option<(String, String)> {
+    Some((n.owner_uid.clone()?, format!("{}/{}", n.namespace, n.name)))
 }
 
 /// The foureyes binding a native binding belongs to (from its annotation).
-pub fn owner_of(n: &NativeBinding) -> Option<ObjectRef<RoleBinding>> {
-    let (ns, name) = n.annotations().get(BINDING_REF_ANNOTATION)?.split_once('/')?;
+pub fn owner_of(n: &NativeGrant) -> Option<ObjectRef<RoleBinding>> {
+    let (ns, name) = n.owner()?;
     Some(ObjectRef::new(name).within(ns))
 }
 
@@ -661,11 +741,8 @@ pub async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile
     ctx.prune_deleted();
     for n in ctx.natives.state() {
         let owner = owner_of(&n).and_then(|r| ctx.bindings.get(&r));
-        let uid = n.labels().get(rbac::BINDING_UID_LABEL).cloned();
-        let expiry = n
-            .annotations()
-            .get(EXPIRES_ANNOTATION)
-            .and_then(|s| rbac::parse_expiry(s));
+        let uid = n.owner_uid.clone();
+        let expiry = n.expires_at;
         let is_overdue = expiry.is_none_or(|e| e <= now);
         let owner_uid = owner.as_ref().and_then(|b| b.uid());
         let facts = match &owner {
@@ -681,27 +758,22 @@ pub async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile
             is_overdue.then_some("past its expiry")
         };
         let Some(reason) = reason else { continue };
-        if ctx.was_deleted(n.uid().as_deref()) {
+        if ctx.was_deleted(n.uid.as_deref()) {
             continue;
         }
         if is_overdue {
             overdue += 1;
         }
-        let ns = n.namespace().unwrap_or_default();
+        let ns = n.namespace.clone();
         ctx.metrics.api_write("NativeRoleBinding", "delete");
-        if rbac::apply::delete_native(&ctx.client, &ns, &n.name_any(), n.uid().as_deref())
+        if rbac::apply::delete_native(&ctx.client, &ns, &n.name, n.uid.as_deref())
             .await
             .map_err(reconcile::kube_err("sweep native binding"))?
         {
             removed += 1;
-            warn!(
-                namespace = ns,
-                name = n.name_any(),
-                reason,
-                "sweep removed native binding"
-            );
+            warn!(namespace = ns, name = n.name, reason, "sweep removed native binding");
             if let Some(b) = owner {
-                let note = format!("sweep removed native binding {ns}/{} ({reason})", n.name_any());
+                let note = format!("sweep removed native binding {ns}/{} ({reason})", n.name);
                 ctx.publish(&b.object_ref(&()), true, events::OVERDUE_REVOKED, "Revoke", note)
                     .await;
             }
@@ -809,9 +881,9 @@ mod tests {
     #[test]
     fn owner_of_reads_the_annotation() {
         let mut n = NativeBinding::default();
-        assert!(owner_of(&n).is_none());
+        assert!(owner_of(&NativeGrant::from(&n)).is_none());
         n.metadata.annotations = Some([(BINDING_REF_ANNOTATION.to_owned(), "ws-a/grant".to_owned())].into());
-        let r = owner_of(&n).unwrap();
+        let r = owner_of(&NativeGrant::from(&n)).unwrap();
         assert_eq!((r.namespace.as_deref(), r.name.as_str()), (Some("ws-a"), "grant"));
     }
 }

@@ -470,3 +470,52 @@ async fn revocation_takes_effect_at_once_and_keeps_the_record() {
     assert!(natives_of(b.metadata.uid.as_deref().unwrap()).await.is_empty());
     wait_event(&env.ns, "dave-user", "Revoked").await;
 }
+
+#[tokio::test]
+async fn changes_to_a_workspace_or_a_project_reach_their_bindings() {
+    let env = TestEnv::new("relay").await;
+    let tenant = setup(&env, 1, 2).await;
+    grant(
+        &env,
+        "alice",
+        "dave-admin",
+        json!({"kind": "User", "name": "dave"}),
+        json!({"project": "app", "projectRole": "admin"}),
+        "1h",
+    )
+    .await;
+    wait_event(&env.ns, "dave-admin", "NotAuthorized").await;
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+
+    // The workspace's policy now lets one manager grant project roles: the
+    // waiting binding is decided again and becomes active.
+    let patch = kube::api::Patch::Merge(json!({ "spec": { "approvalPolicy": { "projectRoleApprovals": 1 } } }));
+    Api::<Workspace>::all(client("partner").await)
+        .patch(&env.name, &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    let b = wait_phase(&env, "dave-admin", BindingPhase::Active).await;
+    assert!(can("dave", "create", "configmaps", &tenant).await);
+
+    // The project moves to another namespace: the grant follows it.
+    let extra = format!("{}-extra", env.name);
+    let patch = kube::api::Patch::Merge(json!({ "spec": { "namespaces": [extra] } }));
+    env.api::<Project>("partner")
+        .await
+        .patch("app", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    eventually("the grant follows the project", Duration::from_secs(30), || async {
+        (can("dave", "create", "configmaps", &extra).await && !can("dave", "create", "configmaps", &tenant).await)
+            .then_some(())
+    })
+    .await;
+    let natives = natives_of(b.metadata.uid.as_deref().unwrap()).await;
+    assert_eq!(
+        natives
+            .iter()
+            .map(|n| n.metadata.namespace.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec![extra]
+    );
+}

@@ -188,4 +188,13 @@ impl Workspace {
             None => format!("{DEFAULT_NAMESPACE_PREFIX}{}", kube::ResourceExt::name_any(self)),
         }
     }
+
+    /// Whether the status reports the workspace `Ready` (its namespace and
+    /// Roles in place).
+    pub fn is_ready(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| {
+            super::conditions::find_condition(&s.conditions, super::conditions::READY)
+                .is_some_and(|c| c.status == super::ConditionStatus::True)
+        })
+    }
 }

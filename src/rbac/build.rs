@@ -158,24 +158,6 @@ pub fn native_binding(owner: &Owner<'_>, grant: &Grant) -> NativeBinding {
     }
 }
 
-/// Whether an existing native binding already grants what `desired` grants,
-/// with the labels and annotations foureyes relies on (others may add more).
-pub fn in_sync(existing: &NativeBinding, desired: &NativeBinding) -> bool {
-    let subset = |have: &Option<BTreeMap<String, String>>, want: &Option<BTreeMap<String, String>>| {
-        let empty = BTreeMap::new();
-        let have = have.as_ref().unwrap_or(&empty);
-        want.as_ref()
-            .unwrap_or(&empty)
-            .iter()
-            .all(|(k, v)| have.get(k) == Some(v))
-    };
-    existing.role_ref == desired.role_ref
-        && existing.subjects == desired.subjects
-        && subset(&existing.metadata.labels, &desired.metadata.labels)
-        && subset(&existing.metadata.annotations, &desired.metadata.annotations)
-        && existing.metadata.deletion_timestamp.is_none()
-}
-
 /// A policy rule for API groups, resources and verbs.
 pub(crate) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -315,18 +297,6 @@ mod tests {
         assert_eq!(ann[BINDING_REF_ANNOTATION], "ws-payments/dave-admin");
         assert_eq!(nb.role_ref.kind, "ClusterRole");
         assert_eq!(nb.subjects.as_ref().unwrap()[0].name, "first.last@example.com");
-        assert!(in_sync(&nb, &nb));
-        let mut edited = nb.clone();
-        edited.subjects.as_mut().unwrap()[0].name = "mallory".into();
-        assert!(!in_sync(&edited, &nb));
-        let mut extra = nb.clone();
-        extra
-            .metadata
-            .labels
-            .as_mut()
-            .unwrap()
-            .insert("team".into(), "x".into());
-        assert!(in_sync(&extra, &nb), "labels added by others do not matter");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 
 pub mod apply;
 pub mod build;
+pub mod cached;
 pub mod operator;
 
 pub use build::*;
+pub use cached::{NativeGrant, in_sync};

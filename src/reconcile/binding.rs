@@ -22,7 +22,7 @@ use crate::audit::{events, history, transitions};
 use crate::policy::binding::{
     BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status, decide_binding,
 };
-use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, Owner};
+use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NativeGrant, Owner};
 
 /// How long after an expiry its record (history, status, event) waits, so
 /// that simultaneous expiries revoke first and record afterwards.
@@ -72,10 +72,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         policy: &w.spec.approval_policy,
         max_duration: w.spec.max_duration.to_chrono(),
         restrict_partner_self_assignment: w.spec.restrict_partner_self_assignment,
-        ready: w.status.as_ref().is_some_and(|s| {
-            crate::api::conditions::find_condition(&s.conditions, crate::api::conditions::READY)
-                .is_some_and(|c| c.status == crate::api::ConditionStatus::True)
-        }),
+        ready: w.is_ready(),
     });
     let project = b.spec.project.as_ref().and_then(|p| {
         ctx.projects
@@ -241,7 +238,7 @@ async fn sync_natives(
 ) -> Result<(Vec<String>, bool), Error> {
     let ns = b.namespace().unwrap_or_default();
     let name = b.name_any();
-    let existing: Vec<Arc<NativeBinding>> = ctx.natives_of(uid);
+    let existing: Vec<Arc<NativeGrant>> = ctx.natives_of(uid);
     let mut drift = vec![];
     let mut desired_keys = vec![];
     if let (BindingPhase::Active, Some(expires_at)) = (decision.phase, decision.expires_at) {
@@ -260,19 +257,22 @@ async fn sync_natives(
                 grant.namespace.clone(),
                 desired.metadata.name.clone().unwrap_or_default(),
             );
-            let current = existing
-                .iter()
-                .find(|e| e.namespace().as_deref() == Some(&key.0) && e.metadata.name.as_deref() == Some(&key.1));
+            let current = existing.iter().find(|e| e.namespace == key.0 && e.name == key.1);
             desired_keys.push(key.clone());
             if current.is_some_and(|c| rbac::in_sync(c, &desired)) {
                 continue;
             }
             // The cache may lag behind our own last write: ask the API server
             // before writing (a read is cheaper than a write, and not a drift).
-            if current.is_none() {
+            // A grant that was never active has nothing to find: it goes
+            // straight to the apply, which is idempotent.
+            if current.is_none() && was_active {
                 let api: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), &key.0);
                 let live = api.get_opt(&key.1).await.map_err(kube_err("get native binding"))?;
-                if live.as_ref().is_some_and(|l| rbac::in_sync(l, &desired)) {
+                if live
+                    .as_ref()
+                    .is_some_and(|l| rbac::in_sync(&NativeGrant::from(l), &desired))
+                {
                     continue;
                 }
             }
@@ -293,15 +293,15 @@ async fn sync_natives(
     }
     let mut revoked = false;
     for e in existing {
-        let key = (e.namespace().unwrap_or_default(), e.name_any());
-        if desired_keys.contains(&key) || ctx.was_deleted(e.uid().as_deref()) {
+        let key = (e.namespace.clone(), e.name.clone());
+        if desired_keys.contains(&key) || ctx.was_deleted(e.uid.as_deref()) {
             continue;
         }
         ctx.metrics.api_write("NativeRoleBinding", "delete");
-        rbac::apply::delete_native(&ctx.client, &key.0, &key.1, e.uid().as_deref())
+        rbac::apply::delete_native(&ctx.client, &key.0, &key.1, e.uid.as_deref())
             .await
             .map_err(kube_err("delete native binding"))?;
-        ctx.mark_deleted(e.uid().as_deref());
+        ctx.mark_deleted(e.uid.as_deref());
         revoked = true;
         if decision.phase == BindingPhase::Expired
             && let Some(exp) = decision.expires_at

@@ -7,12 +7,15 @@
 //! atomically at its end, as the cache does. Lookups still go through the
 //! cache, so a stale index entry costs a miss, never a wrong answer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
 
 use kube::runtime::watcher;
 
-type Map = HashMap<String, BTreeSet<String>>;
+/// (key, name) pairs, in order: one ordered set for the whole index rather
+/// than a set per key, since most keys (a binding's uid) have a single name.
+type Map = BTreeSet<(String, String)>;
 
 /// What an index files an object under: its key and its name.
 pub type Entry<K> = fn(&K) -> Option<(String, String)>;
@@ -27,25 +30,22 @@ pub struct Index {
 impl Index {
     /// The names under a key.
     pub fn get(&self, key: &str) -> Vec<String> {
+        let from = (key.to_owned(), String::new());
         self.live
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+            .range((Bound::Included(&from), Bound::Unbounded))
+            .take_while(|(k, _)| k == key)
+            .map(|(_, name)| name.clone())
+            .collect()
     }
 
     fn insert(map: &mut Map, key: String, name: String) {
-        map.entry(key).or_default().insert(name);
+        map.insert((key, name));
     }
 
     fn remove(map: &mut Map, key: &str, name: &str) {
-        if let Some(set) = map.get_mut(key) {
-            set.remove(name);
-            if set.is_empty() {
-                map.remove(key);
-            }
-        }
+        map.remove(&(key.to_owned(), name.to_owned()));
     }
 
     /// Applies one watch event, with `entry` giving an object's key and name.
@@ -126,7 +126,15 @@ mod tests {
         idx.observe(&watcher::Event::Apply(("ns1", "a")), entry);
         idx.observe(&watcher::Event::Apply(("ns1", "b")), entry);
         idx.observe(&watcher::Event::Apply(("ns2", "c")), entry);
-        assert_eq!(idx.get("ns1"), vec!["a", "b"]);
+        idx.observe(&watcher::Event::Apply(("ns10", "e")), entry);
+        idx.observe(&watcher::Event::Apply(("ns", "f")), entry);
+        assert_eq!(
+            idx.get("ns1"),
+            vec!["a", "b"],
+            "another key that starts alike is not mixed in"
+        );
+        assert_eq!(idx.get("ns10"), vec!["e"]);
+        assert!(idx.get("n").is_empty());
         idx.observe(&watcher::Event::Delete(("ns1", "a")), entry);
         assert_eq!(idx.get("ns1"), vec!["b"]);
         // A re-list keeps serving the old view until it is complete.

@@ -4,13 +4,13 @@ pub mod binding;
 pub mod guard;
 pub mod index;
 pub mod project;
+pub mod relay;
 pub mod request;
 pub mod workspace;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
 use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -41,7 +41,7 @@ pub struct Context {
     /// Every role request.
     pub requests: Store<RoleRequest>,
     /// Every native binding foureyes made for a grant.
-    pub natives: Store<NativeBinding>,
+    pub natives: Store<crate::rbac::NativeGrant>,
     /// Per-object backoff for transient errors.
     pub backoff: Backoff,
     /// Asks for other objects to be reconciled.
@@ -170,7 +170,8 @@ impl Context {
 
     /// Forgets deleted native bindings that the cache no longer shows.
     pub fn prune_deleted(&self) {
-        let live: std::collections::HashSet<String> = self.natives.state().iter().filter_map(|n| n.uid()).collect();
+        let live: std::collections::HashSet<String> =
+            self.natives.state().iter().filter_map(|n| n.uid.clone()).collect();
         self.deleted
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -248,7 +249,7 @@ impl Context {
     }
 
     /// The native bindings made for the foureyes binding with this uid.
-    pub fn natives_of(&self, uid: &str) -> Vec<Arc<NativeBinding>> {
+    pub fn natives_of(&self, uid: &str) -> Vec<Arc<crate::rbac::NativeGrant>> {
         self.index
             .natives_by_owner
             .get(uid)
@@ -257,7 +258,7 @@ impl Context {
                 let (ns, name) = key.split_once('/')?;
                 self.natives.get(&ObjectRef::new(name).within(ns))
             })
-            .filter(|n| n.labels().get(crate::rbac::BINDING_UID_LABEL).map(String::as_str) == Some(uid))
+            .filter(|n| n.owner_uid.as_deref() == Some(uid))
             .collect()
     }
 
