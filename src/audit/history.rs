@@ -952,26 +952,46 @@ impl History {
     /// `workspace`), unless an entry with its idempotency key is in the head
     /// chunk or the one before it. Returns once the entry is stored.
     pub async fn append(&self, ns: &str, workspace: &str, chain: &Chain, entry: NewEntry) -> Result<Appended, Error> {
+        let mut appended = self.append_all(ns, workspace, chain, vec![entry]).await?;
+        appended.pop().ok_or(Error::Interrupted)
+    }
+
+    /// Appends entries to `chain`, in their order, like [`History::append`];
+    /// entries that fit into the head chunk together are written together.
+    pub async fn append_all(
+        &self,
+        ns: &str,
+        workspace: &str,
+        chain: &Chain,
+        entries: Vec<NewEntry>,
+    ) -> Result<Vec<Appended>, Error> {
         let slot = self.slot(ns, chain);
-        let (reply, mut rx) = tokio::sync::oneshot::channel();
-        slot.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Pending { entry, reply });
+        let replies: Vec<_> = {
+            let mut queue = slot.queue.lock().unwrap_or_else(|e| e.into_inner());
+            entries
+                .into_iter()
+                .map(|entry| {
+                    let (reply, rx) = tokio::sync::oneshot::channel();
+                    queue.push(Pending { entry, reply });
+                    rx
+                })
+                .collect()
+        };
         {
             let mut head = slot.head.lock().await;
-            match rx.try_recv() {
-                Ok(result) => return result,
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(Error::Interrupted),
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
-            }
+            // Whoever held the lock before may have written ours already;
+            // what is still queued (ours or others') is written now.
             let batch = std::mem::take(&mut *slot.queue.lock().unwrap_or_else(|e| e.into_inner()));
             if !batch.is_empty() {
                 self.write_batch(&mut head, ns, workspace, chain, batch).await;
             }
         }
         self.trim(&slot);
-        rx.await.unwrap_or(Err(Error::Interrupted))
+        let mut appended = Vec::with_capacity(replies.len());
+        for rx in replies {
+            appended.push(rx.await.unwrap_or(Err(Error::Interrupted))?);
+        }
+        Ok(appended)
     }
 
     /// Keeps at most [`MAX_CACHED_HEADS`] heads in memory (a head holds its

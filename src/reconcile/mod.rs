@@ -429,17 +429,33 @@ pub async fn record(
     chain: crate::audit::history::Chain,
     entry: crate::audit::history::NewEntry,
 ) -> Result<(), Error> {
+    record_all(ctx, ns, chain, vec![entry]).await
+}
+
+/// Records entries in `chain`, in their order, written together where they
+/// fit (one API write for the transitions of one pass).
+pub async fn record_all(
+    ctx: &Context,
+    ns: &str,
+    chain: crate::audit::history::Chain,
+    entries: Vec<crate::audit::history::NewEntry>,
+) -> Result<(), Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let workspace = ctx.workspace_name_of(ns).unwrap_or_else(|| {
         ns.strip_prefix(crate::api::workspace::DEFAULT_NAMESPACE_PREFIX)
             .unwrap_or(ns)
             .to_owned()
     });
-    let appended = ctx.history.append(ns, &workspace, &chain, entry).await?;
-    if appended.written {
-        tracing::debug!(namespace = ns, chain = %chain, seq = appended.seq, "history entry appended");
-        if let Some(ws) = ctx.workspaces.get(&ObjectRef::new(&workspace)) {
-            let _ = ctx.triggers.workspaces.send(ObjectRef::from_obj(ws.as_ref()));
-        }
+    let appended = ctx.history.append_all(ns, &workspace, &chain, entries).await?;
+    for a in appended.iter().filter(|a| a.written) {
+        tracing::debug!(namespace = ns, chain = %chain, seq = a.seq, "history entry appended");
+    }
+    if appended.iter().any(|a| a.written)
+        && let Some(ws) = ctx.workspaces.get(&ObjectRef::new(&workspace))
+    {
+        let _ = ctx.triggers.workspaces.send(ObjectRef::from_obj(ws.as_ref()));
     }
     Ok(())
 }

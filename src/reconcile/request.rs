@@ -109,42 +109,51 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     let mut decision = decide_request(&facts);
     let role_label = role.as_ref().map(Role::label);
 
-    // Act. The history first (write-ahead): a crash before the status write
-    // records the same entries again, which the idempotency keys absorb.
-    for entry in transitions::request_entries(r, previous.as_ref(), &decision) {
-        super::record(ctx, &ns, transitions::request_chain(r), entry).await?;
-    }
+    // Act. The history before the status that reports it (write-ahead): a
+    // crash before the status write records the same entries again, which
+    // the idempotency keys absorb.
+    let record = super::record_all(
+        ctx,
+        &ns,
+        transitions::request_chain(r),
+        transitions::request_entries(r, previous.as_ref(), &decision),
+    );
     let mut announced_from = previous.clone();
+    let decided = request_status(
+        &decision,
+        previous.as_ref(),
+        role_label.clone(),
+        None,
+        r.metadata.generation,
+        now,
+    );
     let status = match decision.create_binding.clone() {
-        None => request_status(
-            &decision,
-            previous.as_ref(),
-            role_label.clone(),
-            None,
-            r.metadata.generation,
-            now,
-        ),
+        None => {
+            record.await?;
+            decided
+        }
         // Approved: the binding is created before the status reports the
         // approval, so that an approval costs one status write. The binding
         // waits while its request still looks undecided; this process
         // remembers the approval, and after a crash the request is decided
         // again (with the managers of then) before its binding can act.
         Some(plan) => {
-            let approved = request_status(
-                &decision,
-                previous.as_ref(),
-                role_label.clone(),
-                None,
-                r.metadata.generation,
-                now,
-            );
-            announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
-            announced_from = Some(approved.clone());
+            let approved = decided;
             ctx.approved_requests
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(uid.clone());
-            let outcome = create_binding(ctx, r, &uid, &plan, &decision).await?;
+            // The record and the binding at once, so that the access does
+            // not wait for the history: the record is queued on its chain
+            // first (the binding's own entries queue behind it), and the
+            // request's status waits for both.
+            let (recorded, outcome) = futures::join!(record, create_binding(ctx, r, &uid, &plan, &decision));
+            recorded?;
+            let outcome = outcome?;
+            // Events after the binding: they are the live view, and the
+            // access should not wait for them.
+            announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
+            announced_from = Some(approved.clone());
             if outcome == ExistingBinding::Ours {
                 ctx.publish(
                     &r.object_ref(&()),
