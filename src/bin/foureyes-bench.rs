@@ -1,18 +1,20 @@
 //! The access-engine benchmark: a release-mode load against a real control
 //! plane (DESIGN §5). It starts a control plane and the operator, creates N
-//! bindings in N/10 workspaces, half of them expiring at the same instant and
-//! half staggered, and prints:
+//! bindings in N/10 workspaces: up to 1,000 (half of a smaller load) expire
+//! at the same instant, `--singles` expire one at a time `--spacing-ms`
+//! apart, and the rest stay active as the load. It prints:
 //!
 //! - revocation lag (expiry → native RBAC gone, as a watcher sees it):
-//!   p50/p99/max, for the simultaneous and the staggered expiries;
+//!   p50/p99/max, for the simultaneous and the single expiries;
 //! - API writes per grant (from the operator's own counter);
 //! - API writes after a restart with everything in sync (target: zero);
 //! - the operator's peak resident memory.
 //!
-//! With `--requests N` it measures role requests instead: N requests, each
-//! already approved by its requesting manager (1/2), are approved at once by
-//! a second manager, and it prints approval → native RBAC latency p50/p99/max
-//! and the API writes per request.
+//! With `--requests N` it measures role requests instead: N + `--singles`
+//! requests, each already approved by its requesting manager (1/2). The
+//! singles are approved by a second manager one every `--spacing-ms` while
+//! the N stay in flight; then the N are approved at once. It prints approval
+//! → native RBAC latency p50/p99/max for both, and the API writes per request.
 //!
 //! Usage: `cargo run --release --bin foureyes-bench -- --bindings 1000`
 //! or `cargo run --release --bin foureyes-bench -- --requests 1000`
@@ -51,9 +53,16 @@ struct Args {
     /// print appends per second and bytes per 1,000 entries.
     #[arg(long)]
     history: Option<usize>,
-    /// Measure role requests instead: this many requests approved at once.
+    /// Measure role requests instead: this many requests in flight.
     #[arg(long, default_value_t = 0)]
     requests: usize,
+    /// Single expiries (with `--bindings`) or single approvals (with
+    /// `--requests`) measured one by one, this far apart.
+    #[arg(long, default_value_t = 100)]
+    spacing_ms: u64,
+    /// How many single expiries or approvals to measure.
+    #[arg(long, default_value_t = 200)]
+    singles: usize,
 }
 
 /// Native binding name → (its expiry, when a watcher saw it deleted).
@@ -204,12 +213,22 @@ impl Operator {
             .collect())
     }
 
+    /// The operator's peak resident memory so far.
     fn peak_rss_mib(&self) -> f64 {
+        self.status_mib("VmHWM:")
+    }
+
+    /// The operator's resident memory now.
+    fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.pid))
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
+                    .find(|l| l.starts_with(field))
                     .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
             })
             .map(|kib| kib / 1024.0)
@@ -302,7 +321,7 @@ async fn main() -> anyhow::Result<()> {
     let op = Operator::start(&plane, &config, port, &plane.dir.join("operator.log"))?;
     op.wait_ready().await?;
     if args.requests > 0 {
-        let result = requests_bench(&plane, &admin, &partner, &op, args.requests, args.concurrency).await;
+        let result = requests_bench(&plane, &admin, &partner, &op, &args).await;
         op.stop();
         return result;
     }
@@ -361,13 +380,17 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     println!("created {workspaces} workspaces in {:.1} s", t0.elapsed().as_secs_f64());
 
-    // Bindings: half expire together at `together`, half staggered after it.
+    // Bindings: up to 1,000 expire together at `together` (DESIGN §5); once
+    // their record is written, `singles` expire one by one, `spacing_ms`
+    // apart; the rest stay active past the end of the run (they are the load).
     let writes_before = op.writes().await?;
-    let load_window = Duration::from_millis(25 * n as u64).max(Duration::from_secs(60));
+    let load_window = Duration::from_millis(35 * n as u64).max(Duration::from_secs(60));
     let together = chrono::SubsecRound::trunc_subsecs(Utc::now() + chrono::Duration::from_std(load_window)?, 3);
-    let stagger_span = 20.0;
-    // DESIGN §5: 1,000 simultaneous expiries (or half of a smaller load); the rest staggered.
     let simultaneous = (n / 2).min(1000);
+    let singles = args.singles.min(n - simultaneous);
+    let first_single = together + chrono::Duration::seconds(30);
+    let spacing = chrono::Duration::milliseconds(args.spacing_ms.max(1) as i64);
+    let last_single = first_single + spacing * singles as i32;
     let t1 = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
@@ -376,9 +399,10 @@ async fn main() -> anyhow::Result<()> {
                 let ws = format!("ws-bench-{}", i % workspaces);
                 let expires = if i < simultaneous {
                     together
+                } else if i < simultaneous + singles {
+                    first_single + spacing * (i - simultaneous) as i32
                 } else {
-                    together
-                        + chrono::Duration::milliseconds(5_000 + (i as f64 / n as f64 * stagger_span * 1000.0) as i64)
+                    together + chrono::Duration::hours(1)
                 };
                 let b: RoleBinding = serde_json::from_value(json!({
                     "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
@@ -448,43 +472,59 @@ async fn main() -> anyhow::Result<()> {
     op.wait_ready().await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let restart_writes = op.writes().await?.abs();
+    let rss_restart = op.rss_mib();
     println!("API writes after a restart in steady state (5 s after ready): {restart_writes}");
+    if Utc::now() > together - chrono::Duration::seconds(2) {
+        println!("warning: the restart ended after the simultaneous expiry; raise the load window");
+    }
     for (labels, v) in op.writes_by_kind().await? {
         println!("  writes {labels}: {v}");
     }
 
     // Expiries.
-    let last = together + chrono::Duration::seconds(5 + stagger_span as i64 + 1);
-    while Utc::now() < last + chrono::Duration::seconds(3) {
+    while Utc::now() < last_single + chrono::Duration::seconds(3) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let expected = simultaneous + singles;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while deletions.lock().await.len() < n && Instant::now() < deadline {
+    while deletions.lock().await.len() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let seen = deletions.lock().await.clone();
-    let (mut simultaneous, mut staggered) = (vec![], vec![]);
+    let (mut together_lags, mut single_lags) = (vec![], vec![]);
     for (expiry, at) in seen.values() {
         let lag = (*at - *expiry).num_microseconds().unwrap_or(0) as f64 / 1000.0;
         if *expiry == together {
-            simultaneous.push(lag)
+            together_lags.push(lag)
         } else {
-            staggered.push(lag)
+            single_lags.push(lag)
         }
     }
-    println!("revocation lag (expiry -> native RoleBinding deleted, as seen by a watcher):");
-    summary("simultaneous expiries", simultaneous.clone());
-    summary("staggered expiries", staggered);
-    let all_gone = simultaneous.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "revocation lag (expiry -> native RoleBinding deleted, as seen by a watcher), with {} other grants active:",
+        n - expected
+    );
+    summary(&format!("{simultaneous} simultaneous expiries"), together_lags.clone());
+    summary(
+        &format!("{singles} single expiries, {} ms apart", args.spacing_ms),
+        single_lags,
+    );
+    let all_gone = together_lags.iter().cloned().fold(0.0, f64::max);
     println!(
         "  all {} simultaneous expiries revoked within {:.0} ms",
-        simultaneous.len(),
+        together_lags.len(),
         all_gone
     );
-    println!("revoked {}/{n} (missing: {})", seen.len(), n - seen.len().min(n));
     println!(
-        "operator peak resident memory: {:.1} MiB with {n} bindings in {workspaces} workspaces (after restart: {:.1} MiB)",
-        rss_loaded,
+        "revoked {}/{expected} (missing: {})",
+        seen.len(),
+        expected - seen.len().min(expected)
+    );
+    println!("operator resident memory with {n} bindings in {workspaces} workspaces:");
+    println!("  peak while the {n} grants were created and activated: {rss_loaded:.1} MiB");
+    println!("  after a restart, in sync (5 s after ready): {rss_restart:.1} MiB");
+    println!(
+        "  peak after the restart, through the expiries: {:.1} MiB",
         op.peak_rss_mib()
     );
     op.stop();
@@ -497,9 +537,9 @@ async fn requests_bench(
     admin: &Client,
     partner: &Client,
     op: &Operator,
-    n: usize,
-    concurrency: usize,
+    args: &Args,
 ) -> anyhow::Result<()> {
+    let (n, singles, concurrency) = (args.requests, args.singles, args.concurrency);
     use foureyes::api::{RequestPhase, RoleRequest};
     use foureyes::rbac::BINDING_LABEL;
 
@@ -551,9 +591,8 @@ async fn requests_bench(
     }
     println!("{workspaces} workspaces with two managers each");
 
-    // n requests by alice (counted as her approval): 1/2 each, and a few
-    // more to approve one at a time afterwards.
-    let singles = 20;
+    // n requests by alice (counted as her approval): 1/2 each, and the
+    // singles to approve one at a time while the n are in flight.
     let t0 = Instant::now();
     futures::stream::iter(0..n + singles)
         .map(|i| {
@@ -633,83 +672,80 @@ async fn requests_bench(
     }
     ready_rx.await?;
 
-    // bob approves all of them at once.
-    let sent: Arc<tokio::sync::Mutex<HashMap<String, Instant>>> = Default::default();
-    let t1 = Instant::now();
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let bob = bob.clone();
-            let sent = sent.clone();
-            async move {
-                let ns = format!("ws-rq-{}", i % workspaces);
-                let name = format!("req-{i}");
-                let api = Api::<RoleRequest>::namespaced(bob, &ns);
-                let patch = json!({ "spec": { "approvals": [{ "user": "bob", "decision": "Approve" }] } });
-                let started = Instant::now();
-                api.patch(
+    // bob approves the singles one at a time, `spacing_ms` apart, while the
+    // n others are in flight.
+    let approve = |i: usize| {
+        let bob = bob.clone();
+        async move {
+            let ns = format!("ws-rq-{}", i % workspaces);
+            let name = format!("req-{i}");
+            let patch = json!({ "spec": { "approvals": [{ "user": "bob", "decision": "Approve" }] } });
+            let started = Instant::now();
+            Api::<RoleRequest>::namespaced(bob, &ns)
+                .patch(
                     &name,
                     &kube::api::PatchParams::default(),
                     &kube::api::Patch::Merge(patch),
                 )
                 .await?;
-                sent.lock().await.insert(format!("{ns}/{name}"), started);
-                Ok::<_, kube::Error>(())
-            }
-        })
+            Ok::<_, kube::Error>((format!("{ns}/{name}"), started))
+        }
+    };
+    let latencies = |sent: &HashMap<String, Instant>, seen: &HashMap<String, Instant>| -> Vec<f64> {
+        sent.iter()
+            .filter_map(|(key, at)| Some(seen.get(key)?.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+            .collect()
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(args.spacing_ms.max(1)));
+    let mut paced = tokio::task::JoinSet::new();
+    for i in n..n + singles {
+        tick.tick().await;
+        paced.spawn(approve(i));
+    }
+    let mut sent = HashMap::new();
+    while let Some(r) = paced.join_next().await {
+        let (key, at) = r??;
+        sent.insert(key, at);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let in_place = seen.lock().await;
+        if sent.keys().all(|k| in_place.contains_key(k)) {
+            break;
+        }
+        drop(in_place);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let single = latencies(&sent, &seen.lock().await.clone());
+    println!(
+        "one approval every {} ms with {n} requests in flight ({} of {singles} in place):",
+        args.spacing_ms,
+        single.len()
+    );
+    summary("approval latency", single);
+
+    // Then bob approves all n at once.
+    let t1 = Instant::now();
+    let sent: HashMap<String, Instant> = futures::stream::iter(0..n)
+        .map(approve)
         .buffer_unordered(concurrency.max(64))
-        .try_collect::<Vec<_>>()
+        .try_collect()
         .await?;
     println!("{n} approvals sent in {:.1} s", t1.elapsed().as_secs_f64());
     let deadline = Instant::now() + Duration::from_secs(120);
-    while seen.lock().await.len() < n + 2 * workspaces && Instant::now() < deadline {
+    while seen.lock().await.len() < n + singles + 2 * workspaces && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!(
         "all in place {:.1} s after the first approval",
         t1.elapsed().as_secs_f64()
     );
-    let (sent_at, seen_at) = (sent.lock().await.clone(), seen.lock().await.clone());
-    let lags: Vec<f64> = sent_at
-        .iter()
-        .filter_map(|(key, at)| Some(seen_at.get(key)?.saturating_duration_since(*at).as_secs_f64() * 1000.0))
-        .collect();
+    let burst = latencies(&sent, &seen.lock().await.clone());
     println!(
-        "approval -> native RBAC in place (as seen by a watcher), {} of {n}:",
-        lags.len()
+        "{n} approvals at once (as seen by a watcher), {} of {n} in place:",
+        burst.len()
     );
-    summary("approval latency", lags);
-
-    // Then one approval at a time, on an idle operator.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let mut single = vec![];
-    for i in n..n + singles {
-        let ns = format!("ws-rq-{}", i % workspaces);
-        let name = format!("req-{i}");
-        let key = format!("{ns}/{name}");
-        let api = Api::<RoleRequest>::namespaced(bob.clone(), &ns);
-        let patch = json!({ "spec": { "approvals": [{ "user": "bob", "decision": "Approve" }] } });
-        let started = Instant::now();
-        api.patch(
-            &name,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(patch),
-        )
-        .await?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(at) = seen.lock().await.get(&key) {
-                single.push(at.saturating_duration_since(started).as_secs_f64() * 1000.0);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    println!(
-        "one approval at a time on an idle operator ({} of {singles}):",
-        single.len()
-    );
-    summary("approval latency", single);
+    summary("approval latency", burst);
     for (labels, v) in op.writes_by_kind().await? {
         println!("  writes {labels}: {v}");
     }
