@@ -425,8 +425,9 @@ fn lost_leadership(health: &Health, reason: String) -> anyhow::Error {
 /// A watch on every `K` (or those `config` selects) that feeds a cache
 /// (managed fields stripped), an optional secondary index, and the sync
 /// tracker under `name`; returns the cache and the stream of its events, for
-/// relays and (as touched objects) a controller. Objects that do not deserialise are kept out of the
-/// cache and reported on `invalid` (see [`reconcile::guard`]).
+/// relays and (as touched objects) a controller. Objects that do not
+/// deserialise are kept out of the cache and reported on `invalid` (see
+/// [`reconcile::guard`]).
 fn cached<K>(
     client: &Client,
     config: watcher::Config,

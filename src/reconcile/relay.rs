@@ -38,11 +38,12 @@ where
             watcher::Event::Init => {}
             watcher::Event::InitDone => synced = true,
             watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-                let value = key(obj);
-                let changed = seen.get(&identity(obj)) != Some(&value);
-                seen.insert(identity(obj), value);
-                if changed && synced {
-                    send(obj);
+                let (id, value) = (identity(obj), key(obj));
+                if seen.get(&id) != Some(&value) {
+                    seen.insert(id, value);
+                    if synced {
+                        send(obj);
+                    }
                 }
             }
             watcher::Event::Delete(obj) => {
