@@ -20,14 +20,14 @@ use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
 use kube::api::ListParams;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
-use crate::audit::events::{self, publish};
+use crate::audit::events::{self, Events};
 use crate::config::Config;
 use crate::policy::sweep::{OwnerFacts, sweep_reason};
 use crate::rbac::{self, BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR, NativeGrant};
@@ -108,7 +108,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ = shutdown.clone() => return Ok(()),
     }
 
-    let recorder = Recorder::new(
+    let publisher = Events::new(
         client.clone(),
         Reporter {
             controller: "foureyes".into(),
@@ -124,14 +124,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     metrics.set_leader(true);
     health.set_not_ready_reason("revoking overdue access");
     let revoked = tokio::select! {
-        revoked = revoke_overdue(&client, &recorder, &metrics) => revoked?,
+        revoked = revoke_overdue(&client, &publisher, &metrics) => revoked?,
         reason = leader.lost() => return Err(lost_leadership(&health, reason)),
     };
     info!(revoked, "overdue access revoked before start");
 
     let wc = watcher::Config::default();
     let (invalid_tx, invalid_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(report_invalid(recorder.clone(), invalid_rx));
+    tokio::spawn(report_invalid(publisher.clone(), invalid_rx));
     let index = reconcile::index::Indexes::default();
     let (tracker, synced) = SyncTracker::new(&[
         "workspaces",
@@ -273,7 +273,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder,
+        events: publisher,
         config: config.clone(),
         metrics: metrics.clone(),
         workspaces: ws_reader.clone(),
@@ -539,7 +539,7 @@ fn map_event<A, B>(event: watcher::Event<A>, f: impl Fn(A) -> B) -> watcher::Eve
 
 /// Publishes a Warning event `InvalidObject` once per version of each object
 /// that the operator cannot read.
-async fn report_invalid(recorder: Recorder, mut rx: tokio::sync::mpsc::UnboundedReceiver<(ObjectReference, String)>) {
+async fn report_invalid(publisher: Events, mut rx: tokio::sync::mpsc::UnboundedReceiver<(ObjectReference, String)>) {
     let mut reported = std::collections::HashSet::new();
     while let Some((reference, error)) = rx.recv().await {
         let key = format!(
@@ -550,8 +550,8 @@ async fn report_invalid(recorder: Recorder, mut rx: tokio::sync::mpsc::Unbounded
         if !reported.insert(key) {
             continue;
         }
-        crate::audit::events::publish(
-            &recorder,
+        publisher
+            .publish(
             &reference,
             true,
             crate::audit::events::INVALID_OBJECT,
@@ -663,7 +663,7 @@ pub fn owner_of(n: &NativeGrant) -> Option<ObjectRef<RoleBinding>> {
 
 /// Invariant 1: revokes every native binding foureyes made whose expiry has
 /// passed, straight from the API (no cache), before anything else runs.
-pub async fn revoke_overdue(client: &Client, recorder: &Recorder, metrics: &Metrics) -> anyhow::Result<usize> {
+pub async fn revoke_overdue(client: &Client, publisher: &Events, metrics: &Metrics) -> anyhow::Result<usize> {
     let api: Api<NativeBinding> = Api::all(client.clone());
     let now = Utc::now();
     let mut revoked = 0;
@@ -718,7 +718,9 @@ pub async fn revoke_overdue(client: &Client, recorder: &Recorder, metrics: &Metr
                         item.name_any()
                     );
                     metrics.api_write("Event", "create");
-                    publish(recorder, &reference, true, events::OVERDUE_REVOKED, "Revoke", note).await;
+                    publisher
+                        .publish(&reference, true, events::OVERDUE_REVOKED, "Revoke", note)
+                        .await;
                 }
             }
         }

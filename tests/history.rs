@@ -475,3 +475,62 @@ async fn a_bindings_transitions_are_recorded_with_their_actors() {
     verified(&env, &Chain::workspace()).await;
     verified(&env, &project).await;
 }
+
+/// Events (the live view beside the history): a warning repeated on the same
+/// object becomes one event with a series, while each Normal transition is
+/// an event of its own, published without being kept in memory.
+#[tokio::test]
+async fn repeated_warnings_form_a_series_and_transitions_are_events_of_their_own() {
+    use foureyes::audit::events::Events;
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::Resource;
+    use kube::runtime::events::Reporter;
+
+    let env = TestEnv::new("events").await;
+    let admin = client("admin").await;
+    let maps: Api<ConfigMap> = Api::namespaced(admin.clone(), &env.ns);
+    let map: ConfigMap = serde_json::from_value(json!({ "metadata": { "name": "subject" } })).unwrap();
+    let map = maps.create(&PostParams::default(), &map).await.unwrap();
+    let reference = map.object_ref(&());
+    let events = Events::new(
+        admin.clone(),
+        Reporter {
+            controller: "foureyes-test".into(),
+            instance: None,
+        },
+    );
+    for _ in 0..3 {
+        events
+            .publish(&reference, true, "DriftCorrected", "Restore", "put back".into())
+            .await;
+    }
+    for _ in 0..2 {
+        events
+            .publish(&reference, false, "Granted", "Grant", "granted".into())
+            .await;
+    }
+    let listed = Api::<K8sEvent>::namespaced(admin, &env.ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    let of = |reason: &str| -> Vec<K8sEvent> {
+        listed
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("subject"))
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .cloned()
+            .collect()
+    };
+    let warnings = of("DriftCorrected");
+    assert_eq!(warnings.len(), 1, "one event for the repeated warning: {warnings:?}");
+    assert_eq!(warnings[0].series.as_ref().map(|s| s.count), Some(3));
+    assert_eq!(warnings[0].type_.as_deref(), Some("Warning"));
+    let normal = of("Granted");
+    assert_eq!(normal.len(), 2, "each transition is its own event: {normal:?}");
+    assert!(
+        normal
+            .iter()
+            .all(|e| e.series.is_none() && e.type_.as_deref() == Some("Normal"))
+    );
+}

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kube::Client;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::{BindingPhase, Project, RoleBinding, RoleRequest, SubjectKind, Workspace, WorkspaceRole};
@@ -26,8 +25,8 @@ pub const FINALIZER: &str = "foureyes.dev/cleanup";
 pub struct Context {
     /// The API client.
     pub client: Client,
-    /// The one event recorder.
-    pub recorder: Recorder,
+    /// The one event publisher.
+    pub events: crate::audit::events::Events,
     /// The configuration.
     pub config: Arc<Config>,
     /// The metrics.
@@ -201,7 +200,7 @@ impl Context {
         note: String,
     ) {
         self.metrics.api_write("Event", "create");
-        crate::audit::events::publish(&self.recorder, reference, warning, reason, action, note).await;
+        self.events.publish(reference, warning, reason, action, note).await;
     }
 
     /// The workspace whose control namespace is `namespace`.
