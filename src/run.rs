@@ -293,6 +293,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         index,
         deleted: Default::default(),
         history: Arc::new(crate::audit::history::History::new(client.clone()).with_metrics(metrics.clone())),
+        workspaces_verified: Default::default(),
     });
 
     // Bounded concurrency keeps the number of open connections (and memory)

@@ -519,3 +519,103 @@ async fn changes_to_a_workspace_or_a_project_reach_their_bindings() {
         vec![extra]
     );
 }
+
+/// Invariant 5, from the API server's side: acting as the operator's
+/// identity (its RBAC as `foureyes rbac` prints it), native RBAC can bind the
+/// workspace Roles it writes and the allowed ClusterRoles, and nothing wider.
+#[tokio::test]
+async fn the_operators_rbac_binds_only_what_it_may_grant() {
+    use k8s_openapi::api::rbac::v1::Role;
+    let env = TestEnv::new("operator-rbac").await;
+    let admin = client("admin").await;
+    let operator = client("operator").await;
+    // A Role the operator did not write, wider than what it holds.
+    let wider: Role = serde_json::from_value(json!({
+        "metadata": { "name": "wider", "namespace": env.ns },
+        "rules": [{ "apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"] }],
+    }))
+    .unwrap();
+    Api::<Role>::namespaced(admin, &env.ns)
+        .create(&PostParams::default(), &wider)
+        .await
+        .unwrap();
+    let bind = |name: &str, kind: &str, role: &str| -> NativeBinding {
+        serde_json::from_value(json!({
+            "metadata": { "name": name, "namespace": env.ns },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role },
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory" }],
+        }))
+        .unwrap()
+    };
+    let natives = Api::<NativeBinding>::namespaced(operator.clone(), &env.ns);
+    for (kind, role) in [("ClusterRole", "cluster-admin"), ("Role", "wider")] {
+        match natives
+            .create(&PostParams::default(), &bind(&format!("to-{role}"), kind, role))
+            .await
+        {
+            Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "binding {kind} {role}: {e:?}"),
+            other => panic!("the operator bound {kind} {role}: {other:?}"),
+        }
+    }
+    // Nor can it write itself a wider Role to bind.
+    let mut own = wider.clone();
+    own.metadata.name = Some("foureyes-member".into());
+    match Api::<Role>::namespaced(operator, &env.ns)
+        .create(&PostParams::default(), &own)
+        .await
+    {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "{e:?}"),
+        other => panic!("the operator wrote a Role wider than its own: {other:?}"),
+    }
+    // What it does: bind an allowed ClusterRole.
+    natives
+        .create(&PostParams::default(), &bind("to-view", "ClusterRole", "view"))
+        .await
+        .expect("the operator binds an allowed ClusterRole");
+    assert!(!can("mallory", "get", "secrets", &env.ns).await);
+}
+
+/// A workspace Role edited by someone else is put back: at the workspace's
+/// next reconcile once a sweep interval (2 s here) has passed since the
+/// operator last found it in place.
+#[tokio::test]
+async fn an_edited_workspace_role_is_put_back() {
+    use k8s_openapi::api::rbac::v1::Role;
+    let env = TestEnv::new("role-drift").await;
+    setup(&env, 1, 1).await;
+    let roles = Api::<Role>::namespaced(client("admin").await, &env.ns);
+    let want = foureyes::rbac::workspace_roles(&env.name, &env.ns)
+        .into_iter()
+        .find(|r| r.metadata.name.as_deref() == Some("foureyes-member"))
+        .unwrap()
+        .rules;
+    let member_role_in_place = |what: &'static str| {
+        let (roles, want) = (roles.clone(), want.clone());
+        eventually(what, Duration::from_secs(20), move || {
+            let (roles, want) = (roles.clone(), want.clone());
+            async move {
+                let role = roles.get_opt("foureyes-member").await.unwrap()?;
+                (role.rules == want).then_some(())
+            }
+        })
+    };
+    member_role_in_place("the member Role").await;
+    let patch = kube::api::Patch::Merge(json!({ "rules": [] }));
+    roles
+        .patch("foureyes-member", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Any change the workspace sees (here a new member) reconciles it.
+    grant(
+        &env,
+        "alice",
+        "erin-member",
+        json!({"kind": "User", "name": "erin"}),
+        json!({"workspaceRole": "member"}),
+        "1h",
+    )
+    .await;
+    wait_phase(&env, "erin-member", BindingPhase::Active).await;
+    member_role_in_place("the member Role put back").await;
+}

@@ -243,8 +243,9 @@ config:
     assert_eq!(binding["spec"]["paramRef"]["namespace"], ns.as_str());
     assert_eq!(binding["spec"]["paramRef"]["name"], "foureyes-admission");
 
-    // Without allowed ClusterRoles there is no `bind` rule at all (one
-    // without names would allow binding any ClusterRole).
+    // Without allowed ClusterRoles there is no `bind` rule on ClusterRoles
+    // (one without names would allow binding any ClusterRole); the one on the
+    // workspace Roles stays.
     // (Helm merges maps with the defaults: a role is removed by setting it to null.)
     let rendered = template(
         &ns,
@@ -254,7 +255,16 @@ config:
     let docs = parse_docs(&rendered);
     let config: Config = serde_yaml::from_str("roleMap: {}").unwrap();
     rbac_matches(&docs, &config, &ns, "foureyes", "foureyes");
-    assert!(!rendered.contains("  - bind\n"), "{rendered}");
+    let role = find(&docs, "ClusterRole", "foureyes-operator");
+    let binds: Vec<_> = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verbs"].as_array().unwrap().iter().any(|v| v == "bind"))
+        .collect();
+    assert_eq!(binds.len(), 1, "{rendered}");
+    assert_eq!(binds[0]["resources"][0], "roles");
+    assert_eq!(binds[0]["resourceNames"].as_array().unwrap().len(), 3);
 }
 
 #[test]

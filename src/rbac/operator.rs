@@ -1,13 +1,25 @@
 //! The operator's own RBAC (DESIGN §2, invariant 5): least privilege, no
 //! wildcards, no `escalate`, and `bind` only on the ClusterRoles that project
-//! roles may map to, by name. Leader election adds a Role in the Lease's
-//! namespace that reaches only that Lease.
+//! roles may map to and on the three workspace Roles, by name. Leader election
+//! adds a Role in the Lease's namespace that reaches only that Lease.
+//!
+//! The `bind` rule on the workspace Roles (`foureyes-manager`,
+//! `foureyes-member`, `foureyes-auditor`) grants nothing the operator does not
+//! hold already: it writes those Roles itself, and the API server lets it
+//! write only rules it holds. Without it, the API server proves for every
+//! native binding of a workspace role that the operator holds each rule of
+//! the Role, reading the operator's roles from storage one by one: about
+//! 100 ms per binding under load, the largest part of an approval's latency.
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::ObjectMeta;
 
-use super::build::rule;
+use super::build::{AUDITOR_ROLE as WORKSPACE_AUDITOR_ROLE, rule};
 use crate::config::Config;
+use crate::policy::binding::{MANAGER_ROLE, MEMBER_ROLE};
+
+/// The Roles the operator writes in every workspace namespace.
+pub const WORKSPACE_ROLES: [&str; 3] = [MANAGER_ROLE, MEMBER_ROLE, WORKSPACE_AUDITOR_ROLE];
 
 /// The name of the operator's ClusterRole and ClusterRoleBinding.
 pub const OPERATOR_ROLE: &str = "foureyes-operator";
@@ -55,6 +67,14 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
         ),
         rule(&[""], &["events"], &read),
         // Leader election is a namespaced Role: see `operator_lease_role`.
+        // Binding the workspace Roles it writes (see the module's comment).
+        PolicyRule {
+            api_groups: Some(vec!["rbac.authorization.k8s.io".into()]),
+            resources: Some(vec!["roles".into()]),
+            resource_names: Some(WORKSPACE_ROLES.iter().map(|r| (*r).to_owned()).collect()),
+            verbs: vec!["bind".into()],
+            ..Default::default()
+        },
     ];
     let allowed: Vec<String> = config.allowed().into_iter().collect();
     if !allowed.is_empty() {
@@ -234,7 +254,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_wildcards_no_escalate_and_bind_only_on_allowed_cluster_roles() {
+    fn no_wildcards_no_escalate_and_bind_only_on_allowed_cluster_roles_and_workspace_roles() {
         let config: Config = serde_yaml::from_str("roleMap: {reader: view, oncall: edit}").unwrap();
         let role = operator_cluster_role(&config);
         let rules = role.rules.unwrap();
@@ -249,14 +269,25 @@ mod tests {
                 assert!(!list.iter().any(|x| x.contains('*')), "{r:?}");
             }
             if r.verbs.iter().any(|v| v == "bind") {
-                assert_eq!(r.resources.as_deref(), Some(&["clusterroles".to_owned()][..]));
-                assert_eq!(
-                    r.resource_names.clone().unwrap(),
-                    vec!["edit".to_owned(), "view".to_owned()]
-                );
+                assert_eq!(r.verbs, vec!["bind".to_owned()], "bind stands alone: {r:?}");
+                let names = r.resource_names.clone().expect("bind only by name");
+                match r.resources.as_deref() {
+                    Some([one]) if one == "clusterroles" => {
+                        assert_eq!(names, vec!["edit".to_owned(), "view".to_owned()])
+                    }
+                    Some([one]) if one == "roles" => assert_eq!(
+                        names,
+                        vec![
+                            "foureyes-manager".to_owned(),
+                            "foureyes-member".to_owned(),
+                            "foureyes-auditor".to_owned()
+                        ]
+                    ),
+                    other => panic!("bind on {other:?}"),
+                }
             }
         }
-        assert_eq!(rules.iter().filter(|r| r.verbs.iter().any(|v| v == "bind")).count(), 1);
+        assert_eq!(rules.iter().filter(|r| r.verbs.iter().any(|v| v == "bind")).count(), 2);
         assert!(
             !rules
                 .iter()

@@ -60,6 +60,9 @@ pub struct Context {
     pub approved_requests: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The history appender (one per process: it caches each chain's head).
     pub history: Arc<crate::audit::history::History>,
+    /// Workspaces whose control namespace, Roles and auditor binding this
+    /// process last found in place (by uid: at which generation, and when).
+    pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
 }
 
 /// Tracks which watch streams have delivered their first full list.
@@ -183,6 +186,30 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(uid.to_owned(), status);
+    }
+
+    /// Whether this process found the workspace's namespace, Roles and
+    /// auditor binding in place at this generation within the last sweep
+    /// interval. Reconciles that only refresh counts and chain heads (one or
+    /// two per grant) then read none of them again; an edit to those objects
+    /// is put back within a sweep interval, at the workspace's next reconcile.
+    pub fn workspace_verified(&self, uid: &str, generation: Option<i64>) -> bool {
+        let fresh = self.config.sweep_interval.get();
+        self.workspaces_verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .is_some_and(|(g, at)| *g == generation && at.elapsed() < fresh)
+    }
+
+    /// Remembers that the workspace's objects are in place (`Some`), or
+    /// forgets it (`None`).
+    pub fn set_workspace_verified(&self, uid: &str, generation: Option<Option<i64>>) {
+        let mut verified = self.workspaces_verified.lock().unwrap_or_else(|e| e.into_inner());
+        match generation {
+            Some(g) => verified.insert(uid.to_owned(), (g, std::time::Instant::now())),
+            None => verified.remove(uid),
+        };
     }
 
     /// Forgets a deleted binding's status.

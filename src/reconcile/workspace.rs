@@ -58,7 +58,45 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     let mut status = ws.status.clone().unwrap_or_default();
     status.observed_generation = ws.metadata.generation;
     status.namespace = Some(ns.clone());
+    let uid = ws.uid().unwrap_or_default();
+    let was_ready = ws
+        .status
+        .as_ref()
+        .and_then(|s| crate::api::conditions::find_condition(&s.conditions, READY))
+        .is_some_and(|c| c.status == ConditionStatus::True);
 
+    // The namespace, Roles and auditor binding are read (and put back where
+    // needed) unless this process found them in place recently.
+    let verified = was_ready && ctx.workspace_verified(&uid, ws.metadata.generation);
+    if !verified {
+        ensure_objects(&ws, ctx, &mut status, now).await?;
+    }
+    count(ctx, &ns, &mut status);
+    merge_heads(&mut status.history, ctx.history.heads_in(&ns));
+    let is_ready = crate::api::conditions::find_condition(&status.conditions, READY)
+        .is_some_and(|c| c.status == ConditionStatus::True);
+    if is_ready && !was_ready {
+        // Write-ahead: the chain's first entry before the status that says Ready.
+        super::record(ctx, &ns, Chain::workspace(), transitions::workspace_created(&ws)).await?;
+        merge_heads(&mut status.history, ctx.history.heads_in(&ns));
+    }
+    if ws.status.as_ref() != Some(&status) {
+        write_status(ctx, &name, &status).await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// Claims the control namespace and puts its Roles and auditor binding in
+/// place; sets the Ready condition accordingly.
+async fn ensure_objects(
+    ws: &Workspace,
+    ctx: &Context,
+    status: &mut WorkspaceStatus,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), Error> {
+    let name = ws.name_any();
+    let ns = ws.control_namespace();
+    let uid = ws.uid().unwrap_or_default();
     match ensure_namespace(ctx, &name, &ns).await? {
         Err(conflict) => {
             if !matches!(
@@ -85,6 +123,7 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
                     now,
                 ),
             );
+            ctx.set_workspace_verified(&uid, None);
         }
         Ok(created) => {
             if created {
@@ -112,26 +151,10 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
                     now,
                 ),
             );
+            ctx.set_workspace_verified(&uid, Some(ws.metadata.generation));
         }
     }
-    count(ctx, &ns, &mut status);
-    merge_heads(&mut status.history, ctx.history.heads_in(&ns));
-    let was_ready = ws
-        .status
-        .as_ref()
-        .and_then(|s| crate::api::conditions::find_condition(&s.conditions, READY))
-        .is_some_and(|c| c.status == ConditionStatus::True);
-    let is_ready = crate::api::conditions::find_condition(&status.conditions, READY)
-        .is_some_and(|c| c.status == ConditionStatus::True);
-    if is_ready && !was_ready {
-        // Write-ahead: the chain's first entry before the status that says Ready.
-        super::record(ctx, &ns, Chain::workspace(), transitions::workspace_created(&ws)).await?;
-        merge_heads(&mut status.history, ctx.history.heads_in(&ns));
-    }
-    if ws.status.as_ref() != Some(&status) {
-        write_status(ctx, &name, &status).await?;
-    }
-    Ok(Action::await_change())
+    Ok(())
 }
 
 /// Mirrors the chain heads the appender knows into the status: a head
@@ -282,6 +305,7 @@ async fn ensure_auditors(ctx: &Context, binding: &NativeBinding) -> Result<(), E
 /// namespace stays, with its Roles and history, for the auditors.
 async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     let name = ws.name_any();
+    ctx.set_workspace_verified(&ws.uid().unwrap_or_default(), None);
     let selector = format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={},{}",
         label_value(&name),
