@@ -18,9 +18,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: MallocConf = MallocConf(c"narenas:1,tcache:false,dirty_decay_ms:0,muzzy_decay_ms:0".as_ptr());
 
 /// jemalloc reads its compiled-in options from a C string pointer.
+#[cfg(all(not(target_env = "msvc"), not(feature = "dhat-heap")))]
 #[repr(transparent)]
 struct MallocConf(*const std::ffi::c_char);
 // SAFETY: it points to a constant string and is never written.
+#[cfg(all(not(target_env = "msvc"), not(feature = "dhat-heap")))]
 unsafe impl Sync for MallocConf {}
 
 #[cfg(feature = "dhat-heap")]
