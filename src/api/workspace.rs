@@ -192,9 +192,14 @@ impl Workspace {
     /// Whether the status reports the workspace `Ready` (its namespace and
     /// Roles in place).
     pub fn is_ready(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| {
-            super::conditions::find_condition(&s.conditions, super::conditions::READY)
-                .is_some_and(|c| c.status == super::ConditionStatus::True)
-        })
+        self.status.as_ref().is_some_and(WorkspaceStatus::is_ready)
+    }
+}
+
+impl WorkspaceStatus {
+    /// Whether the `Ready` condition is true.
+    pub fn is_ready(&self) -> bool {
+        super::conditions::find_condition(&self.conditions, super::conditions::READY)
+            .is_some_and(|c| c.status == super::ConditionStatus::True)
     }
 }

@@ -68,23 +68,11 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
         rule(&[""], &["events"], &read),
         // Leader election is a namespaced Role: see `operator_lease_role`.
         // Binding the workspace Roles it writes (see the module's comment).
-        PolicyRule {
-            api_groups: Some(vec!["rbac.authorization.k8s.io".into()]),
-            resources: Some(vec!["roles".into()]),
-            resource_names: Some(WORKSPACE_ROLES.iter().map(|r| (*r).to_owned()).collect()),
-            verbs: vec!["bind".into()],
-            ..Default::default()
-        },
+        bind_rule("roles", WORKSPACE_ROLES.iter().map(|r| (*r).to_owned()).collect()),
     ];
     let allowed: Vec<String> = config.allowed().into_iter().collect();
     if !allowed.is_empty() {
-        rules.push(PolicyRule {
-            api_groups: Some(vec!["rbac.authorization.k8s.io".into()]),
-            resources: Some(vec!["clusterroles".into()]),
-            resource_names: Some(allowed),
-            verbs: vec!["bind".into()],
-            ..Default::default()
-        });
+        rules.push(bind_rule("clusterroles", allowed));
     }
     ClusterRole {
         metadata: ObjectMeta {
@@ -93,6 +81,17 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
             ..Default::default()
         },
         rules: Some(rules),
+        ..Default::default()
+    }
+}
+
+/// `bind` on the named RBAC roles of one kind (`roles` or `clusterroles`).
+fn bind_rule(resource: &str, names: Vec<String>) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec!["rbac.authorization.k8s.io".into()]),
+        resources: Some(vec![resource.into()]),
+        resource_names: Some(names),
+        verbs: vec!["bind".into()],
         ..Default::default()
     }
 }

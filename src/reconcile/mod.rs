@@ -202,14 +202,20 @@ impl Context {
             .is_some_and(|(g, at)| *g == generation && at.elapsed() < fresh)
     }
 
-    /// Remembers that the workspace's objects are in place (`Some`), or
-    /// forgets it (`None`).
-    pub fn set_workspace_verified(&self, uid: &str, generation: Option<Option<i64>>) {
-        let mut verified = self.workspaces_verified.lock().unwrap_or_else(|e| e.into_inner());
-        match generation {
-            Some(g) => verified.insert(uid.to_owned(), (g, std::time::Instant::now())),
-            None => verified.remove(uid),
-        };
+    /// Remembers that the workspace's objects are in place at this generation.
+    pub fn mark_workspace_verified(&self, uid: &str, generation: Option<i64>) {
+        self.workspaces_verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), (generation, std::time::Instant::now()));
+    }
+
+    /// Forgets that the workspace's objects were in place.
+    pub fn forget_workspace_verified(&self, uid: &str) {
+        self.workspaces_verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
     }
 
     /// Forgets a deleted binding's status.

@@ -59,11 +59,7 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     status.observed_generation = ws.metadata.generation;
     status.namespace = Some(ns.clone());
     let uid = ws.uid().unwrap_or_default();
-    let was_ready = ws
-        .status
-        .as_ref()
-        .and_then(|s| crate::api::conditions::find_condition(&s.conditions, READY))
-        .is_some_and(|c| c.status == ConditionStatus::True);
+    let was_ready = ws.is_ready();
 
     // The namespace, Roles and auditor binding are read (and put back where
     // needed) unless this process found them in place recently.
@@ -73,9 +69,7 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     }
     count(ctx, &ns, &mut status);
     merge_heads(&mut status.history, ctx.history.heads_in(&ns));
-    let is_ready = crate::api::conditions::find_condition(&status.conditions, READY)
-        .is_some_and(|c| c.status == ConditionStatus::True);
-    if is_ready && !was_ready {
+    if status.is_ready() && !was_ready {
         // Write-ahead: the chain's first entry before the status that says Ready.
         super::record(ctx, &ns, Chain::workspace(), transitions::workspace_created(&ws)).await?;
         merge_heads(&mut status.history, ctx.history.heads_in(&ns));
@@ -123,7 +117,7 @@ async fn ensure_objects(
                     now,
                 ),
             );
-            ctx.set_workspace_verified(&uid, None);
+            ctx.forget_workspace_verified(&uid);
         }
         Ok(created) => {
             if created {
@@ -151,7 +145,7 @@ async fn ensure_objects(
                     now,
                 ),
             );
-            ctx.set_workspace_verified(&uid, Some(ws.metadata.generation));
+            ctx.mark_workspace_verified(&uid, ws.metadata.generation);
         }
     }
     Ok(())
@@ -305,7 +299,7 @@ async fn ensure_auditors(ctx: &Context, binding: &NativeBinding) -> Result<(), E
 /// namespace stays, with its Roles and history, for the auditors.
 async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     let name = ws.name_any();
-    ctx.set_workspace_verified(&ws.uid().unwrap_or_default(), None);
+    ctx.forget_workspace_verified(&ws.uid().unwrap_or_default());
     let selector = format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={},{}",
         label_value(&name),
