@@ -136,22 +136,10 @@ subjects:
 {{- end }}
 "#;
 
-/// The admission policies, reading their parameters from the release namespace.
+/// The admission policies, reading their parameters from the release
+/// namespace: every policy that `foureyes crds` prints, from the same code.
 fn policies_template() -> String {
-    let (policy, binding) = manifests::identity_policy_in(NAMESPACE);
-    let (creator, creator_binding) = manifests::creator_policy();
-    let (keep, keep_binding) = manifests::creator_keep_policy();
-    with_header(
-        HEADER,
-        &[
-            json!(policy),
-            json!(binding),
-            json!(creator),
-            json!(creator_binding),
-            json!(keep),
-            json!(keep_binding),
-        ],
-    )
+    with_header(HEADER, &manifests::admission_policies(NAMESPACE))
 }
 
 /// Writes the generated files under `chart_dir`; returns the paths written.
@@ -240,9 +228,10 @@ mod tests {
                 assert_eq!(braces, 0, "{}", m.file);
             }
         }
-        // The policies: only the params namespace is templated.
+        // The policies: only the params namespace is templated, once per
+        // parameterised policy (identity, history, status).
         let policies = policies_template();
-        assert_eq!(policies.matches("{{").count(), 1, "{policies}");
+        assert_eq!(policies.matches("{{").count(), 3, "{policies}");
         assert!(policies.contains("namespace: '{{ .Release.Namespace }}'"), "{policies}");
         let rbac = rbac_template();
         assert!(rbac.contains("- bind\n{{- end }}\n---\n"), "{rbac}");

@@ -158,6 +158,19 @@ impl Config {
         if self.sweep_interval.get().is_zero() {
             return Err(ConfigError::Invalid("sweepInterval must be positive".into()));
         }
+        // The admission stamps leave such groups out (they could forge a
+        // stamp), so a partner or asserter group named so could never match.
+        let separators = crate::policy::identity::STAMP_SEPARATORS;
+        for (what, groups) in [
+            ("partners", &self.partners.groups),
+            ("trustedAsserters", &self.trusted_asserters.groups),
+        ] {
+            if let Some(g) = groups.iter().find(|g| g.contains(separators)) {
+                return Err(ConfigError::Invalid(format!(
+                    "{what}.groups: {g:?} contains a comma, tab or line break, which the admission stamps cannot carry"
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -26,6 +26,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
+use crate::api::manifests;
 use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::audit::events::{self, Events};
 use crate::config::Config;
@@ -129,6 +130,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     info!(revoked, "overdue access revoked before start");
 
+    // The trust anchors: checked before any decision, then every sweep interval.
+    let anchors = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    report_anchors(&check_anchors(&client).await, &anchors, &metrics, &publisher, &health).await;
+
     let wc = watcher::Config::default();
     let (invalid_tx, invalid_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(report_invalid(publisher.clone(), invalid_rx));
@@ -182,6 +187,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Relays (see reconcile::relay): which controllers hear of a change to
     // an object that others depend on.
     let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Bindings gone from the API server, to reap what they left behind.
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<RoleBinding>();
+    let rb_stream = rb_stream.inspect(move |event| {
+        if let Ok(watcher::Event::Delete(b)) = event {
+            let _ = gone_tx.send(b.clone());
+        }
+    });
     let (proj_tx, proj_rx) = tokio::sync::mpsc::unbounded_channel();
     let (rr_tx, rr_rx) = tokio::sync::mpsc::unbounded_channel();
     // A binding's phase or spec decides the requests of its namespace (a
@@ -294,6 +306,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         deleted: Default::default(),
         history: Arc::new(crate::audit::history::History::new(client.clone()).with_metrics(metrics.clone())),
         workspaces_verified: Default::default(),
+        anchors: anchors.clone(),
     });
 
     // Bounded concurrency keeps the number of open connections (and memory)
@@ -365,7 +378,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 health.set_not_ready_reason(format!("caches not synced yet: {}", pending.join(", ")));
                 info!(?pending, "waiting for caches");
             }
-            health.set_ready(true);
+            if ctx.anchors_intact() {
+                health.set_ready(true);
+            }
             info!("caches synced; ready");
         });
     }
@@ -398,14 +413,54 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
+    let anchor_check = {
+        let (ctx, health, tracker, shutdown) = (ctx.clone(), health.clone(), tracker.clone(), shutdown.clone());
+        async move {
+            let mut tick = tokio::time::interval(ctx.config.sweep_interval.get());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.clone() => return,
+                }
+                let was = ctx.anchors_intact();
+                let problems = check_anchors(&ctx.client).await;
+                report_anchors(&problems, &ctx.anchors, &ctx.metrics, &ctx.events, &health).await;
+                if problems.is_empty() && !was {
+                    if tracker.pending().is_empty() {
+                        health.set_ready(true);
+                    }
+                    // What waited for the policies is decided now.
+                    for b in ctx.bindings.state() {
+                        let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(b.as_ref()));
+                    }
+                }
+            }
+        }
+    };
+
+    let reaper = {
+        let ctx = ctx.clone();
+        async move {
+            while let Some(b) = gone_rx.recv().await {
+                if let Err(err) = reconcile::binding::reap(&b, &ctx).await {
+                    warn!(binding = reconcile::describe(&b), %err, "could not reap a deleted binding; the sweep will");
+                }
+            }
+        }
+    };
+
     info!("watching workspaces, projects, role bindings and role requests");
     tokio::select! {
-        _ = futures::future::join5(
-            binding_controller,
-            project_controller,
-            workspace_controller,
-            request_controller,
-            sweeper,
+        _ = futures::future::join(
+            futures::future::join5(
+                binding_controller,
+                project_controller,
+                workspace_controller,
+                request_controller,
+                sweeper,
+            ),
+            futures::future::join(reaper, anchor_check),
         ) => {}
         reason = leader.lost() => return Err(lost_leadership(&health, reason)),
     }
@@ -701,10 +756,18 @@ pub async fn revoke_overdue(client: &Client, publisher: &Events, metrics: &Metri
                     ?expiry,
                     "revoked overdue access at start-up"
                 );
+                // An event on the owner only if the native binding carries the
+                // name the operator gives that owner's native bindings: a
+                // look-alike labelled by someone else names no one.
                 if let Some(owner) = item
                     .annotations()
                     .get(BINDING_REF_ANNOTATION)
                     .and_then(|r| r.split_once('/'))
+                    .filter(|(ns, name)| {
+                        item.labels()
+                            .get(rbac::BINDING_UID_LABEL)
+                            .is_some_and(|uid| rbac::native_name(ns, name, uid) == item.name_any())
+                    })
                 {
                     let reference = k8s_openapi::api::core::v1::ObjectReference {
                         api_version: Some("foureyes.dev/v1alpha1".into()),
@@ -776,7 +839,9 @@ pub async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile
         {
             removed += 1;
             warn!(namespace = ns, name = n.name, reason, "sweep removed native binding");
-            if let Some(b) = owner {
+            // Only on the real owner: anyone who can label a RoleBinding can
+            // make one look like ours, naming any foureyes binding.
+            if let Some(b) = owner.filter(|b| is_native_of(&n, b)) {
                 let note = format!("sweep removed native binding {ns}/{} ({reason})", n.name);
                 ctx.publish(&b.object_ref(&()), true, events::OVERDUE_REVOKED, "Revoke", note)
                     .await;
@@ -792,6 +857,82 @@ pub async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile
     ctx.metrics.set_active_grants(active as i64);
     ctx.metrics.set_overdue_grants(overdue);
     Ok(removed)
+}
+
+/// DESIGN §2, invariant 3 rests on the admission policies: checks that each
+/// policy and binding that `foureyes crds` prints is in place and unaltered
+/// (see [`manifests::policy_drift`]); one line per problem, empty when intact.
+pub async fn check_anchors(client: &Client) -> Vec<String> {
+    use kube::core::{ApiResource, GroupVersionKind};
+    let mut problems = vec![];
+    for expected in manifests::admission_policies(manifests::PARAMS_NAMESPACE) {
+        let kind = expected["kind"].as_str().unwrap_or_default();
+        let name = expected["metadata"]["name"].as_str().unwrap_or_default();
+        let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
+        let lower = kind.to_lowercase();
+        let plural = match lower.strip_suffix('y') {
+            Some(stem) => format!("{stem}ies"),
+            None => format!("{lower}s"),
+        };
+        let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+        let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &ar);
+        match api.get_opt(name).await {
+            Ok(Some(live)) => {
+                let live = serde_json::to_value(&live).unwrap_or_default();
+                let drift = manifests::policy_drift(&expected, &live);
+                if !drift.is_empty() {
+                    problems.push(format!("{kind} {name} altered: {}", drift.join(", ")));
+                }
+            }
+            Ok(None) => problems.push(format!("{kind} {name} missing")),
+            Err(err) => problems.push(format!("{kind} {name} cannot be read: {err}")),
+        }
+    }
+    problems
+}
+
+/// Records the outcome of [`check_anchors`] when it changes: the flag the
+/// reconcilers read, the metric, readiness, a log line and a Warning event.
+async fn report_anchors(
+    problems: &[String],
+    anchors: &std::sync::atomic::AtomicBool,
+    metrics: &Metrics,
+    publisher: &Events,
+    health: &Health,
+) {
+    let intact = problems.is_empty();
+    metrics.set_admission_policies_intact(intact);
+    let was = anchors.swap(intact, std::sync::atomic::Ordering::SeqCst);
+    if intact {
+        if !was {
+            info!("admission policies in place");
+        }
+        return;
+    }
+    let summary = problems.join("; ");
+    health.set_not_ready_reason(format!("admission policies missing or altered: {summary}"));
+    warn!(problems = %summary, "admission policies missing or altered: no new grant is authorised and no request decided until they are restored");
+    if was {
+        let reference = ObjectReference {
+            api_version: Some("admissionregistration.k8s.io/v1".into()),
+            kind: Some("ValidatingAdmissionPolicy".into()),
+            name: Some(manifests::IDENTITY_POLICY.into()),
+            ..Default::default()
+        };
+        metrics.api_write("Event", "create");
+        publisher
+            .publish(&reference, true, events::ADMISSION_POLICIES_ALTERED, "Check", summary)
+            .await;
+    }
+}
+
+/// Whether `n` is one of the native bindings the operator makes for `b`: it
+/// names `b`'s uid and carries the name derived from `b` and that uid.
+fn is_native_of(n: &NativeGrant, b: &RoleBinding) -> bool {
+    let (Some(uid), Some(ns)) = (b.uid(), b.namespace()) else {
+        return false;
+    };
+    n.owner_uid.as_deref() == Some(uid.as_str()) && n.name == rbac::native_name(&ns, &b.name_any(), &uid)
 }
 
 fn init_tracing(format: &str) {

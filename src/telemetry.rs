@@ -76,6 +76,7 @@ pub struct Metrics {
     leader: Gauge,
     overdue_grants: Gauge,
     revocation_lag: Histogram,
+    admission_policies_intact: Gauge,
     api_writes: Family<WriteLabels, Counter>,
     /// Sum of `api_writes` over all label sets (a family cannot be iterated).
     api_writes_sum: AtomicU64,
@@ -92,6 +93,7 @@ impl Metrics {
         let overdue_grants = Gauge::default();
         let revocation_lag = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         let api_writes = Family::<WriteLabels, Counter>::default();
+        let admission_policies_intact = Gauge::default();
 
         // Counter names carry no `_total`: the encoder appends it.
         registry.register(
@@ -122,6 +124,11 @@ impl Metrics {
             revocation_lag.clone(),
         );
         registry.register(
+            "admission_policies_intact",
+            "1 while every foureyes admission policy and binding is in place unaltered, else 0",
+            admission_policies_intact.clone(),
+        );
+        registry.register(
             "api_writes",
             "Writes sent to the Kubernetes API, by resource kind and verb",
             api_writes.clone(),
@@ -135,6 +142,7 @@ impl Metrics {
             leader,
             overdue_grants,
             revocation_lag,
+            admission_policies_intact,
             api_writes,
             api_writes_sum: AtomicU64::new(0),
         }
@@ -161,6 +169,12 @@ impl Metrics {
     /// Sets the number of grants currently in force (`foureyes_active_grants`).
     pub fn set_active_grants(&self, n: i64) {
         self.active_grants.set(n);
+    }
+
+    /// Records whether every admission policy and binding is in place
+    /// unaltered (`foureyes_admission_policies_intact`).
+    pub fn set_admission_policies_intact(&self, intact: bool) {
+        self.admission_policies_intact.set(i64::from(intact));
     }
 
     /// Sets the number of grants whose native RBAC is still active past their

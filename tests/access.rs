@@ -203,7 +203,8 @@ async fn a_project_cannot_claim_system_or_foreign_namespaces() {
             .iter()
             .find(|c| c.type_ == "Ready")?
             .clone();
-        (ready.reason == "NamespaceRefused").then_some((p, ready))
+        // Other claimants' namespaces among them: `NamespaceTaken`.
+        (ready.reason == "NamespaceTaken").then_some((p, ready))
     })
     .await;
     let msg = &p.1.message;
@@ -212,7 +213,7 @@ async fn a_project_cannot_claim_system_or_foreign_namespaces() {
     assert!(msg.contains("control namespace of workspace"), "{msg}");
     assert!(msg.contains("foureyes-probe exists and does not carry"), "{msg}");
     assert!(p.0.status.unwrap().namespaces.is_empty(), "nothing claimed");
-    wait_event(&env.ns, "sneaky", "NamespaceRefused").await;
+    wait_event(&env.ns, "sneaky", "NamespaceTaken").await;
     // kube-system is refused before it is even stored.
     let mut ks = protected.clone();
     ks.metadata.name = Some("kube".into());

@@ -8,56 +8,9 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
 use foureyes::config::Config;
 use serde_json::Value;
-use support::{plane, repo};
-
-fn helm() -> &'static PathBuf {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("tests/controlplane/helm/build.sh"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run tests/controlplane/helm/build.sh");
-        assert!(out.status.success(), "building helm failed; see above");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let bin = stdout.lines().last().expect("bin directory").trim();
-        PathBuf::from(bin).join("helm")
-    })
-}
-
-/// Runs helm in the repository; returns (success, stdout, stderr).
-fn run_helm(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    use std::io::Write as _;
-    let home = std::env::temp_dir().join(format!("foureyes-helm-{}", std::process::id()));
-    let mut child = Command::new(helm())
-        .args(args)
-        .current_dir(repo())
-        // Keep helm's caches and configuration out of the user's home.
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run helm");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    let out = child.wait_with_output().expect("helm output");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::{plane, run_helm};
 
 /// `helm template` of the chart in `namespace` with a values file (YAML text).
 fn template(namespace: &str, values: &str, extra: &[&str]) -> String {
@@ -313,13 +266,23 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrolebinding/foureyes-operator",
         "clusterrole/foureyes-auditor",
         "clusterrolebinding/foureyes-auditor",
-        "validatingadmissionpolicy/foureyes-identity",
-        "validatingadmissionpolicybinding/foureyes-identity",
-        "mutatingadmissionpolicy/foureyes-creator",
-        "mutatingadmissionpolicy/foureyes-creator-keep",
-        "mutatingadmissionpolicybinding/foureyes-creator",
-        "mutatingadmissionpolicybinding/foureyes-creator-keep",
     ];
+    // Every admission policy and its binding, as `foureyes crds` names them.
+    let policies: Vec<String> = foureyes::api::manifests::admission_policies("foureyes-system")
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p["kind"].as_str().unwrap().to_lowercase(),
+                p["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let cluster_wide: Vec<&str> = cluster_wide
+        .iter()
+        .copied()
+        .chain(policies.iter().map(String::as_str))
+        .collect();
     let namespaced = [
         "configmap/foureyes-admission",
         "role/foureyes-leader-election",
@@ -409,4 +372,55 @@ spec:
         !ok && err.contains("spec.requester must be your own user name"),
         "{err}"
     );
+}
+
+/// SECURITY F1: the chart installs every admission policy and binding that
+/// `foureyes crds` prints, document by document, with the same parameters.
+#[test]
+fn the_chart_renders_exactly_the_admission_policies_of_foureyes_crds() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_foureyes"))
+        .arg("crds")
+        .output()
+        .expect("foureyes crds");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let is_policy = |d: &Value| {
+        let kind = d["kind"].as_str().unwrap_or_default();
+        kind.ends_with("AdmissionPolicy") || kind.ends_with("AdmissionPolicyBinding")
+    };
+    let expected: Vec<Value> = parse_docs(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(is_policy)
+        .collect();
+    let rendered: Vec<Value> = parse_docs(&template("foureyes-system", "{}", &[]))
+        .into_iter()
+        .filter(is_policy)
+        .collect();
+    let names = |docs: &[Value]| -> Vec<String> {
+        let mut n: Vec<String> = docs
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&rendered), names(&expected), "the same policies and bindings");
+    assert!(expected.len() >= 16, "{:?}", names(&expected));
+    for doc in &expected {
+        let kind = doc["kind"].as_str().unwrap();
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        assert_eq!(find(&rendered, kind, name), doc, "{kind} {name}");
+    }
+    // In another release namespace, only the parameters' namespace differs.
+    let elsewhere = parse_docs(&template("platform", "{}", &[]));
+    for doc in expected.iter().filter(|d| !d["spec"]["paramRef"].is_null()) {
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let moved = find(&elsewhere, doc["kind"].as_str().unwrap(), name);
+        assert_eq!(moved["spec"]["paramRef"]["namespace"], "platform", "{name}");
+    }
 }

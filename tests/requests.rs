@@ -7,10 +7,13 @@ mod support;
 
 use std::time::Duration;
 
-use foureyes::api::{BindingPhase, IgnoreReason, RequestPhase, RoleBinding, RoleRequest, Workspace};
+use foureyes::api::{BindingPhase, IgnoreReason, RequestPhase, RoleBinding, RoleRequest};
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::world::{grant, natives_of, setup, wait_event, wait_phase};
+use support::world::{
+    grant, ignored, more_managers, natives_of, phase, setup, update_workspace, vote_as, wait_event, wait_phase,
+    wait_request,
+};
 use support::{TestEnv, can, client, eventually};
 
 /// Files a request as `as_user` (who is the requester) for `subject`.
@@ -34,87 +37,15 @@ async fn request(env: &TestEnv, as_user: &str, name: &str, subject: &str, role: 
         .expect("create request");
 }
 
-/// Appends a vote as `as_user` naming `user` (the caller, unless forging):
-/// a replace conditional on the resourceVersion read, retried on conflict.
-async fn vote_as(env: &TestEnv, as_user: &str, user: &str, name: &str, decision: &str) -> Result<(), String> {
-    let api = env.api::<RoleRequest>(as_user).await;
-    for _ in 0..10 {
-        let mut r = api.get(name).await.map_err(|e| e.to_string())?;
-        r.spec
-            .approvals
-            .push(serde_json::from_value(json!({ "user": user, "decision": decision })).unwrap());
-        match api.replace(name, &PostParams::default(), &r).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => continue,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Err("conflict after 10 attempts".into())
-}
-
 async fn vote(env: &TestEnv, as_user: &str, name: &str, decision: &str) {
     vote_as(env, as_user, as_user, name, decision)
         .await
         .unwrap_or_else(|e| panic!("{as_user} votes {decision} on {name}: {e}"));
 }
 
-/// Waits until the request's status satisfies `check`.
-async fn wait_request(env: &TestEnv, name: &str, what: &str, check: impl Fn(&RoleRequest) -> bool) -> RoleRequest {
-    let api = env.api::<RoleRequest>("admin").await;
-    eventually(&format!("{name}: {what}"), Duration::from_secs(30), || async {
-        let r = api.get(name).await.ok()?;
-        check(&r).then_some(r)
-    })
-    .await
-}
-
-fn phase(r: &RoleRequest) -> Option<RequestPhase> {
-    r.status.as_ref().and_then(|s| s.phase)
-}
-
 fn tally(r: &RoleRequest) -> String {
     r.status.as_ref().and_then(|s| s.approvals.clone()).unwrap_or_default()
 }
-
-fn ignored(r: &RoleRequest) -> Vec<(String, IgnoreReason)> {
-    r.status
-        .as_ref()
-        .map(|s| s.ignored.iter().map(|v| (v.user.clone(), v.reason)).collect())
-        .unwrap_or_default()
-}
-
-/// Makes bob and carol managers too (the partner grants it).
-async fn more_managers(env: &TestEnv, who: &[&str]) {
-    for m in who {
-        let name = format!("manager-{m}");
-        grant(
-            env,
-            "partner",
-            &name,
-            json!({"kind": "User", "name": m}),
-            json!({"workspaceRole": "manager"}),
-            "1h",
-        )
-        .await;
-        wait_phase(env, &name, BindingPhase::Active).await;
-    }
-}
-
-/// Merges `spec` into the workspace's spec (as the partner) and waits until
-/// the change is visible.
-async fn update_workspace(name: &str, spec: serde_json::Value, seen: impl Fn(&Workspace) -> bool) {
-    let api = Api::<Workspace>::all(client("partner").await);
-    api.patch(name, &PatchParams::default(), &Patch::Merge(json!({ "spec": spec })))
-        .await
-        .expect("patch workspace");
-    eventually("workspace change seen", Duration::from_secs(10), || async {
-        let ws = api.get(name).await.ok()?;
-        seen(&ws).then_some(())
-    })
-    .await;
-}
-
-use kube::Api;
 
 /// The (action, actor) of every history entry about `object` in the chain of
 /// project `app`, once it holds at least `at_least` of them.
@@ -162,9 +93,20 @@ async fn four_eyes_end_to_end_with_ignored_votes() {
     // The subject approving their own request is ignored; so is a non-member.
     vote(&env, "dave", "dave-admin", "Approve").await;
     vote(&env, "erin", "dave-admin", "Approve").await;
-    // alice votes twice: counted once.
+    // alice votes twice: counted once (the very same vote twice is refused
+    // at admission; a second vote with its own comment is ignored).
     vote(&env, "alice", "dave-admin", "Approve").await;
-    vote(&env, "alice", "dave-admin", "Approve").await;
+    let same = vote_as(&env, "alice", "alice", "dave-admin", "Approve").await;
+    assert!(
+        same.as_ref().is_err_and(|e| e.contains("cannot appear twice")),
+        "{same:?}"
+    );
+    let api = env.api::<RoleRequest>("alice").await;
+    let mut r = api.get("dave-admin").await.unwrap();
+    r.spec
+        .approvals
+        .push(serde_json::from_value(json!({ "user": "alice", "decision": "Approve", "comment": "again" })).unwrap());
+    api.replace("dave-admin", &PostParams::default(), &r).await.unwrap();
     let r = wait_request(&env, "dave-admin", "1/2 with three ignored votes", |r| {
         tally(r) == "1/2" && ignored(r).len() == 3
     })

@@ -48,6 +48,9 @@ use super::conditions::Condition;
     .message("exactly one of spec.expiresAt or spec.duration must be set"))]
 #[x_kube(validation = Rule::new("self.subject == oldSelf.subject").message("spec.subject is immutable"))]
 #[x_kube(validation = Rule::new(
+    "!has(self.workspaceRole) || self.workspaceRole != 'manager' || self.subject.kind != 'User' || !self.subject.name.startsWith('system:serviceaccount:')"
+).message("a ServiceAccount cannot be a workspace manager: everyone who can mint its tokens would vote as it"))]
+#[x_kube(validation = Rule::new(
     "(has(self.workspaceRole) ? self.workspaceRole : '') == (has(oldSelf.workspaceRole) ? oldSelf.workspaceRole : '') && (has(self.project) ? self.project : '') == (has(oldSelf.project) ? oldSelf.project : '') && (has(self.projectRole) ? self.projectRole : '') == (has(oldSelf.projectRole) ? oldSelf.projectRole : '')"
 ).message("the role (spec.workspaceRole, spec.project, spec.projectRole) is immutable"))]
 #[x_kube(validation = Rule::new("self.justification == oldSelf.justification").message("spec.justification is immutable"))]
@@ -86,6 +89,14 @@ pub struct RoleBindingSpec {
     /// The absolute time at which the role ends (RFC 3339). Exactly one of
     /// `expiresAt` or `duration` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // `date-time` and a strict pattern: the API server's date-time check
+    // alone accepts strings that no RFC 3339 parser reads, and one such
+    // time would leave the whole object unreadable to the operator.
+    #[schemars(
+        with = "Option<String>",
+        extend("format" = "date-time"),
+        regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+    )]
     pub expires_at: Option<DateTime<Utc>>,
 
     /// How long the role lasts from the binding's creation (a Go duration such
@@ -190,4 +201,16 @@ pub struct RoleBindingStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 33))]
     pub namespaces: Vec<String>,
+
+    /// The uid of the workspace the binding was authorised under: should
+    /// that workspace be deleted (or replaced by another of the same name),
+    /// the binding ends for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub workspace_uid: Option<String>,
+
+    /// The uid of the project it grants in, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub project_uid: Option<String>,
 }

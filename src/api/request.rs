@@ -51,6 +51,9 @@ pub const MAX_APPROVALS: usize = 32;
     .message("spec.project and spec.projectRole must be set together"))]
 #[x_kube(validation = Rule::new("self.subject == oldSelf.subject").message("spec.subject is immutable"))]
 #[x_kube(validation = Rule::new(
+    "!has(self.workspaceRole) || self.workspaceRole != 'manager' || self.subject.kind != 'User' || !self.subject.name.startsWith('system:serviceaccount:')"
+).message("a ServiceAccount cannot be a workspace manager: everyone who can mint its tokens would vote as it"))]
+#[x_kube(validation = Rule::new(
     "(has(self.workspaceRole) ? self.workspaceRole : '') == (has(oldSelf.workspaceRole) ? oldSelf.workspaceRole : '') && (has(self.project) ? self.project : '') == (has(oldSelf.project) ? oldSelf.project : '') && (has(self.projectRole) ? self.projectRole : '') == (has(oldSelf.projectRole) ? oldSelf.projectRole : '')"
 ).message("the role (spec.workspaceRole, spec.project, spec.projectRole) is immutable"))]
 #[x_kube(validation = Rule::new("self.justification == oldSelf.justification").message("spec.justification is immutable"))]
@@ -59,6 +62,8 @@ pub const MAX_APPROVALS: usize = 32;
 #[x_kube(validation = Rule::new(
     "self.approvals.size() >= oldSelf.approvals.size() && oldSelf.approvals.all(a, self.approvals.indexOf(a) == oldSelf.approvals.indexOf(a))"
 ).message("spec.approvals is append-only: existing approvals cannot be edited, reordered or removed"))]
+#[x_kube(validation = Rule::new("self.approvals.all(a, self.approvals.indexOf(a) == self.approvals.lastIndexOf(a))")
+    .message("spec.approvals: the same vote cannot appear twice"))]
 pub struct RoleRequestSpec {
     /// The user or group who would hold the role.
     pub subject: Subject,
@@ -120,9 +125,17 @@ pub struct Approval {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub comment: Option<String>,
-    /// When the vote was cast, as the voter's client saw it. The operator
-    /// records its own observation time in the status.
+    /// When the vote was cast, as the voter's client saw it (RFC 3339). The
+    /// operator records its own observation time in the status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // `date-time` and a strict pattern: the API server's date-time check
+    // alone accepts strings that no RFC 3339 parser reads, and one such
+    // time would leave the whole object unreadable to the operator.
+    #[schemars(
+        with = "Option<String>",
+        extend("format" = "date-time"),
+        regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+    )]
     pub time: Option<DateTime<Utc>>,
 }
 
@@ -164,6 +177,10 @@ pub enum IgnoreReason {
     Duplicate,
     /// The vote arrived after the request was decided or timed out.
     TooLate,
+    /// The API server did not verify that the voter cast it (no admission
+    /// stamp names them as its writer), or, for a group subject, with which
+    /// groups: its author may be in the subject group.
+    Unverified,
 }
 
 /// A vote that did not count.

@@ -42,6 +42,7 @@ fn default_max_duration() -> GoDuration {
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 60").message("metadata.name: a workspace name has at most 60 characters, so that ws-<name> is a valid namespace name"),
+    validation = Rule::new("has(self.spec.__namespace__) || !self.metadata.name.contains('.')").message("metadata.name: a workspace name with dots needs spec.namespace, since ws-<name> would not be a valid namespace name"),
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(

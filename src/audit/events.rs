@@ -22,9 +22,15 @@ pub const DRIFT_CORRECTED: &str = "DriftCorrected";
 pub const OVERDUE_REVOKED: &str = "OverdueRevoked";
 /// A workspace's control namespace was created or taken over (Normal).
 pub const NAMESPACE_READY: &str = "NamespaceReady";
-/// A namespace cannot be used: a system namespace, or another workspace's or
-/// project's (Warning).
+/// A namespace cannot be used: a system namespace, or an existing one not
+/// labelled for the claimant (Warning).
 pub const NAMESPACE_REFUSED: &str = "NamespaceRefused";
+/// An admission policy or binding of foureyes is missing or altered: no new
+/// grant is authorised and no request decided until it is restored (Warning).
+pub const ADMISSION_POLICIES_ALTERED: &str = "AdmissionPoliciesAltered";
+/// A namespace is claimed by another workspace or project (by uid); nothing
+/// of the other claimant is touched (Warning).
+pub const NAMESPACE_TAKEN: &str = "NamespaceTaken";
 /// A project created a tenant namespace (Normal).
 pub const NAMESPACE_CREATED: &str = "NamespaceCreated";
 /// A project adopted an existing namespace that carried its labels (Normal).

@@ -92,12 +92,10 @@ pub fn binding_entry(
             Some(base(b, action::EXPIRED, OPERATOR_ACTOR).details(details))
         }
         (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => {
-            let (by, why) = b
-                .spec
-                .revocation
-                .as_ref()
-                .map(|r| (r.by.as_str(), r.reason.as_str()))
-                .unwrap_or((UNKNOWN_ACTOR, ""));
+            let (by, why) = match &decision.revoked {
+                Some(r) => (r.actor().unwrap_or(OPERATOR_ACTOR), r.reason()),
+                None => (UNKNOWN_ACTOR, ""),
+            };
             Some(base(b, action::REVOKED, by).details(format!("access removed; reason: {why}")))
         }
         (_, BindingPhase::Pending) => {
@@ -302,6 +300,11 @@ mod tests {
             refusal: None,
             expires_at: Some(chrono::DateTime::UNIX_EPOCH),
             finished_at: None,
+            revoked: (phase == BindingPhase::Revoked).then(|| crate::policy::binding::Revoked::By {
+                user: "bob".into(),
+                reason: "laptop stolen".into(),
+            }),
+            owners: Default::default(),
             grants: vec![Grant {
                 namespace: "a-app".into(),
                 target: RoleTarget::ClusterRole("admin".into()),
@@ -362,6 +365,15 @@ mod tests {
         assert_eq!(revoked.key, "u-1/Revoked");
         let done = status(BindingPhase::Revoked, "Revoked");
         assert_eq!(binding_entry(&b, &decision(BindingPhase::Revoked), Some(&done)), None);
+
+        // Ended because its workspace was deleted: the operator's entry.
+        let mut gone = decision(BindingPhase::Revoked);
+        gone.revoked = Some(crate::policy::binding::Revoked::OwnerGone(
+            "its workspace (uid w-1) was deleted".into(),
+        ));
+        let ended = binding_entry(&b, &gone, Some(&active)).unwrap();
+        assert_eq!((ended.action.as_str(), ended.actor.as_str()), ("Revoked", "foureyes"));
+        assert!(ended.details.contains("workspace (uid w-1) was deleted"));
     }
 
     #[test]

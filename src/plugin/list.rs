@@ -8,7 +8,7 @@ use super::format::{Table, time_left};
 use super::vote::is_open;
 use crate::api::{RoleBinding, RoleRequest, SubjectKind, WorkspaceRole};
 use crate::policy::Role;
-use crate::reconcile::is_active;
+use crate::policy::managers::is_active;
 
 /// One workspace as the caller sees it.
 #[derive(Debug, Clone, Default)]

@@ -20,8 +20,6 @@
 //! group, and voters who belong to a group subject, are recognised only for
 //! votes already applied. The plan says so where it matters.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 use serde::Serialize;
@@ -30,13 +28,14 @@ use super::format::{fields, short_duration};
 use crate::api::documents::Object;
 use crate::api::{
     BindingPhase, IgnoredVote, OriginRequest, Project, RequestPhase, RoleBinding, RoleBindingSpec, RoleBindingStatus,
-    RoleRequest, Subject, SubjectKind, Workspace, WorkspaceRole,
+    RoleRequest, Subject, SubjectKind, Workspace,
 };
 use crate::config::Config;
 use crate::policy::binding::{OriginFacts, ProjectFacts, WorkspaceFacts};
-use crate::policy::quorum::{ExistingBinding, Problem, RequestFacts, RequestWorkspace, decide_request, voters};
+use crate::policy::quorum::{
+    ExistingBinding, Problem, RequestFacts, RequestWorkspace, decide_request, requester, voters,
+};
 use crate::policy::{BindingDecision, BindingFacts, Role, decide_binding};
-use crate::reconcile::is_active;
 
 /// The live world the plan is judged on.
 #[derive(Debug, Clone, Default)]
@@ -102,17 +101,12 @@ impl World {
 
     /// Users holding an active manager binding in `ns`, sorted.
     pub fn managers(&self, ns: &str, now: DateTime<Utc>) -> Vec<String> {
-        let set: BTreeSet<String> = self
-            .bindings
-            .iter()
-            .filter(|b| b.namespace().as_deref() == Some(ns))
-            .filter(|b| {
-                b.spec.workspace_role == Some(WorkspaceRole::Manager) && b.spec.subject.kind == SubjectKind::User
-            })
-            .filter(|b| is_active(b, now))
-            .map(|b| b.spec.subject.name.clone())
-            .collect();
-        set.into_iter().collect()
+        crate::policy::managers::managers(
+            self.bindings.iter().filter(|b| b.namespace().as_deref() == Some(ns)),
+            now,
+        )
+        .into_iter()
+        .collect()
     }
 }
 
@@ -314,8 +308,10 @@ impl Judge<'_> {
     ) -> BindingDecision {
         let ws = self.world.workspace_of(ns);
         let ws_name = ws.map(|w| w.name_any()).unwrap_or_default();
+        let ws_uid = ws.and_then(|w| w.uid()).unwrap_or_default();
         let ws_facts = ws.map(|w| WorkspaceFacts {
             name: &ws_name,
+            uid: &ws_uid,
             namespace: ns,
             policy: &w.spec.approval_policy,
             max_duration: w.spec.max_duration.to_chrono(),
@@ -336,7 +332,9 @@ impl Judge<'_> {
                 _ => p.spec.namespaces.clone(),
             })
             .unwrap_or_default();
+        let project_uid = project.and_then(|p| p.uid()).unwrap_or_default();
         let project_facts = project.map(|p| ProjectFacts {
+            uid: &project_uid,
             namespaces: &project_ns,
             role_map: &p.spec.role_map,
         });
@@ -349,6 +347,8 @@ impl Judge<'_> {
             project: project_facts,
             origin,
             granted_by_partner: self.config.partners.contains(&spec.granted_by, &[]),
+            granted_by_groups: None,
+            stamps_trusted: true,
             granted_by_manager: managers.contains(&spec.granted_by),
             config: self.config,
             now: self.now,
@@ -551,7 +551,11 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
     // Groups are known only for votes the API server has stamped already.
     let stamped = live.map(|l| l.spec.approvals.len()).unwrap_or(0);
     let manager_set: std::collections::BTreeSet<String> = managers.iter().cloned().collect();
-    let voters = voters(&r.spec, annotations, stamped, &manager_set, &config.partners);
+    let voters = voters(&r.spec, annotations, stamped, &manager_set, config);
+    // The requester's groups are known from the creator stamp once the
+    // request exists; before, they are not (a group subject's requester then
+    // does not count in the plan).
+    let requester = requester(&r.spec, annotations, &manager_set, config);
     let existing = match world
         .bindings
         .iter()
@@ -576,7 +580,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
             qualifying_managers: approvers.len(),
         }),
         role_problem: refusal.filter(|r| !r.is_transient()).map(|r| (r.reason(), r.message())),
-        requester_is_manager: managers.contains(&r.spec.requester),
+        requester,
         voters: &voters,
         binding: existing,
         now,

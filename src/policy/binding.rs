@@ -24,6 +24,9 @@ pub const MEMBER_ROLE: &str = "foureyes-member";
 pub struct WorkspaceFacts<'a> {
     /// The workspace's name.
     pub name: &'a str,
+    /// Its uid: a binding authorised under one workspace never acts under
+    /// another of the same name.
+    pub uid: &'a str,
     /// Its control namespace.
     pub namespace: &'a str,
     /// Its approval policy.
@@ -39,6 +42,8 @@ pub struct WorkspaceFacts<'a> {
 /// What is known about the binding's project (for project roles).
 #[derive(Clone, Debug)]
 pub struct ProjectFacts<'a> {
+    /// The project's uid.
+    pub uid: &'a str,
     /// The tenant namespaces the project holds.
     pub namespaces: &'a [String],
     /// The project's own role map.
@@ -75,8 +80,15 @@ pub struct BindingFacts<'a> {
     pub origin: Option<OriginFacts>,
     /// Whether `grantedBy` is a partner.
     pub granted_by_partner: bool,
+    /// The groups the API server authenticated the creator with, when the
+    /// creator is `grantedBy` (from the creator stamp); `None` when unknown.
+    pub granted_by_groups: Option<Vec<String>>,
     /// Whether `grantedBy` holds an active manager binding in the workspace.
     pub granted_by_manager: bool,
+    /// Whether the admission policies that verify identities and stamp
+    /// groups are in place unaltered: without them no new grant is
+    /// authorised (what is authorised stays; expiry and revocation go on).
+    pub stamps_trusted: bool,
     /// The operator's configuration.
     pub config: &'a Config,
     /// The current time.
@@ -133,6 +145,9 @@ pub enum Refusal {
     PartnerSelfAssignmentRestricted,
     /// The request it comes from does not show its approval yet.
     OriginRequestPending,
+    /// The admission policies are missing or altered: identities and group
+    /// stamps cannot be trusted, so nothing new is authorised.
+    AdmissionPoliciesUntrusted,
     /// The request it claims to come from is missing or not approved.
     OriginRequestNotApproved,
 }
@@ -152,6 +167,7 @@ impl Refusal {
             Refusal::PartnerSelfAssignmentRestricted => "PartnerSelfAssignmentRestricted",
             Refusal::OriginRequestNotApproved => "OriginRequestNotApproved",
             Refusal::OriginRequestPending => "OriginRequestPending",
+            Refusal::AdmissionPoliciesUntrusted => "AdmissionPoliciesUntrusted",
         }
     }
 
@@ -178,6 +194,10 @@ impl Refusal {
                 "this workspace restricts partners to adding themselves as member, not manager".into()
             }
             Refusal::OriginRequestPending => "waiting for the request's approval to be recorded".into(),
+            Refusal::AdmissionPoliciesUntrusted => {
+                "the foureyes admission policies are missing or altered: no grant is authorised until they are restored"
+                    .into()
+            }
             Refusal::OriginRequestNotApproved => {
                 "spec.originRequest names a request that does not exist, has another uid, or is not approved".into()
             }
@@ -189,7 +209,10 @@ impl Refusal {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Refusal::WorkspaceNotReady | Refusal::ProjectHasNoNamespaces(_) | Refusal::OriginRequestPending
+            Refusal::WorkspaceNotReady
+                | Refusal::ProjectHasNoNamespaces(_)
+                | Refusal::OriginRequestPending
+                | Refusal::AdmissionPoliciesUntrusted
         )
     }
 
@@ -210,6 +233,49 @@ impl From<RoleError> for Refusal {
             RoleError::NotAllowed { role, cluster_role } => Refusal::RoleNotAllowed { role, cluster_role },
         }
     }
+}
+
+/// Why a binding was revoked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// By a person, through `spec.revocation`.
+    By {
+        /// The user (verified at admission).
+        user: String,
+        /// Their reason.
+        reason: String,
+    },
+    /// Its workspace or project was deleted (or replaced by another of the
+    /// same name): the operator ended it for good.
+    OwnerGone(String),
+}
+
+impl Revoked {
+    /// Who revoked it (`None`: the operator, on its own).
+    pub fn actor(&self) -> Option<&str> {
+        match self {
+            Revoked::By { user, .. } => Some(user),
+            Revoked::OwnerGone(_) => None,
+        }
+    }
+
+    /// Why.
+    pub fn reason(&self) -> &str {
+        match self {
+            Revoked::By { reason, .. } => reason,
+            Revoked::OwnerGone(why) => why,
+        }
+    }
+}
+
+/// The uids of the workspace and project a binding belongs to, as its
+/// status records them once it is authorised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owners {
+    /// The workspace's uid.
+    pub workspace: Option<String>,
+    /// The project's uid (project roles, once the project was seen).
+    pub project: Option<String>,
 }
 
 /// One native RoleBinding that should exist.
@@ -236,6 +302,11 @@ pub struct BindingDecision {
     pub expires_at: Option<DateTime<Utc>>,
     /// When it finished (expired or revoked).
     pub finished_at: Option<DateTime<Utc>>,
+    /// Who or what revoked it (phase `Revoked`).
+    pub revoked: Option<Revoked>,
+    /// The uids of the workspace and project it was authorised under, to
+    /// record in the status.
+    pub owners: Owners,
     /// The native RoleBindings that should exist now; empty unless `Active`.
     pub grants: Vec<Grant>,
     /// When to decide again (expiry, or end of retention).
@@ -290,6 +361,9 @@ pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>)
     if let Some(a) = was_authorized(facts.previous) {
         return Ok(a);
     }
+    if !facts.stamps_trusted {
+        return Err(Refusal::AdmissionPoliciesUntrusted);
+    }
     let spec = facts.spec;
     if spec.origin_request.is_some() {
         return match facts.origin {
@@ -307,7 +381,16 @@ pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>)
         };
     }
     if facts.granted_by_partner {
-        let self_assigned = spec.subject.kind == SubjectKind::User && spec.subject.name == spec.granted_by;
+        // Self-assigned: to the partner by name, or to a group the partner is
+        // in (or may be in: their groups are unknown when someone else wrote
+        // the binding in their name).
+        let self_assigned = match spec.subject.kind {
+            SubjectKind::User => spec.subject.name == spec.granted_by,
+            SubjectKind::Group => facts
+                .granted_by_groups
+                .as_ref()
+                .is_none_or(|groups| groups.contains(&spec.subject.name)),
+        };
         if self_assigned && ws.restrict_partner_self_assignment && *role == Role::Workspace(WorkspaceRole::Manager) {
             return Err(Refusal::PartnerSelfAssignmentRestricted);
         }
@@ -345,6 +428,47 @@ pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>)
             spec.granted_by, ws.name
         ))),
     }
+}
+
+/// Whether the workspace or project the binding was authorised under is
+/// gone (deleted, or replaced by another of the same name): then the binding
+/// ends for good, and a re-created owner grants nothing old (DESIGN §2,
+/// invariants 2 and 6). The message says which.
+fn owner_gone(facts: &BindingFacts<'_>, recorded: &Owners) -> Option<String> {
+    let current_ws = facts.workspace.as_ref().map(|w| w.uid);
+    match &recorded.workspace {
+        Some(uid) if current_ws != Some(uid.as_str()) => {
+            return Some(format!("its workspace (uid {uid}) was deleted"));
+        }
+        // Authorised before the uid was recorded: its workspace is gone.
+        None if current_ws.is_none() && was_authorized(facts.previous).is_some() => {
+            return Some("its workspace was deleted".to_owned());
+        }
+        _ => {}
+    }
+    let name = facts.spec.project.as_deref().unwrap_or_default();
+    let current_project = facts.project.as_ref().map(|p| p.uid);
+    let was_active = facts.previous.and_then(|s| s.phase) == Some(BindingPhase::Active);
+    match &recorded.project {
+        Some(uid) if current_project != Some(uid.as_str()) => {
+            Some(format!("its project {name} (uid {uid}) was deleted"))
+        }
+        None if facts.spec.project.is_some() && current_project.is_none() && was_active => {
+            Some(format!("its project {name} was deleted"))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a binding holds (or held) access under its workspace: authorised
+/// and not finished. A workspace being deleted waits for these to end before
+/// its final history entry.
+pub fn holds_access(status: Option<&RoleBindingStatus>) -> bool {
+    was_authorized(status).is_some()
+        && !matches!(
+            status.and_then(|s| s.phase),
+            Some(BindingPhase::Expired | BindingPhase::Revoked)
+        )
 }
 
 fn targets(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>) -> Result<Vec<Grant>, Refusal> {
@@ -397,6 +521,11 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         (Some(p), Some(c)) => Some(p.min(c)),
         (p, c) => c.or(p),
     };
+    let recorded = Owners {
+        workspace: facts.previous.and_then(|s| s.workspace_uid.clone()),
+        project: facts.previous.and_then(|s| s.project_uid.clone()),
+    };
+    let owner_gone = owner_gone(facts, &recorded);
     let mut d = BindingDecision {
         phase: BindingPhase::Pending,
         role: role.as_ref().map(Role::label),
@@ -404,6 +533,8 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         refusal: None,
         expires_at,
         finished_at: None,
+        revoked: None,
+        owners: recorded.clone(),
         grants: vec![],
         wake_at: None,
         delete_record: false,
@@ -417,9 +548,20 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         Some(BindingPhase::Revoked)
     } else if expires_at.is_some_and(|e| e <= facts.now) {
         Some(BindingPhase::Expired)
+    } else if owner_gone.is_some() {
+        Some(BindingPhase::Revoked)
     } else {
         None
     };
+    if finished == Some(BindingPhase::Revoked) {
+        d.revoked = Some(match &facts.spec.revocation {
+            Some(r) => Revoked::By {
+                user: r.by.clone(),
+                reason: r.reason.clone(),
+            },
+            None => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
+        });
+    }
     if let Some(phase) = finished {
         let at = facts.previous.and_then(|s| s.finished_at).unwrap_or(match phase {
             // An expiry happened at the expiry time, even if seen later.
@@ -450,7 +592,13 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         return d;
     }
     match authorize(facts, &role, ws) {
-        Ok(a) => d.authorization = Some(a),
+        Ok(a) => {
+            d.authorization = Some(a);
+            d.owners.workspace = Some(ws.uid.to_owned());
+            if let Some(p) = &facts.project {
+                d.owners.project = Some(p.uid.to_owned());
+            }
+        }
         Err(r) => {
             d.refusal = Some(r);
             return d;
@@ -481,6 +629,8 @@ pub fn binding_status(
     s.role = decision.role.clone();
     s.expires_at = decision.expires_at;
     s.finished_at = decision.finished_at;
+    s.workspace_uid = decision.owners.workspace.clone();
+    s.project_uid = decision.owners.project.clone();
     if decision.phase == BindingPhase::Active && s.activated_at.is_none() {
         s.activated_at = Some(now);
     }
@@ -532,7 +682,10 @@ pub fn binding_status(
             READY,
             ConditionStatus::False,
             "Revoked",
-            "the role was revoked; access removed",
+            match &decision.revoked {
+                Some(Revoked::OwnerGone(why)) => format!("the role ended: {why}; access removed"),
+                _ => "the role was revoked; access removed".to_owned(),
+            },
             generation,
             now,
         ),

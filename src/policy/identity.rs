@@ -5,29 +5,65 @@ use std::collections::BTreeMap;
 use crate::api::manifests::{CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, VOTES_ANNOTATION};
 use crate::config::Principals;
 
+/// The characters that separate values in the admission stamps: a group
+/// or user name that contains one could forge a line or a list element, so
+/// the stamps leave such groups out and the identity policy refuses such
+/// user names (DESIGN §2, invariant 3).
+pub const STAMP_SEPARATORS: &[char] = &[',', '\t', '\n'];
+
+/// The groups the API server authenticated `user` with when they created
+/// the object, from the creator stamp; `None` when the object was created by
+/// someone else in `user`'s name (a trusted asserter) or carries no stamp.
+pub fn creator_groups(annotations: Option<&BTreeMap<String, String>>, user: &str) -> Option<Vec<String>> {
+    match annotations.and_then(|a| a.get(CREATED_BY_ANNOTATION)) {
+        Some(creator) if creator == user => Some(
+            annotations
+                .and_then(|a| a.get(CREATED_BY_GROUPS_ANNOTATION))
+                .map(|g| split_groups(g))
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    }
+}
+
+fn split_groups(list: &str) -> Vec<String> {
+    list.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
 /// Whether `user` is a partner: named as a user in the configuration, or the
 /// creator stamped by the admission policy is that very user and belongs to
 /// a partner group. (A trusted asserter that writes a partner's name into an
 /// identity field does not carry the partner's groups.)
 pub fn is_partner(partners: &Principals, user: &str, annotations: Option<&BTreeMap<String, String>>) -> bool {
-    let groups: Vec<String> = match annotations.and_then(|a| a.get(CREATED_BY_ANNOTATION)) {
-        Some(creator) if creator == user => annotations
-            .and_then(|a| a.get(CREATED_BY_GROUPS_ANNOTATION))
-            .map(|g| g.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default(),
-        _ => vec![],
-    };
-    partners.contains(user, &groups)
+    partners.contains(user, &creator_groups(annotations, user).unwrap_or_default())
 }
 
-/// The groups the API server authenticated the voter of `spec.approvals[index]`
-/// with, read from the admission stamp `foureyes.dev/votes` (one line per
-/// write that appended votes: `<from>\t<to>\t<groups>\t<user>`). Empty when
-/// the vote was written by someone else in `user`'s name (a trusted
-/// asserter), or when no stamp covers it.
-pub fn vote_groups(annotations: Option<&BTreeMap<String, String>>, index: usize, user: &str) -> Vec<String> {
+/// Who appended a vote, per the admission stamp `foureyes.dev/votes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VoteStamp {
+    /// The voter appended it themselves, authenticated with these groups.
+    Own(Vec<String>),
+    /// A trusted asserter appended it in the voter's name: the voter's
+    /// groups are unknown.
+    Asserted,
+    /// No stamp covers it, or someone who is not a trusted asserter wrote
+    /// it in another's name: nothing about it is verified.
+    Unverified,
+}
+
+/// The stamp of `spec.approvals[index]`, cast in `user`'s name, from the
+/// annotation `foureyes.dev/votes` (one line per write that appended votes:
+/// `<from>\t<to>\t<groups>\t<writer>`). A line written by someone other
+/// than `user` counts as [`VoteStamp::Asserted`] only when its writer's
+/// stamped groups (or name) make them a trusted asserter.
+pub fn vote_stamp(
+    annotations: Option<&BTreeMap<String, String>>,
+    index: usize,
+    user: &str,
+    asserters: &Principals,
+) -> VoteStamp {
     let Some(stamp) = annotations.and_then(|a| a.get(VOTES_ANNOTATION)) else {
-        return vec![];
+        return VoteStamp::Unverified;
     };
     for line in stamp.lines() {
         let mut parts = line.splitn(4, '\t');
@@ -40,13 +76,32 @@ pub fn vote_groups(annotations: Option<&BTreeMap<String, String>>, index: usize,
             continue;
         };
         if (from..to).contains(&index) {
-            if writer != user {
-                return vec![];
-            }
-            return groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect();
+            let groups = split_groups(groups);
+            return if writer == user {
+                VoteStamp::Own(groups)
+            } else if asserters.contains(writer, &groups) {
+                VoteStamp::Asserted
+            } else {
+                VoteStamp::Unverified
+            };
         }
     }
-    vec![]
+    VoteStamp::Unverified
+}
+
+/// The groups the API server authenticated the voter of `spec.approvals[index]`
+/// with, when the voter appended it themselves; empty otherwise.
+pub fn vote_groups(annotations: Option<&BTreeMap<String, String>>, index: usize, user: &str) -> Vec<String> {
+    match vote_stamp(annotations, index, user, &Principals::default()) {
+        VoteStamp::Own(groups) => groups,
+        _ => vec![],
+    }
+}
+
+/// Whether a user name is a Kubernetes ServiceAccount's: anyone who can mint
+/// its tokens (or impersonate it) can act as it, so it is never one person.
+pub fn is_service_account(user: &str) -> bool {
+    user.starts_with("system:serviceaccount:")
 }
 
 #[cfg(test)]
@@ -77,6 +132,42 @@ mod tests {
         assert!(vote_groups(None, 0, "alice").is_empty());
         let garbled = BTreeMap::from([(VOTES_ANNOTATION.to_owned(), "x\ty\tplatform\tpat\n0\t1".to_owned())]);
         assert!(vote_groups(Some(&garbled), 0, "pat").is_empty());
+    }
+
+    #[test]
+    fn a_vote_written_in_another_name_is_verified_only_for_trusted_asserters() {
+        let asserters: Principals = serde_yaml::from_str("{groups: [gitops-controllers]}").unwrap();
+        let a = BTreeMap::from([(
+            VOTES_ANNOTATION.to_owned(),
+            "0\t1\tteam\talice\n1\t2\tgitops-controllers\targo\n2\t3\tteam\tmallory\n".to_owned(),
+        )]);
+        assert_eq!(
+            vote_stamp(Some(&a), 0, "alice", &asserters),
+            VoteStamp::Own(vec!["team".into()])
+        );
+        assert_eq!(vote_stamp(Some(&a), 1, "pat", &asserters), VoteStamp::Asserted);
+        assert_eq!(
+            vote_stamp(Some(&a), 2, "bob", &asserters),
+            VoteStamp::Unverified,
+            "mallory is no asserter: a copy of bob's vote is not bob's"
+        );
+        assert_eq!(
+            vote_stamp(Some(&a), 3, "bob", &asserters),
+            VoteStamp::Unverified,
+            "no line"
+        );
+        assert_eq!(vote_stamp(None, 0, "alice", &asserters), VoteStamp::Unverified);
+    }
+
+    #[test]
+    fn creator_groups_only_for_the_creator() {
+        let s = stamped("alice", "team,system:authenticated");
+        assert_eq!(
+            creator_groups(Some(&s), "alice"),
+            Some(vec!["team".to_owned(), "system:authenticated".to_owned()])
+        );
+        assert_eq!(creator_groups(Some(&s), "bob"), None);
+        assert_eq!(creator_groups(None, "alice"), None);
     }
 
     fn stamped(user: &str, groups: &str) -> BTreeMap<String, String> {

@@ -4,6 +4,7 @@
 
 pub mod binding;
 pub mod identity;
+pub mod managers;
 pub mod namespaces;
 pub mod quorum;
 pub mod role;

@@ -6,10 +6,16 @@
 //! 2. A request still pending at `creation + pendingTimeout` expires, whatever
 //!    votes it carries: it is never approved after its timeout.
 //! 3. The requester counts as the first approval when they are a current
-//!    manager and not the subject.
-//! 4. Votes are read in order. The subject's votes never count (`IsSubject`);
-//!    each person counts once, their first vote (`Duplicate`); only current
-//!    managers count (`NotManager`), re-checked at every evaluation, so a
+//!    manager and not the subject; for a group subject, only when the creator
+//!    stamp shows their groups and they are not in the group.
+//! 4. Votes are read in order. The subject's votes never count (`IsSubject`),
+//!    nor those of members of a subject group (by the groups the API server
+//!    stamped); a vote the API server did not stamp as written by its own
+//!    author (`Unverified`) never counts, and one a trusted asserter wrote in
+//!    someone's name counts only for a user subject (for a group subject its
+//!    author may be in the group); each person counts once, their first vote
+//!    (`Duplicate`); only current managers count (`NotManager`; never a
+//!    group, never a ServiceAccount), re-checked at every evaluation, so a
 //!    manager removed before the quorum completes no longer counts.
 //! 5. A `Deny` from a manager (or a partner) ends the request, and wins over
 //!    approvals evaluated at the same time.
@@ -19,6 +25,9 @@
 //! 7. When the workspace has fewer managers than its quorum (not counting the
 //!    subject), the request is `QuorumUnreachable`: never silently approved
 //!    with fewer, waiting for a partner, more managers, or the timeout.
+//! 8. An approval that cannot become its binding (a binding of that name
+//!    exists and was not made from it) lapses at the pending timeout
+//!    (`Expired`): it never grants later, whoever frees the name.
 
 use chrono::{DateTime, Utc};
 
@@ -38,6 +47,11 @@ pub struct Voter {
     /// Belongs to the subject group (when the subject is a group), per the
     /// groups stamped at admission.
     pub in_subject_group: bool,
+    /// Enough is verified about the author to count the vote: the API
+    /// server stamped it as the voter's own (with their groups), or, for a
+    /// user subject, a trusted asserter wrote it. A vote whose groups are
+    /// unknown never counts for a group subject: its voter may be in it.
+    pub verified: bool,
 }
 
 /// The workspace, as a request sees it.
@@ -76,8 +90,9 @@ pub struct RequestFacts<'a> {
     /// Why the requested role cannot be granted, if it cannot (unknown
     /// project, unknown role, role outside the allow-list): `(reason, message)`.
     pub role_problem: Option<(&'static str, String)>,
-    /// Whether the requester holds an active manager binding now.
-    pub requester_is_manager: bool,
+    /// What is known about the requester, who counts as the first approval
+    /// when a verified manager who is not (and may not be) in the subject.
+    pub requester: Voter,
     /// One entry per `spec.approvals` entry.
     pub voters: &'a [Voter],
     /// The binding named after the request.
@@ -170,31 +185,71 @@ impl RequestDecision {
 /// What is known about each vote's author: whether a current manager (user
 /// names in `managers`), a partner, or in the subject group, by user name and
 /// by the groups the API server stamped for the first `stamped` votes (votes
-/// not applied yet have no stamp).
+/// not applied yet have no stamp: they are taken as the caller's own, with
+/// no groups, as the plugin's plan shows them).
 pub fn voters(
     spec: &RoleRequestSpec,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
     stamped: usize,
     managers: &std::collections::BTreeSet<String>,
-    partners: &crate::config::Principals,
+    config: &crate::config::Config,
 ) -> Vec<Voter> {
-    let subject = &spec.subject;
+    use crate::policy::identity::{VoteStamp, vote_stamp};
     spec.approvals
         .iter()
         .enumerate()
         .map(|(i, vote)| {
-            let groups = if i < stamped {
-                crate::policy::identity::vote_groups(annotations, i, &vote.user)
+            let stamp = if i < stamped {
+                vote_stamp(annotations, i, &vote.user, &config.trusted_asserters)
             } else {
-                vec![]
+                VoteStamp::Own(vec![])
             };
-            Voter {
-                manager: managers.contains(&vote.user),
-                partner: partners.contains(&vote.user, &groups),
-                in_subject_group: subject.kind == SubjectKind::Group && groups.contains(&subject.name),
-            }
+            let groups = match &stamp {
+                VoteStamp::Own(groups) => Some(groups.as_slice()),
+                VoteStamp::Asserted | VoteStamp::Unverified => None,
+            };
+            voter(
+                spec,
+                &vote.user,
+                groups,
+                stamp != VoteStamp::Unverified,
+                managers,
+                config,
+            )
         })
         .collect()
+}
+
+/// What is known about the requester: their groups come from the creator
+/// stamp when they created the request themselves.
+pub fn requester(
+    spec: &RoleRequestSpec,
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    managers: &std::collections::BTreeSet<String>,
+    config: &crate::config::Config,
+) -> Voter {
+    let groups = crate::policy::identity::creator_groups(annotations, &spec.requester);
+    voter(spec, &spec.requester, groups.as_deref(), true, managers, config)
+}
+
+/// One author: `groups` as the API server stamped them (`None`: unknown);
+/// `stamped` whether the stamp names them (or a trusted asserter) at all.
+fn voter(
+    spec: &RoleRequestSpec,
+    user: &str,
+    groups: Option<&[String]>,
+    stamped: bool,
+    managers: &std::collections::BTreeSet<String>,
+    config: &crate::config::Config,
+) -> Voter {
+    let subject = &spec.subject;
+    let group_subject = subject.kind == SubjectKind::Group;
+    Voter {
+        manager: managers.contains(user) && !crate::policy::identity::is_service_account(user),
+        partner: config.partners.contains(user, groups.unwrap_or_default()),
+        in_subject_group: group_subject && groups.is_some_and(|g| g.contains(&subject.name)),
+        verified: stamped && (groups.is_some() || !group_subject),
+    }
 }
 
 /// The managers who could approve: all of them but the subject.
@@ -324,7 +379,8 @@ fn tally(facts: &RequestFacts<'_>, d: &mut RequestDecision, votes: usize) -> Vec
     let spec = facts.spec;
     let is_subject_user = |user: &str| spec.subject.kind == SubjectKind::User && spec.subject.name == user;
     let mut seen: Vec<&str> = vec![];
-    if facts.requester_is_manager && !is_subject_user(&spec.requester) {
+    let r = facts.requester;
+    if r.manager && r.verified && !r.in_subject_group && !is_subject_user(&spec.requester) {
         d.approved_by.push(spec.requester.clone());
         seen.push(&spec.requester);
     }
@@ -335,6 +391,8 @@ fn tally(facts: &RequestFacts<'_>, d: &mut RequestDecision, votes: usize) -> Vec
             Some(IgnoreReason::TooLate)
         } else if is_subject_user(&vote.user) || voter.in_subject_group {
             Some(IgnoreReason::IsSubject)
+        } else if !voter.verified {
+            Some(IgnoreReason::Unverified)
         } else if seen.contains(&vote.user.as_str()) {
             Some(IgnoreReason::Duplicate)
         } else if !voter.manager && !voter.partner {
@@ -394,6 +452,20 @@ fn keep_decision(facts: &RequestFacts<'_>, previous: &RoleRequestStatus) -> Requ
         problem: None,
         wake_at: None,
     };
+    if d.phase == RequestPhase::Approved
+        && facts.binding != ExistingBinding::Ours
+        && let Some(deadline) = previous.pending_until
+    {
+        // An approval holds until the pending timeout, no longer: one that
+        // could not become its binding by then (its name taken) never grants
+        // anything later, whoever frees the name.
+        if facts.now >= deadline {
+            d.phase = RequestPhase::Expired;
+            d.problem = (facts.binding == ExistingBinding::Foreign).then_some(Problem::BindingNameTaken);
+            return d;
+        }
+        d.wake_at = Some(deadline);
+    }
     if d.phase == RequestPhase::Approved {
         // Decided, binding not confirmed yet: create it (again: idempotent).
         let granted_by = previous
@@ -436,6 +508,8 @@ fn finish_approval(facts: &RequestFacts<'_>, d: &mut RequestDecision) {
         ExistingBinding::Foreign => {
             d.create_binding = None;
             d.problem = Some(Problem::BindingNameTaken);
+            // Looked at again at the pending timeout, when the approval lapses.
+            d.wake_at = d.pending_until;
         }
         ExistingBinding::None => {}
     }
@@ -603,6 +677,9 @@ pub fn announcements(previous: Option<&RoleRequestStatus>, d: &RequestDecision, 
             IgnoreReason::IsSubject => "the subject of the request never counts",
             IgnoreReason::Duplicate => "each person counts once",
             IgnoreReason::TooLate => "the request was already decided",
+            IgnoreReason::Unverified => {
+                "the API server did not verify that its author wrote it, or with which groups (the subject is a group)"
+            }
         };
         say(true, ev::VOTE_IGNORED, format!("vote by {} ignored: {why}", vote.user));
     }

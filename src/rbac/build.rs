@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::api::{Subject as FoureyesSubject, SubjectKind};
 use crate::policy::RoleTarget;
 use crate::policy::binding::{Grant, MANAGER_ROLE, MEMBER_ROLE};
-pub use crate::policy::namespaces::{PROJECT_LABEL, WORKSPACE_LABEL};
+pub use crate::policy::namespaces::{PROJECT_LABEL, PROJECT_UID_LABEL, WORKSPACE_LABEL, WORKSPACE_UID_LABEL};
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "foureyes";
@@ -33,29 +33,29 @@ pub const SUBJECT_ANNOTATION: &str = "foureyes.dev/subject";
 /// The Role in each workspace namespace that auditors are bound to.
 pub const AUDITOR_ROLE: &str = "foureyes-auditor";
 
-/// A valid label value for any string: itself when it is one, otherwise a
-/// readable prefix and a hash (label values have at most 63 characters).
+/// A valid label value for any string: itself when it is one made of
+/// letters, digits, `-` and `.` (every object name is), otherwise a readable
+/// prefix, `_` and 128 bits of its SHA-256 (label values have at most 63
+/// characters). The underscore appears in no literal value, so no name can be
+/// chosen to equal another string's hashed value, and the hash is too long
+/// for two strings to be found that share one (DESIGN §2, invariant 5).
 pub fn label_value(s: &str) -> String {
-    let valid = s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    let literal = s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
         && s.chars().next().is_none_or(|c| c.is_ascii_alphanumeric())
         && s.chars().last().is_none_or(|c| c.is_ascii_alphanumeric());
-    if valid {
+    if literal {
         return s.to_owned();
     }
     let prefix: String = s
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
-        .take(40)
+        .take(30)
         .collect();
     let prefix = prefix.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let hash = short_hash(s);
-    if prefix.is_empty() {
-        hash
-    } else {
-        format!("{prefix}-{hash}")
-    }
+    let digest = Sha256::digest(s.as_bytes());
+    let hash: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}_{hash}", if prefix.is_empty() { "h" } else { prefix })
 }
 
 fn short_hash(s: &str) -> String {
@@ -78,8 +78,12 @@ pub fn native_name(binding_namespace: &str, binding_name: &str, uid: &str) -> St
 pub struct Owner<'a> {
     /// The workspace.
     pub workspace: &'a str,
+    /// The workspace's uid.
+    pub workspace_uid: Option<&'a str>,
     /// The project, for project roles.
     pub project: Option<&'a str>,
+    /// The project's uid.
+    pub project_uid: Option<&'a str>,
     /// The foureyes binding's namespace.
     pub namespace: &'a str,
     /// Its name.
@@ -124,6 +128,14 @@ pub fn native_binding(owner: &Owner<'_>, grant: &Grant) -> NativeBinding {
     ]);
     if let Some(p) = owner.project {
         labels.insert(PROJECT_LABEL.to_owned(), label_value(p));
+    }
+    // Cleanup after a workspace or project is deleted selects by uid, never
+    // by name: a later owner of the same name shares nothing with it.
+    if let Some(u) = owner.workspace_uid {
+        labels.insert(WORKSPACE_UID_LABEL.to_owned(), u.to_owned());
+    }
+    if let Some(u) = owner.project_uid {
+        labels.insert(PROJECT_UID_LABEL.to_owned(), u.to_owned());
     }
     let annotations = BTreeMap::from([
         (
@@ -257,9 +269,29 @@ mod tests {
             label_value(&"x".repeat(201)),
             "hash keeps them apart"
         );
-        assert_eq!(label_value("@@@").len(), 12);
+        assert_eq!(label_value("@@@").len(), 34);
+        assert!(label_value("a_b").contains('_') && label_value("a_b") != "a_b");
         assert_eq!(label_value("-a-"), label_value("-a-"));
         assert!(label_value("-a-").starts_with('a'));
+    }
+
+    /// SECURITY F20: a partner could name a workspace after another's hashed
+    /// label value (`<40 characters>-<12 hex>` before); no literal name can
+    /// now equal a hashed value.
+    #[test]
+    fn no_name_equals_another_strings_hashed_label_value() {
+        let long = format!("{}-payments", "a".repeat(60));
+        let hashed = label_value(&long);
+        assert_ne!(hashed, long);
+        // The hashed value, taken as a name, is not a valid object name
+        // (it has an underscore) and is hashed in turn, never kept literally.
+        assert_ne!(label_value(&hashed), hashed);
+        // What the old scheme produced as a hashed value is now a literal
+        // name that stays itself, and so cannot equal the new hashed value.
+        let old_style = format!("{}-{}", &long[..40], "0123456789ab");
+        assert_eq!(label_value(&old_style), old_style);
+        assert_ne!(label_value(&old_style), hashed);
+        assert_eq!(hashed.split('_').nth(1).map(str::len), Some(32), "128 bits of hash");
     }
 
     #[test]
@@ -276,6 +308,8 @@ mod tests {
         let subject = FoureyesSubject::user("first.last@example.com");
         let owner = Owner {
             workspace: "payments",
+            workspace_uid: Some("ws-uid"),
+            project_uid: None,
             project: Some("checkout"),
             namespace: "ws-payments",
             name: "dave-admin",

@@ -18,11 +18,17 @@ use sha2::{Digest, Sha256};
 
 use super::{
     BINDING_LABEL, BINDING_REF_ANNOTATION, BINDING_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_BY_LABEL, PROJECT_LABEL,
-    SUBJECT_ANNOTATION, WORKSPACE_LABEL, parse_expiry,
+    PROJECT_UID_LABEL, SUBJECT_ANNOTATION, WORKSPACE_LABEL, WORKSPACE_UID_LABEL, parse_expiry,
 };
 
 /// The labels every native binding of a grant carries ([`super::native_binding`]).
-const LABELS: [&str; 4] = [MANAGED_BY_LABEL, WORKSPACE_LABEL, BINDING_LABEL, BINDING_UID_LABEL];
+const LABELS: [&str; 5] = [
+    MANAGED_BY_LABEL,
+    WORKSPACE_LABEL,
+    WORKSPACE_UID_LABEL,
+    BINDING_LABEL,
+    BINDING_UID_LABEL,
+];
 /// The annotations every native binding of a grant carries.
 const ANNOTATIONS: [&str; 3] = [BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, SUBJECT_ANNOTATION];
 
@@ -83,6 +89,7 @@ impl Digests {
         }
         let grant = h.clone().finalize();
         field(&mut h, labels.get(PROJECT_LABEL).map(String::as_str));
+        field(&mut h, labels.get(PROJECT_UID_LABEL).map(String::as_str));
         let grant_and_project = h.finalize();
         let first16 = |d: &[u8]| -> [u8; 16] { d[..16].try_into().expect("a sha256 digest has 32 bytes") };
         Self {
@@ -184,6 +191,8 @@ mod tests {
         };
         let owner = Owner {
             workspace: "payments",
+            workspace_uid: Some("ws-uid"),
+            project_uid: project.map(|_| "proj-uid"),
             project,
             namespace: "ws-payments",
             name: "dave-admin",
@@ -220,7 +229,10 @@ mod tests {
     fn the_digests_cover_every_label_and_annotation_the_operator_sets() {
         for nb in [desired(None), desired(Some("checkout"))] {
             for key in nb.labels().keys() {
-                assert!(LABELS.contains(&key.as_str()) || key == PROJECT_LABEL, "label {key}");
+                assert!(
+                    LABELS.contains(&key.as_str()) || key == PROJECT_LABEL || key == PROJECT_UID_LABEL,
+                    "label {key}"
+                );
             }
             for key in nb.annotations().keys() {
                 assert!(ANNOTATIONS.contains(&key.as_str()), "annotation {key}");

@@ -66,6 +66,17 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
             &["get", "list", "watch", "create", "patch"],
         ),
         rule(&[""], &["events"], &read),
+        // The admission policies it trusts: checked, never written.
+        rule(
+            &["admissionregistration.k8s.io"],
+            &[
+                "validatingadmissionpolicies",
+                "validatingadmissionpolicybindings",
+                "mutatingadmissionpolicies",
+                "mutatingadmissionpolicybindings",
+            ],
+            &["get"],
+        ),
         // Leader election is a namespaced Role: see `operator_lease_role`.
         // Binding the workspace Roles it writes (see the module's comment).
         bind_rule("roles", WORKSPACE_ROLES.iter().map(|r| (*r).to_owned()).collect()),

@@ -66,8 +66,10 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // Gather the world.
     let workspace = ctx.workspace_of(&ns);
     let ws_name = workspace.as_ref().map(|w| w.name_any());
+    let ws_uid = workspace.as_ref().and_then(|w| w.uid());
     let ws_facts = workspace.as_ref().map(|w| WorkspaceFacts {
         name: ws_name.as_deref().unwrap_or_default(),
+        uid: ws_uid.as_deref().unwrap_or_default(),
         namespace: &ns,
         policy: &w.spec.approval_policy,
         max_duration: w.spec.max_duration.to_chrono(),
@@ -84,7 +86,9 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         .and_then(|p| p.status.as_ref())
         .map(|s| s.namespaces.clone())
         .unwrap_or_default();
+    let project_uid = project.as_ref().and_then(|p| p.uid());
     let project_facts = project.as_ref().map(|p| ProjectFacts {
+        uid: project_uid.as_deref().unwrap_or_default(),
         namespaces: &project_ns,
         role_map: &p.spec.role_map,
     });
@@ -120,7 +124,9 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         project: project_facts,
         origin,
         granted_by_partner: ctx.is_partner_creator(&b.spec.granted_by, &b.metadata),
+        granted_by_groups: crate::policy::identity::creator_groups(b.metadata.annotations.as_ref(), &b.spec.granted_by),
         granted_by_manager: ctx.is_manager(&ns, &b.spec.granted_by, now),
+        stamps_trusted: ctx.anchors_intact(),
         config: &ctx.config,
         now,
     };
@@ -191,7 +197,12 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     let previous_phase = previous.as_ref().and_then(|s| s.phase);
     let status = binding_status(&decision, previous.as_ref(), b.metadata.generation, now);
     // "Not yet" on a binding that never had a status is not worth a write.
-    let transient_only = previous.is_none() && decision.refusal.as_ref().is_some_and(|r| r.is_transient());
+    // (Held back for the admission policies is worth saying, though.)
+    let transient_only = previous.is_none()
+        && decision
+            .refusal
+            .as_ref()
+            .is_some_and(|r| r.is_transient() && *r != crate::policy::binding::Refusal::AdmissionPoliciesUntrusted);
     if previous.as_ref() != Some(&status) && !transient_only {
         // Write-ahead: the history entry before the status that reports the
         // transition (on the revocation path, after the native RBAC is gone).
@@ -244,7 +255,9 @@ async fn sync_natives(
     if let (BindingPhase::Active, Some(expires_at)) = (decision.phase, decision.expires_at) {
         let owner = Owner {
             workspace,
+            workspace_uid: decision.owners.workspace.as_deref(),
             project: b.spec.project.as_deref(),
+            project_uid: decision.owners.project.as_deref(),
             namespace: &ns,
             name: &name,
             uid,
@@ -351,13 +364,17 @@ async fn announce(
             ctx.publish(&reference, false, events::EXPIRED, "Revoke", note).await;
         }
         (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => {
-            let (by, why) = b
-                .spec
-                .revocation
-                .as_ref()
-                .map(|r| (r.by.clone(), r.reason.clone()))
-                .unwrap_or_default();
-            let note = format!("{role} of {subject} revoked by {by}: {why}");
+            let note = match &d.revoked {
+                Some(r @ crate::policy::binding::Revoked::By { .. }) => {
+                    format!(
+                        "{role} of {subject} revoked by {}: {}",
+                        r.actor().unwrap_or_default(),
+                        r.reason()
+                    )
+                }
+                Some(r) => format!("{role} of {subject} ended: {}", r.reason()),
+                None => format!("{role} of {subject} revoked"),
+            };
             ctx.publish(&reference, false, events::REVOKED, "Revoke", note).await;
         }
         (_, BindingPhase::Pending) => {
@@ -399,6 +416,50 @@ fn nudge_dependents(b: &RoleBinding, ctx: &Context, ns: &str) {
             let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(other.as_ref()));
         }
     }
+}
+
+/// A binding that is gone from the API server (the watch saw its deletion)
+/// keeps no native RBAC: normally its finalizer removed it already and this
+/// finds nothing; if someone stripped the finalizer first, this removes its
+/// native bindings at once (not at the next sweep) and records the removal,
+/// actor unknown (DESIGN §2, invariants 1 and 2).
+pub async fn reap(b: &RoleBinding, ctx: &Context) -> Result<(), Error> {
+    let Some(uid) = b.uid() else { return Ok(()) };
+    let natives = ctx.natives_of(&uid);
+    if natives.is_empty() {
+        return Ok(());
+    }
+    let mut removed = 0;
+    for n in &natives {
+        if ctx.was_deleted(n.uid.as_deref()) {
+            continue;
+        }
+        ctx.metrics.api_write("NativeRoleBinding", "delete");
+        if rbac::apply::delete_native(&ctx.client, &n.namespace, &n.name, n.uid.as_deref())
+            .await
+            .map_err(kube_err("delete native binding"))?
+        {
+            removed += 1;
+        }
+        ctx.mark_deleted(n.uid.as_deref());
+    }
+    if removed == 0 {
+        // The finalizer's cleanup had removed them (the cache was behind).
+        return Ok(());
+    }
+    warn!(
+        binding = describe(b),
+        natives = removed,
+        "binding deleted without its finalizer; native RBAC removed"
+    );
+    if let Some(ns) = b.namespace() {
+        let entry = transitions::binding_removed(b, history::UNKNOWN_ACTOR, "binding deleted without its finalizer");
+        match super::record(ctx, &ns, transitions::binding_chain(b), entry).await {
+            Err(Error::History(e)) if e.is_namespace_gone() => {}
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 /// Deleting a binding removes its native RBAC everywhere (found by label, not
@@ -446,6 +507,7 @@ pub async fn revoke_by_selector(ctx: &Context, selector: &str) -> Result<usize, 
         {
             n += 1;
         }
+        ctx.mark_deleted(item.metadata.uid.as_deref());
     }
     Ok(n)
 }

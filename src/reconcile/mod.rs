@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use kube::Client;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::api::{BindingPhase, Project, RoleBinding, RoleRequest, SubjectKind, Workspace, WorkspaceRole};
+use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
@@ -60,6 +60,9 @@ pub struct Context {
     pub approved_requests: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The history appender (one per process: it caches each chain's head).
     pub history: Arc<crate::audit::history::History>,
+    /// Whether every admission policy and binding is in place unaltered, as
+    /// last checked (see `run::check_anchors`).
+    pub anchors: Arc<std::sync::atomic::AtomicBool>,
     /// Workspaces whose control namespace, Roles and auditor binding this
     /// process last found in place (by uid: at which generation, and when).
     pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
@@ -223,6 +226,12 @@ impl Context {
         self.written.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
     }
 
+    /// Whether the admission policies can be trusted: decisions that rest on
+    /// verified identities and group stamps wait while they cannot.
+    pub fn anchors_intact(&self) -> bool {
+        self.anchors.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Publishes an event (counted as an API write).
     pub async fn publish(
         &self,
@@ -236,27 +245,29 @@ impl Context {
         self.events.publish(reference, warning, reason, action, note).await;
     }
 
-    /// The workspace whose control namespace is `namespace`.
+    /// The workspace whose control namespace is `namespace`: the one that
+    /// claimed it by uid (its status names the namespace only then), never
+    /// another that merely asks for the same namespace.
     pub fn workspace_of(&self, namespace: &str) -> Option<Arc<Workspace>> {
+        self.holder_of(namespace)
+            .filter(|w| w.metadata.deletion_timestamp.is_none())
+    }
+
+    /// The name of the workspace that holds `namespace`, also while it is
+    /// being deleted (its final history entry needs it).
+    pub fn workspace_name_of(&self, namespace: &str) -> Option<String> {
+        self.holder_of(namespace).map(|w| w.name_any())
+    }
+
+    fn holder_of(&self, namespace: &str) -> Option<Arc<Workspace>> {
         self.index
             .workspaces_by_namespace
             .get(namespace)
             .into_iter()
             .filter_map(|name| self.workspaces.get(&ObjectRef::new(&name)))
-            .find(|w| w.metadata.deletion_timestamp.is_none() && w.control_namespace() == namespace)
-    }
-
-    /// The name of the workspace whose control namespace is `namespace`,
-    /// also while it is being deleted (its final history entry needs it).
-    pub fn workspace_name_of(&self, namespace: &str) -> Option<String> {
-        self.index
-            .workspaces_by_namespace
-            .get(namespace)
-            .into_iter()
-            .find(|name| {
-                self.workspaces
-                    .get(&ObjectRef::new(name))
-                    .is_some_and(|w| w.control_namespace() == namespace)
+            .find(|w| {
+                w.control_namespace() == namespace
+                    && w.status.as_ref().and_then(|s| s.namespace.as_deref()) == Some(namespace)
             })
     }
 
@@ -303,11 +314,7 @@ impl Context {
 
     /// The users who hold an active manager binding in the control namespace.
     pub fn managers(&self, namespace: &str, now: DateTime<Utc>) -> std::collections::BTreeSet<String> {
-        self.bindings_in(namespace)
-            .iter()
-            .filter(|b| is_active_manager(b, now))
-            .map(|b| b.spec.subject.name.clone())
-            .collect()
+        crate::policy::managers::managers(self.bindings_in(namespace).iter().map(|b| b.as_ref()), now)
     }
 
     /// Whether `user` is a partner, judged on the admission stamps of `meta`.
@@ -336,23 +343,7 @@ fn latest<S: Clone + PartialEq>(
     }
 }
 
-/// Whether a binding makes a user a manager now (managers are users: a
-/// group's members are not known).
-fn is_active_manager(b: &RoleBinding, now: DateTime<Utc>) -> bool {
-    b.spec.workspace_role == Some(WorkspaceRole::Manager)
-        && b.spec.subject.kind == SubjectKind::User
-        && is_active(b, now)
-}
-
-/// Whether a binding is in effect now (per its last status): a revocation
-/// or deletion counts at once, before the status reports it.
-pub fn is_active(b: &RoleBinding, now: DateTime<Utc>) -> bool {
-    b.status
-        .as_ref()
-        .is_some_and(|s| s.phase == Some(BindingPhase::Active) && s.expires_at.is_some_and(|e| e > now))
-        && b.metadata.deletion_timestamp.is_none()
-        && b.spec.revocation.is_none()
-}
+pub use crate::policy::managers::{is_active, is_active_manager};
 
 /// Per-object exponential backoff for transient errors: 1 s, 2 s, 4 s, ...
 /// up to 5 minutes, reset by a successful reconcile.
@@ -397,6 +388,9 @@ pub enum Error {
     /// A history entry could not be appended.
     #[error("history: {0}")]
     History(#[from] crate::audit::history::Error),
+    /// Something else must happen first; retried with backoff.
+    #[error("waiting for {0}")]
+    Waiting(&'static str),
 }
 
 impl Error {
@@ -407,6 +401,7 @@ impl Error {
             Error::Finalizer(_) => "finalizer",
             Error::Incomplete(_) => "incomplete",
             Error::History(_) => "history",
+            Error::Waiting(_) => "waiting",
         }
     }
 }
@@ -475,17 +470,34 @@ pub async fn record_all(
     if entries.is_empty() {
         return Ok(());
     }
-    let workspace = ctx.workspace_name_of(ns).unwrap_or_else(|| {
-        ns.strip_prefix(crate::api::workspace::DEFAULT_NAMESPACE_PREFIX)
-            .unwrap_or(ns)
-            .to_owned()
-    });
-    let appended = ctx.history.append_all(ns, &workspace, &chain, entries).await?;
+    // History is written only in the control namespace of a workspace that
+    // holds it (DESIGN §2, invariant 7): an object anywhere else is nobody's,
+    // and writing there would leave an undeletable chunk in any namespace.
+    let Some(workspace) = ctx.workspace_name_of(ns) else {
+        tracing::debug!(namespace = ns, chain = %chain, "not a workspace's control namespace; nothing recorded");
+        return Ok(());
+    };
+    record_in(ctx, ns, &workspace, chain, entries).await
+}
+
+/// Records entries in `chain` of `workspace`, whose control namespace `ns`
+/// the caller knows it holds (the workspace reconciler, which claims it).
+pub async fn record_in(
+    ctx: &Context,
+    ns: &str,
+    workspace: &str,
+    chain: crate::audit::history::Chain,
+    entries: Vec<crate::audit::history::NewEntry>,
+) -> Result<(), Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let appended = ctx.history.append_all(ns, workspace, &chain, entries).await?;
     for a in appended.iter().filter(|a| a.written) {
         tracing::debug!(namespace = ns, chain = %chain, seq = a.seq, "history entry appended");
     }
     if appended.iter().any(|a| a.written)
-        && let Some(ws) = ctx.workspaces.get(&ObjectRef::new(&workspace))
+        && let Some(ws) = ctx.workspaces.get(&ObjectRef::new(workspace))
     {
         let _ = ctx.triggers.workspaces.send(ObjectRef::from_obj(ws.as_ref()));
     }

@@ -21,7 +21,8 @@ use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, 
 use crate::api::{Project, ProjectStatus};
 use crate::audit::events;
 use crate::policy::namespaces::{
-    CREATED_BY_LABEL, NamespaceClaim, NamespaceFacts, PROJECT_LABEL, WORKSPACE_LABEL, claim_namespace,
+    CREATED_BY_LABEL, NamespaceClaim, NamespaceFacts, PROJECT_LABEL, PROJECT_UID_LABEL, WORKSPACE_LABEL,
+    claim_namespace,
 };
 use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, label_value};
 
@@ -83,6 +84,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let mut claimed = vec![];
     let mut refused = vec![];
+    let mut taken = false;
     for tenant in &p.spec.namespaces {
         let existing = api.get_opt(tenant).await.map_err(kube_err("get namespace"))?;
         let labels = existing.as_ref().map(|n| n.labels().clone());
@@ -91,8 +93,34 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
             labels: labels.as_ref(),
             protected: ctx.config.is_protected_namespace(tenant),
         };
-        match claim_namespace(&label_value(&ws_name), &label_value(&name), &facts) {
-            NamespaceClaim::Adopt => claimed.push(tenant.clone()),
+        match claim_namespace(&label_value(&ws_name), &label_value(&name), &uid, &facts) {
+            NamespaceClaim::Keep => claimed.push(tenant.clone()),
+            NamespaceClaim::Adopt => {
+                // Labelled for this project by name before it existed: record
+                // its uid, so that a later project of the same name cannot
+                // inherit it.
+                let patch = json!({
+                    "apiVersion": "v1", "kind": "Namespace",
+                    "metadata": { "name": tenant, "labels": { PROJECT_UID_LABEL: uid } },
+                });
+                ctx.metrics.api_write("Namespace", "apply");
+                api.patch(
+                    tenant,
+                    &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+                    &Patch::Apply(patch),
+                )
+                .await
+                .map_err(kube_err("label namespace"))?;
+                claimed.push(tenant.clone());
+                ctx.publish(
+                    &p.object_ref(&()),
+                    false,
+                    events::NAMESPACE_ADOPTED,
+                    "Claim",
+                    format!("tenant namespace {tenant} adopted (it carried this project's labels)"),
+                )
+                .await;
+            }
             NamespaceClaim::Create => {
                 let obj = Namespace {
                     metadata: ObjectMeta {
@@ -101,6 +129,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                             (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
                             (WORKSPACE_LABEL.to_owned(), label_value(&ws_name)),
                             (PROJECT_LABEL.to_owned(), label_value(&name)),
+                            (PROJECT_UID_LABEL.to_owned(), uid.clone()),
                             (CREATED_BY_LABEL.to_owned(), uid.clone()),
                         ])),
                         ..Default::default()
@@ -127,14 +156,22 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                     Err(e) => return Err(kube_err("create namespace")(e)),
                 }
             }
+            NamespaceClaim::Taken(why) => {
+                taken = true;
+                refused.push(why);
+            }
             NamespaceClaim::Refuse(why) => refused.push(why),
         }
     }
     claimed.sort();
 
-    // Namespaces dropped from the spec: revoke there, and delete those this project created.
+    // Namespaces this project no longer holds: its grants there end. Only a
+    // namespace removed from the spec is released (and deleted, if this very
+    // project created it); one that is refused now (claimed by someone
+    // else, relabelled) is never deleted.
     for gone in status.namespaces.iter().filter(|n| !claimed.contains(n)) {
-        release(ctx, &ws_name, &name, &uid, gone).await?;
+        let removed = !p.spec.namespaces.contains(gone);
+        release(ctx, &uid, gone, removed).await?;
     }
     status.namespaces = claimed.clone();
     let ready = if refused.is_empty() {
@@ -150,7 +187,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
         Condition::new(
             READY,
             ConditionStatus::False,
-            "NamespaceRefused",
+            if taken { "NamespaceTaken" } else { "NamespaceRefused" },
             refused.join("; "),
             generation,
             now,
@@ -160,7 +197,11 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
         ctx.publish(
             &p.object_ref(&()),
             true,
-            events::NAMESPACE_REFUSED,
+            if taken {
+                events::NAMESPACE_TAKEN
+            } else {
+                events::NAMESPACE_REFUSED
+            },
             "Claim",
             refused.join("; "),
         )
@@ -203,13 +244,11 @@ async fn write_if_changed(ctx: &Context, p: &Project, status: &ProjectStatus) ->
 }
 
 /// Stops using a tenant namespace: removes the project's native bindings
-/// there, and deletes the namespace if this project created it.
-async fn release(ctx: &Context, ws: &str, project: &str, uid: &str, tenant: &str) -> Result<(), Error> {
-    let selector = format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={},{PROJECT_LABEL}={},{BINDING_UID_LABEL}",
-        label_value(ws),
-        label_value(project)
-    );
+/// there (by the project's uid) and, when `delete` (the namespace was
+/// removed from the spec, or the project is deleted), deletes the namespace
+/// if this very project created it and still holds it.
+async fn release(ctx: &Context, uid: &str, tenant: &str, delete: bool) -> Result<(), Error> {
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_UID_LABEL}={uid},{BINDING_UID_LABEL}");
     let api: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(ctx.client.clone(), tenant);
     let list = api
         .list_metadata(&kube::api::ListParams::default().labels(&selector))
@@ -221,15 +260,26 @@ async fn release(ctx: &Context, ws: &str, project: &str, uid: &str, tenant: &str
             .await
             .map_err(kube_err("delete native binding"))?;
     }
+    if !delete {
+        return Ok(());
+    }
     let ns_api: Api<Namespace> = Api::all(ctx.client.clone());
     if let Some(n) = ns_api.get_opt(tenant).await.map_err(kube_err("get namespace"))?
         && n.labels().get(CREATED_BY_LABEL).map(String::as_str) == Some(uid)
+        && n.labels().get(PROJECT_UID_LABEL).is_none_or(|owner| owner == uid)
         && n.metadata.deletion_timestamp.is_none()
     {
         ctx.metrics.api_write("Namespace", "delete");
-        match ns_api.delete(tenant, &DeleteParams::default()).await {
+        let precondition = DeleteParams {
+            preconditions: n.metadata.uid.clone().map(|u| kube::api::Preconditions {
+                uid: Some(u),
+                resource_version: n.metadata.resource_version.clone(),
+            }),
+            ..DeleteParams::default()
+        };
+        match ns_api.delete(tenant, &precondition).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
             Err(e) => return Err(kube_err("delete namespace")(e)),
         }
     }
@@ -237,27 +287,24 @@ async fn release(ctx: &Context, ws: &str, project: &str, uid: &str, tenant: &str
 }
 
 async fn cleanup(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
-    let ns = p.namespace().unwrap_or_default();
-    let name = p.name_any();
     let uid = p.uid().ok_or(Error::Incomplete("uid"))?;
-    let ws = ctx
-        .workspace_of(&ns)
-        .map(|w| w.name_any())
-        .unwrap_or_else(|| ns.trim_start_matches("ws-").to_owned());
     let mut tenants: Vec<String> = p.status.as_ref().map(|s| s.namespaces.clone()).unwrap_or_default();
     tenants.extend(p.spec.namespaces.iter().cloned());
     tenants.sort();
     tenants.dedup();
     for tenant in tenants {
-        release(ctx, &ws, &name, &uid, &tenant).await?;
+        release(ctx, &uid, &tenant, true).await?;
     }
-    // Anything left anywhere with this project's labels (a namespace removed
+    // Anything left anywhere with this project's uid (a namespace removed
     // from the spec while the operator was down, say).
-    let selector = format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={},{PROJECT_LABEL}={},{BINDING_UID_LABEL}",
-        label_value(&ws),
-        label_value(&name)
-    );
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_UID_LABEL}={uid},{BINDING_UID_LABEL}");
     super::binding::revoke_by_selector(ctx, &selector).await?;
+    // Its bindings end for good: they carry the uid of this project, which a
+    // project re-created with the same name does not have.
+    for b in ctx.bindings_in(&p.namespace().unwrap_or_default()) {
+        if b.spec.project.as_deref() == Some(p.name_any().as_str()) {
+            let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(b.as_ref()));
+        }
+    }
     Ok(Action::await_change())
 }

@@ -27,7 +27,7 @@ use crate::audit::{events, transitions};
 use crate::policy::binding::Refusal;
 use crate::policy::quorum::{
     ExistingBinding, RequestFacts, RequestWorkspace, announcements, decide_request, qualifying_managers,
-    request_status, voters,
+    request_status, requester, voters,
 };
 use crate::policy::role::{Role, resolve_cluster_role};
 use crate::rbac;
@@ -58,6 +58,11 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     if r.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    if !ctx.anchors_intact() {
+        // Votes and their groups rest on the admission policies: without
+        // them nothing is decided (the check wakes every request again).
+        return Ok(Action::requeue(std::time::Duration::from_secs(5)));
+    }
     let now = Utc::now();
     let ns = r.namespace().ok_or(Error::Incomplete("namespace"))?;
     let name = r.name_any();
@@ -74,8 +79,9 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         r.metadata.annotations.as_ref(),
         r.spec.approvals.len(),
         &managers,
-        &ctx.config.partners,
+        &ctx.config,
     );
+    let requester = requester(&r.spec, r.metadata.annotations.as_ref(), &managers, &ctx.config);
     let role_problem = match &role {
         None => Some((
             "InvalidSpec",
@@ -99,7 +105,7 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
             qualifying_managers,
         }),
         role_problem,
-        requester_is_manager: managers.contains(&r.spec.requester),
+        requester,
         voters: &voters,
         binding,
         now,
@@ -148,8 +154,20 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
             // first (the binding's own entries queue behind it), and the
             // request's status waits for both.
             let (recorded, outcome) = futures::join!(record, create_binding(ctx, r, &uid, &plan, &decision));
-            recorded?;
-            let outcome = outcome?;
+            let outcome = match (recorded, outcome) {
+                (Ok(()), Ok(outcome @ ExistingBinding::Ours)) => outcome,
+                (Ok(()), Ok(outcome)) => {
+                    forget_approval(ctx, &uid);
+                    outcome
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    // Not approved after all, as far as this process knows:
+                    // the retry decides again (a Deny that came in between
+                    // wins), and the binding waits for the recorded status.
+                    forget_approval(ctx, &uid);
+                    return Err(e);
+                }
+            };
             // Events after the binding: they are the live view, and the
             // access should not wait for them.
             announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
@@ -191,7 +209,10 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
             )
         }
     };
-    write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await?;
+    if let Err(e) = write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await {
+        forget_approval(ctx, &uid);
+        return Err(e);
+    }
     announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
     if previous.as_ref().and_then(|s| s.phase) != status.phase {
         info!(
@@ -207,6 +228,15 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         Some(at) => Action::requeue((at - Utc::now()).to_std().unwrap_or_default()),
         None => Action::await_change(),
     })
+}
+
+/// Forgets that this process approved the request: only its recorded status
+/// authorises its binding from now on (SECURITY F21).
+fn forget_approval(ctx: &Context, uid: &str) {
+    ctx.approved_requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(uid);
 }
 
 /// Why the requested role cannot be granted, with the reasons a binding for

@@ -11,6 +11,7 @@ use k8s_openapi::api::rbac::v1::{Role as NativeRole, RoleBinding as NativeBindin
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
@@ -21,7 +22,10 @@ use crate::api::workspace::ChainHead;
 use crate::api::{SubjectKind, Workspace, WorkspaceRole, WorkspaceStatus};
 use crate::audit::history::Chain;
 use crate::audit::{events, transitions};
-use crate::policy::namespaces::{CONTROL_NAMESPACE_LABEL, PROJECT_LABEL, WORKSPACE_LABEL};
+use crate::policy::namespaces::{
+    CONTROL_NAMESPACE_LABEL, NamespaceClaim, NamespaceFacts, WORKSPACE_LABEL, WORKSPACE_UID_LABEL,
+    claim_control_namespace,
+};
 use crate::rbac::{self, MANAGED_BY, MANAGED_BY_LABEL, label_value};
 
 /// Reconciles one workspace.
@@ -57,7 +61,6 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     let ns = ws.control_namespace();
     let mut status = ws.status.clone().unwrap_or_default();
     status.observed_generation = ws.metadata.generation;
-    status.namespace = Some(ns.clone());
     let uid = ws.uid().unwrap_or_default();
     let was_ready = ws.is_ready();
 
@@ -67,11 +70,20 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     if !verified {
         ensure_objects(&ws, ctx, &mut status, now).await?;
     }
-    count(ctx, &ns, &mut status);
-    merge_heads(&mut status.history, ctx.history.heads_in(&ns));
+    if status.namespace.is_some() {
+        count(ctx, &ns, &mut status);
+        merge_heads(&mut status.history, ctx.history.heads_in(&ns));
+    }
     if status.is_ready() && !was_ready {
         // Write-ahead: the chain's first entry before the status that says Ready.
-        super::record(ctx, &ns, Chain::workspace(), transitions::workspace_created(&ws)).await?;
+        super::record_in(
+            ctx,
+            &ns,
+            &name,
+            Chain::workspace(),
+            vec![transitions::workspace_created(&ws)],
+        )
+        .await?;
         merge_heads(&mut status.history, ctx.history.heads_in(&ns));
     }
     if ws.status.as_ref() != Some(&status) {
@@ -91,36 +103,38 @@ async fn ensure_objects(
     let name = ws.name_any();
     let ns = ws.control_namespace();
     let uid = ws.uid().unwrap_or_default();
-    match ensure_namespace(ctx, &name, &ns).await? {
-        Err(conflict) => {
+    let claimed = ensure_namespace(ctx, &name, &uid, &ns).await?;
+    let refusal = match &claimed {
+        Claimed::Taken(why) => Some((events::NAMESPACE_TAKEN, why.clone())),
+        Claimed::Refused(why) => Some((events::NAMESPACE_REFUSED, why.clone())),
+        Claimed::Created | Claimed::Held => None,
+    };
+    match refusal {
+        Some((reason, conflict)) => {
             if !matches!(
                 crate::api::conditions::find_condition(&status.conditions, READY),
-                Some(c) if c.reason == "NamespaceRefused"
+                Some(c) if c.reason == reason && c.message == conflict
             ) {
-                ctx.publish(
-                    &ws.object_ref(&()),
-                    true,
-                    events::NAMESPACE_REFUSED,
-                    "Claim",
-                    conflict.clone(),
-                )
-                .await;
+                ctx.publish(&ws.object_ref(&()), true, reason, "Claim", conflict.clone())
+                    .await;
             }
             set_condition(
                 &mut status.conditions,
                 Condition::new(
                     READY,
                     ConditionStatus::False,
-                    "NamespaceRefused",
+                    reason,
                     conflict,
                     ws.metadata.generation,
                     now,
                 ),
             );
+            // Not this workspace's: nothing of it resolves to this workspace.
+            status.namespace = None;
             ctx.forget_workspace_verified(&uid);
         }
-        Ok(created) => {
-            if created {
+        None => {
+            if matches!(claimed, Claimed::Created) {
                 ctx.publish(
                     &ws.object_ref(&()),
                     false,
@@ -130,6 +144,7 @@ async fn ensure_objects(
                 )
                 .await;
             }
+            status.namespace = Some(ns.clone());
             for role in rbac::workspace_roles(&name, &ns) {
                 ensure_role(ctx, &role).await?;
             }
@@ -205,19 +220,39 @@ async fn write_status(ctx: &Context, name: &str, status: &WorkspaceStatus) -> Re
     Ok(())
 }
 
-/// Creates the control namespace, or takes over one that is free. Returns
-/// Ok(true) when created, Ok(false) when already in place, Err(message) when
-/// the namespace belongs to something else.
-async fn ensure_namespace(ctx: &Context, ws: &str, ns: &str) -> Result<Result<bool, String>, Error> {
+/// How the control namespace was claimed.
+enum Claimed {
+    /// Created now.
+    Created,
+    /// Already this workspace's (by uid), or adopted now.
+    Held,
+    /// Held by another workspace or project (`NamespaceTaken`).
+    Taken(String),
+    /// Refused: a system namespace, or an existing one not labelled for
+    /// this workspace (`NamespaceRefused`).
+    Refused(String),
+}
+
+/// Claims the control namespace by the workspace's uid: creates it, keeps it
+/// when it carries the uid, adopts it when it is labelled for this workspace
+/// by name and by no uid yet; otherwise touches nothing.
+async fn ensure_namespace(ctx: &Context, ws: &str, uid: &str, ns: &str) -> Result<Claimed, Error> {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let labels = BTreeMap::from([
         (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
         (CONTROL_NAMESPACE_LABEL.to_owned(), label_value(ws)),
         (WORKSPACE_LABEL.to_owned(), label_value(ws)),
+        (WORKSPACE_UID_LABEL.to_owned(), uid.to_owned()),
     ]);
     let existing = api.get_opt(ns).await.map_err(kube_err("get namespace"))?;
-    match existing {
-        None => {
+    let have = existing.as_ref().map(|n| n.labels().clone());
+    let facts = NamespaceFacts {
+        name: ns,
+        labels: have.as_ref(),
+        protected: ctx.config.is_protected_namespace(ns),
+    };
+    match claim_control_namespace(&label_value(ws), uid, &facts) {
+        NamespaceClaim::Create => {
             let obj = Namespace {
                 metadata: ObjectMeta {
                     name: Some(ns.to_owned()),
@@ -228,27 +263,20 @@ async fn ensure_namespace(ctx: &Context, ws: &str, ns: &str) -> Result<Result<bo
             };
             ctx.metrics.api_write("Namespace", "create");
             match api.create(&PostParams::default(), &obj).await {
-                Ok(_) => Ok(Ok(true)),
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(Ok(false)),
+                Ok(_) => Ok(Claimed::Created),
+                // Someone created it in between: it is judged on the next pass.
+                Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Incomplete("namespace created concurrently")),
                 Err(e) => Err(kube_err("create namespace")(e)),
             }
         }
-        Some(existing) => {
-            let have = existing.labels();
-            if ctx.config.is_protected_namespace(ns) {
-                return Ok(Err(format!("{ns} is a protected system namespace")));
-            }
-            if let Some(owner) = have.get(CONTROL_NAMESPACE_LABEL).filter(|o| **o != label_value(ws)) {
-                return Ok(Err(format!("{ns} is the control namespace of workspace {owner}")));
-            }
-            if let Some(p) = have.get(PROJECT_LABEL) {
-                return Ok(Err(format!("{ns} is a tenant namespace of project {p}")));
-            }
-            if labels.iter().all(|(k, v)| have.get(k) == Some(v)) {
-                return Ok(Ok(false));
-            }
-            // A namespace created before its workspace (for example by GitOps)
-            // is taken over by labelling it.
+        NamespaceClaim::Keep
+            if labels
+                .iter()
+                .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v)) =>
+        {
+            Ok(Claimed::Held)
+        }
+        NamespaceClaim::Keep | NamespaceClaim::Adopt => {
             let patch =
                 json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": labels } });
             ctx.metrics.api_write("Namespace", "apply");
@@ -259,8 +287,10 @@ async fn ensure_namespace(ctx: &Context, ws: &str, ns: &str) -> Result<Result<bo
             )
             .await
             .map_err(kube_err("label namespace"))?;
-            Ok(Ok(false))
+            Ok(Claimed::Held)
         }
+        NamespaceClaim::Taken(why) => Ok(Claimed::Taken(why)),
+        NamespaceClaim::Refuse(why) => Ok(Claimed::Refused(why)),
     }
 }
 
@@ -296,21 +326,51 @@ async fn ensure_auditors(ctx: &Context, binding: &NativeBinding) -> Result<(), E
 }
 
 /// Revokes everything the workspace granted, in every namespace. The control
-/// namespace stays, with its Roles and history, for the auditors.
+/// namespace stays, with its Roles and history, for the auditors; the
+/// workspace's bindings end for good (DESIGN §2, invariant 2): they recorded
+/// this workspace's uid, which a workspace re-created with the same name does
+/// not have.
 async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     let name = ws.name_any();
-    ctx.forget_workspace_verified(&ws.uid().unwrap_or_default());
+    let uid = ws.uid().unwrap_or_default();
+    ctx.forget_workspace_verified(&uid);
     let selector = format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={},{}",
-        label_value(&name),
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_UID_LABEL}={uid},{}",
         rbac::BINDING_UID_LABEL
     );
     let n = super::binding::revoke_by_selector(ctx, &selector).await?;
+    let ns = ws.control_namespace();
+    // Only the workspace that held the namespace writes there: a second
+    // claimant's deletion touches nothing of the first.
+    if ws.status.as_ref().and_then(|s| s.namespace.as_deref()) != Some(ns.as_str()) {
+        return Ok(Action::await_change());
+    }
+    // Its bindings end for good, each recorded; the workspace's final entry
+    // comes after theirs, so the deletion waits for them.
+    let holding: Vec<_> = ctx
+        .bindings_in(&ns)
+        .into_iter()
+        .filter(|b| b.metadata.deletion_timestamp.is_none())
+        .filter(|b| crate::policy::binding::holds_access(b.status.as_ref()))
+        .collect();
+    if !holding.is_empty() {
+        for b in &holding {
+            let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(b.as_ref()));
+        }
+        return Err(Error::Waiting("the workspace's bindings to end"));
+    }
     // The chain's final entry (after the revocations). The namespace and its
     // history stay; if someone deletes the namespace too, there is nothing
     // left to write into.
-    let ns = ws.control_namespace();
-    match super::record(ctx, &ns, Chain::workspace(), transitions::workspace_deleted(&ws, n)).await {
+    match super::record_in(
+        ctx,
+        &ns,
+        &name,
+        Chain::workspace(),
+        vec![transitions::workspace_deleted(&ws, n)],
+    )
+    .await
+    {
         Err(Error::History(e)) if e.is_namespace_gone() => {
             warn!(workspace = name, %e, "namespace gone; deletion not recorded");
         }
@@ -321,10 +381,7 @@ async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         false,
         events::WORKSPACE_DELETED,
         "Delete",
-        format!(
-            "workspace {name} deleted: {n} native bindings revoked; namespace {} kept for the auditors",
-            ws.control_namespace()
-        ),
+        format!("workspace {name} deleted: {n} native bindings revoked; namespace {ns} kept for the auditors"),
     )
     .await;
     Ok(Action::await_change())

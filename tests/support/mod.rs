@@ -92,6 +92,19 @@ fn start_plane() -> ControlPlane {
         .map(|v| PathBuf::from(v.trim_matches(|c| c == '"' || c == '\'')))
         .expect("KUBECTL in env");
     let plane = ControlPlane { dir, kubectl };
+    if HELM_INSTALL.load(Ordering::SeqCst) {
+        install_chart(&plane);
+    } else {
+        install_raw(&plane);
+    }
+    plane.kubectl_ok("admin", &["create", "namespace", "foureyes-probe"], None);
+    plane.wait_for_identity_policy();
+    plane
+}
+
+/// The raw install: `crds/` (CRDs, admission policies and their
+/// parameters) and `foureyes rbac` for the test configuration.
+fn install_raw(plane: &ControlPlane) {
     plane.kubectl_ok(
         "admin",
         &[
@@ -136,9 +149,97 @@ fn start_plane() -> ControlPlane {
         &["apply", "--server-side", "--field-manager=foureyes-tests", "-f", "-"],
         Some(&String::from_utf8_lossy(&rbac.stdout)),
     );
-    plane.kubectl_ok("admin", &["create", "namespace", "foureyes-probe"], None);
-    plane.wait_for_identity_policy();
-    plane
+}
+
+/// A fresh `helm install` of `charts/foureyes` in `foureyes-system`, as a
+/// user would install it: the chart's CRDs, RBAC, admission policies and
+/// parameters; nothing from `crds/`. (The chart's Deployment does not run
+/// here: the tests run the operator as a process with the same identity.)
+fn install_chart(plane: &ControlPlane) {
+    plane.kubectl_ok(
+        "admin",
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=foureyes-tests",
+            "-f",
+            "tests/controlplane/rbac.yaml",
+        ],
+        None,
+    );
+    let kubeconfig = plane.kubeconfig("admin");
+    let (ok, out, err) = run_helm(
+        &[
+            "install",
+            "foureyes",
+            "charts/foureyes",
+            "--namespace",
+            "foureyes-system",
+            "--create-namespace",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "helm install:\n{out}\n{err}");
+    plane.kubectl_ok(
+        "admin",
+        &["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"],
+        None,
+    );
+}
+
+static HELM_INSTALL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this test binary's control plane a fresh Helm install of the chart
+/// instead of the raw manifests; call it before anything starts the plane.
+pub fn install_with_helm() {
+    HELM_INSTALL.store(true, Ordering::SeqCst);
+}
+
+/// helm, built from the Go module proxy by `tests/controlplane/helm/build.sh`
+/// (cached after the first build).
+pub fn helm() -> &'static PathBuf {
+    static HELM: OnceLock<PathBuf> = OnceLock::new();
+    HELM.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo().join("tests/controlplane/helm/build.sh"))
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run tests/controlplane/helm/build.sh");
+        assert!(out.status.success(), "building helm failed; see above");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let bin = stdout.lines().last().expect("bin directory").trim();
+        PathBuf::from(bin).join("helm")
+    })
+}
+
+/// Runs helm in the repository; returns (success, stdout, stderr).
+pub fn run_helm(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write as _;
+    let home = std::env::temp_dir().join(format!("foureyes-helm-{}", std::process::id()));
+    let mut child = Command::new(helm())
+        .args(args)
+        .current_dir(repo())
+        // Keep helm's caches and configuration out of the user's home.
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run helm");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().expect("helm output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 impl ControlPlane {
@@ -293,6 +394,25 @@ pub async fn client(identity: &str) -> Client {
     Client::try_from(config).expect("kube client")
 }
 
+/// A kube client acting as `user` in `groups`, by impersonation from the
+/// admin (the API server then authenticates the request as that user, for
+/// RBAC and admission alike; the group `system:authenticated` is added).
+pub async fn client_as(user: &str, groups: &[&str]) -> Client {
+    let mut kubeconfig = Kubeconfig::read_from(plane().kubeconfig("admin")).expect("read kubeconfig");
+    for named in &mut kubeconfig.auth_infos {
+        if let Some(auth) = named.auth_info.as_mut() {
+            auth.impersonate = Some(user.to_owned());
+            let mut all: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+            all.push("system:authenticated".into());
+            auth.impersonate_groups = Some(all);
+        }
+    }
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kube config");
+    Client::try_from(config).expect("kube client")
+}
+
 /// One test's own workspace: a unique name and its control namespace,
 /// created by the admin. Dumps the workspace's objects if the test panics.
 pub struct TestEnv {
@@ -311,7 +431,13 @@ impl TestEnv {
         let name = format!("{prefix}-{}-{n}", std::process::id() % 100_000);
         let ns = format!("ws-{name}");
         let plane = plane();
-        plane.kubectl_ok("admin", &["create", "namespace", &ns], None);
+        // Labelled for the workspace of that name, so that the workspace (if
+        // the test creates one) adopts it: an unlabelled existing namespace is
+        // never taken over.
+        let manifest = format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels: {{ foureyes.dev/control-namespace: {name} }}\n"
+        );
+        plane.kubectl_ok("admin", &["create", "-f", "-"], Some(&manifest));
         Self { name, ns }
     }
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use foureyes::api::{BindingPhase, Project, RoleBinding, Workspace};
+use foureyes::api::{BindingPhase, IgnoreReason, Project, RequestPhase, RoleBinding, RoleRequest, Workspace};
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use super::{TestEnv, client, eventually, shared_operator};
@@ -118,5 +118,75 @@ pub async fn wait_event(ns: &str, name: &str, reason: &str) {
         Duration::from_secs(20),
         || async { events_for(ns, name).await.iter().any(|r| r == reason).then_some(()) },
     )
+    .await;
+}
+
+/// Appends a vote as `as_user` naming `user` (the caller, unless forging):
+/// a replace conditional on the resourceVersion read, retried on conflict.
+pub async fn vote_as(env: &TestEnv, as_user: &str, user: &str, name: &str, decision: &str) -> Result<(), String> {
+    let api = env.api::<RoleRequest>(as_user).await;
+    for _ in 0..10 {
+        let mut r = api.get(name).await.map_err(|e| e.to_string())?;
+        r.spec
+            .approvals
+            .push(serde_json::from_value(json!({ "user": user, "decision": decision })).unwrap());
+        match api.replace(name, &PostParams::default(), &r).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("conflict after 10 attempts".into())
+}
+
+/// Waits until the request's status satisfies `check`.
+pub async fn wait_request(env: &TestEnv, name: &str, what: &str, check: impl Fn(&RoleRequest) -> bool) -> RoleRequest {
+    let api = env.api::<RoleRequest>("admin").await;
+    eventually(&format!("{name}: {what}"), Duration::from_secs(30), || async {
+        let r = api.get(name).await.ok()?;
+        check(&r).then_some(r)
+    })
+    .await
+}
+
+pub fn phase(r: &RoleRequest) -> Option<RequestPhase> {
+    r.status.as_ref().and_then(|s| s.phase)
+}
+
+pub fn ignored(r: &RoleRequest) -> Vec<(String, IgnoreReason)> {
+    r.status
+        .as_ref()
+        .map(|s| s.ignored.iter().map(|v| (v.user.clone(), v.reason)).collect())
+        .unwrap_or_default()
+}
+
+/// Makes bob and carol managers too (the partner grants it).
+pub async fn more_managers(env: &TestEnv, who: &[&str]) {
+    for m in who {
+        let name = format!("manager-{m}");
+        grant(
+            env,
+            "partner",
+            &name,
+            json!({"kind": "User", "name": m}),
+            json!({"workspaceRole": "manager"}),
+            "1h",
+        )
+        .await;
+        wait_phase(env, &name, BindingPhase::Active).await;
+    }
+}
+
+/// Merges `spec` into the workspace's spec (as the partner) and waits until
+/// the change is visible.
+pub async fn update_workspace(name: &str, spec: serde_json::Value, seen: impl Fn(&Workspace) -> bool) {
+    let api = Api::<Workspace>::all(client("partner").await);
+    api.patch(name, &PatchParams::default(), &Patch::Merge(json!({ "spec": spec })))
+        .await
+        .expect("patch workspace");
+    eventually("workspace change seen", Duration::from_secs(10), || async {
+        let ws = api.get(name).await.ok()?;
+        seen(&ws).then_some(())
+    })
     .await;
 }

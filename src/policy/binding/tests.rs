@@ -161,6 +161,7 @@ impl Spec {
 
 /// What the workspace contributes to the facts.
 struct Ws {
+    uid: String,
     policy: ApprovalPolicy,
     max_duration: Duration,
     restrict: bool,
@@ -168,6 +169,7 @@ struct Ws {
 
 /// What the project contributes to the facts.
 struct Proj {
+    uid: String,
     namespaces: Vec<String>,
     role_map: BTreeMap<String, String>,
 }
@@ -176,6 +178,7 @@ struct Proj {
 fn workspace_facts(ws: &Ws) -> WorkspaceFacts<'_> {
     WorkspaceFacts {
         name: WS,
+        uid: &ws.uid,
         namespace: WS_NS,
         policy: &ws.policy,
         max_duration: ws.max_duration,
@@ -193,6 +196,8 @@ struct World {
     project: Option<Proj>,
     origin: Option<OriginFacts>,
     partner: bool,
+    granted_by_groups: Option<Vec<String>>,
+    stamps_trusted: bool,
     manager: bool,
     config: Config,
     now: DateTime<Utc>,
@@ -208,16 +213,20 @@ impl World {
             created: created(),
             previous: None,
             workspace: Some(Ws {
+                uid: "ws-uid-1".into(),
                 policy: policy(1, 1),
                 max_duration: hours(8),
                 restrict: false,
             }),
             project: Some(Proj {
+                uid: "proj-uid-1".into(),
                 namespaces: strings(&[TENANT_NS]),
                 role_map: BTreeMap::new(),
             }),
             origin: None,
             partner: false,
+            granted_by_groups: Some(vec![]),
+            stamps_trusted: true,
             manager: true,
             config: Config::default(),
             now: now(),
@@ -274,11 +283,14 @@ impl World {
             previous: self.previous.as_ref(),
             workspace: self.workspace.as_ref().map(workspace_facts),
             project: self.project.as_ref().map(|p| ProjectFacts {
+                uid: &p.uid,
                 namespaces: &p.namespaces,
                 role_map: &p.role_map,
             }),
             origin: self.origin,
             granted_by_partner: self.partner,
+            granted_by_groups: self.granted_by_groups.clone(),
+            stamps_trusted: self.stamps_trusted,
             granted_by_manager: self.manager,
             config: &self.config,
             now: self.now,
@@ -1208,15 +1220,18 @@ fn a_missing_workspace_grants_nothing_even_if_previously_active() {
         let mut w = World::new(spec).partner(true).previous(previous);
         w.workspace = None;
         let d = w.decide();
-        assert_pending(&d, "WorkspaceNotFound");
-        assert_eq!(d.refusal, Some(Refusal::WorkspaceNotFound));
+        // Its workspace is gone: the binding ends for good (SECURITY F8), so
+        // that a workspace re-created with the same name grants nothing old.
+        assert_eq!(d.phase, BindingPhase::Revoked);
+        assert!(matches!(&d.revoked, Some(Revoked::OwnerGone(_))));
+        assert!(d.grants.is_empty());
         assert_eq!(
             d.authorization,
             Some(Authorization::Manager),
             "the latch is kept for the record"
         );
         assert_eq!(d.expires_at, Some(created() + hours(4)));
-        assert_eq!(d.wake_at, None);
+        assert!(d.wake_at.is_some(), "a record until its retention ends");
     }
     // And with no history at all.
     let mut w = World::new(Spec::member()).partner(true);
@@ -1439,6 +1454,8 @@ fn namespaces_are_sorted_and_deduplicated() {
         refusal: None,
         expires_at: Some(created() + hours(4)),
         finished_at: None,
+        revoked: None,
+        owners: Default::default(),
         grants: vec![grant("b"), grant("a"), grant("b"), grant("c"), grant("a")],
         wake_at: Some(created() + hours(4)),
         delete_record: false,
@@ -1600,6 +1617,8 @@ fn a_pending_decision_without_a_refusal_waits() {
         refusal: None,
         expires_at: None,
         finished_at: None,
+        revoked: None,
+        owners: Default::default(),
         grants: vec![],
         wake_at: None,
         delete_record: false,
@@ -1928,4 +1947,67 @@ fn a_workspace_role_waits_for_the_workspace_roles_to_exist() {
     assert!(d.refusal.as_ref().unwrap().is_transient());
     assert!(d.grants.is_empty());
     let _ = &mut w;
+}
+
+/// SECURITY F10: without the admission policies, nothing new is authorised;
+/// what was authorised stays, and still expires.
+#[test]
+fn nothing_new_is_authorised_while_the_admission_policies_are_untrusted() {
+    let mut w = World::new(Spec::project("admin")).partner(true);
+    w.stamps_trusted = false;
+    let d = w.decide();
+    assert_eq!(d.phase, BindingPhase::Pending);
+    assert_eq!(d.refusal, Some(Refusal::AdmissionPoliciesUntrusted));
+    w.stamps_trusted = true;
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Active);
+    let mut w = w.previous(s);
+    w.stamps_trusted = false;
+    assert_eq!(w.decide().phase, BindingPhase::Active, "an authorised grant stays");
+}
+
+/// SECURITY F8: a binding authorised under one workspace (or project) uid
+/// ends for good when that owner is gone or replaced.
+#[test]
+fn a_binding_ends_for_good_when_its_owner_is_gone_or_replaced() {
+    let w = World::new(Spec::project("admin")).partner(true);
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Active);
+    assert_eq!(s.workspace_uid.as_deref(), Some("ws-uid-1"));
+    let mut gone = World::new(Spec::project("admin")).partner(true).previous(s.clone());
+    gone.workspace = None;
+    let d = gone.decide();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(matches!(&d.revoked, Some(Revoked::OwnerGone(m)) if m.contains("workspace")));
+    assert!(d.grants.is_empty());
+    let mut replaced = World::new(Spec::project("admin")).partner(true).previous(s.clone());
+    replaced.ws().uid = "ws-uid-2".into();
+    assert_eq!(replaced.decide().phase, BindingPhase::Revoked);
+}
+
+/// SECURITY F11: a partner restricted to member cannot make a group they
+/// are in (or may be in) manager.
+#[test]
+fn self_assignment_covers_the_partners_groups() {
+    let group = || {
+        let mut spec = Spec::manager();
+        spec.0.subject = crate::api::Subject::group("platform");
+        spec
+    };
+    let restricted = |groups: Option<Vec<String>>| {
+        let mut w = World::new(group()).manager(false).partner(true);
+        w.ws().restrict = true;
+        w.granted_by_groups = groups;
+        w.decide().refusal
+    };
+    assert_eq!(
+        restricted(Some(vec!["platform".into()])),
+        Some(Refusal::PartnerSelfAssignmentRestricted)
+    );
+    assert_eq!(
+        restricted(None),
+        Some(Refusal::PartnerSelfAssignmentRestricted),
+        "groups unknown"
+    );
+    assert_eq!(restricted(Some(vec!["other".into()])), None);
 }

@@ -29,16 +29,19 @@ const MANAGER: Voter = Voter {
     manager: true,
     partner: false,
     in_subject_group: false,
+    verified: true,
 };
 const PARTNER: Voter = Voter {
     manager: false,
     partner: true,
     in_subject_group: false,
+    verified: true,
 };
 const NOBODY: Voter = Voter {
     manager: false,
     partner: false,
     in_subject_group: false,
+    verified: true,
 };
 
 fn vote(user: &str, decision: Decision) -> Approval {
@@ -58,7 +61,7 @@ struct World {
     max_duration: GoDuration,
     managers: usize,
     workspace: bool,
-    requester_is_manager: bool,
+    requester: Voter,
     previous: Option<RoleRequestStatus>,
     role_problem: Option<(&'static str, String)>,
     binding: ExistingBinding,
@@ -85,7 +88,7 @@ impl World {
             max_duration: dur("24h"),
             managers: 3,
             workspace: true,
-            requester_is_manager: false,
+            requester: NOBODY,
             previous: None,
             role_problem: None,
             binding: ExistingBinding::None,
@@ -95,7 +98,7 @@ impl World {
 
     fn requested_by_manager(mut self, who: &str) -> Self {
         self.spec.requester = who.into();
-        self.requester_is_manager = true;
+        self.requester = MANAGER;
         self
     }
 
@@ -109,6 +112,11 @@ impl World {
         self.vote(user, Decision::Approve, voter)
     }
 
+    /// Decides after a manager's approval by `user`.
+    fn clone_approve(self, user: &str) -> RequestDecision {
+        self.approve(user, MANAGER).decide()
+    }
+
     fn decide(&self) -> RequestDecision {
         decide_request(&RequestFacts {
             spec: &self.spec,
@@ -120,7 +128,7 @@ impl World {
                 qualifying_managers: self.managers,
             }),
             role_problem: self.role_problem.clone(),
-            requester_is_manager: self.requester_is_manager,
+            requester: self.requester,
             voters: &self.voters,
             binding: self.binding,
             now: self.now,
@@ -387,6 +395,7 @@ fn a_partner_who_is_a_manager_counts_as_a_manager_first() {
         manager: true,
         partner: true,
         in_subject_group: false,
+        verified: true,
     };
     let d = World::new().approve("pat", both).approve("alice", MANAGER).decide();
     assert_eq!(d.phase, RequestPhase::Approved);
@@ -537,6 +546,35 @@ fn a_foreign_binding_with_the_same_name_is_not_taken_over() {
     assert_eq!(d.problem, Some(Problem::BindingNameTaken));
 }
 
+#[test]
+fn an_approval_blocked_by_a_taken_name_expires_with_the_pending_timeout() {
+    let mut w = World::new().approve("alice", MANAGER).approve("bob", MANAGER);
+    w.binding = ExistingBinding::Foreign;
+    let d = w.settle();
+    assert_eq!(d.phase, RequestPhase::Approved);
+    assert_eq!(
+        d.wake_at,
+        Some(created() + Duration::hours(24)),
+        "looks again at the timeout"
+    );
+    // Still blocked, a while later.
+    w.now = now() + Duration::hours(2);
+    assert_eq!(w.settle().phase, RequestPhase::Approved);
+    // At the timeout it ends, and freeing the name afterwards grants nothing.
+    w.now = created() + Duration::hours(24);
+    let d = w.settle();
+    assert_eq!(d.phase, RequestPhase::Expired);
+    assert!(d.create_binding.is_none());
+    w.binding = ExistingBinding::None;
+    w.now = created() + Duration::days(30);
+    let d = w.settle();
+    assert_eq!(d.phase, RequestPhase::Expired);
+    assert!(
+        d.create_binding.is_none(),
+        "weeks later, no binding from the old approval"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Caps and bad input
 // ---------------------------------------------------------------------------
@@ -594,6 +632,73 @@ fn an_unchanged_decision_gives_an_equal_status() {
 }
 
 // ---------------------------------------------------------------------------
+// Group subjects and unverified votes (SECURITY F2, F3, F11)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_requester_in_the_subject_group_does_not_count() {
+    let mut w = World::new().requested_by_manager("alice");
+    w.spec.subject = Subject::group("oncall");
+    w.requester.in_subject_group = true;
+    let d = w.approve("bob", MANAGER).decide();
+    assert_eq!(d.approved_by, vec!["bob"], "alice asked for her own group");
+    assert_eq!(d.phase, RequestPhase::Pending);
+}
+
+#[test]
+fn a_requester_whose_groups_are_unknown_does_not_count_for_a_group() {
+    let mut w = World::new().requested_by_manager("alice");
+    w.spec.subject = Subject::group("oncall");
+    w.requester.verified = false;
+    let d = w.clone_approve("bob");
+    assert_eq!(d.approved_by, vec!["bob"]);
+    // For a user subject, an asserted requester still counts.
+    let mut w = World::new().requested_by_manager("alice");
+    w.requester.verified = true;
+    assert_eq!(w.clone_approve("bob").approved_by, vec!["alice", "bob"]);
+}
+
+#[test]
+fn an_unverified_vote_never_counts() {
+    let unverified = Voter {
+        verified: false,
+        ..MANAGER
+    };
+    let d = World::new()
+        .approve("alice", MANAGER)
+        .approve("bob", unverified)
+        .decide();
+    assert_eq!(d.phase, RequestPhase::Pending);
+    assert_eq!(ignored(&d), vec![("bob", IgnoreReason::Unverified)]);
+    // A copy of an ignored subject-group vote is unverified, not a new vote.
+    let mut w = World::new();
+    w.spec.subject = Subject::group("oncall");
+    let in_group = Voter {
+        in_subject_group: true,
+        ..MANAGER
+    };
+    let d = w
+        .approve("bob", in_group)
+        .approve("bob", unverified)
+        .approve("alice", MANAGER)
+        .decide();
+    assert_eq!(d.approved_by, vec!["alice"]);
+    assert_eq!(
+        ignored(&d),
+        vec![("bob", IgnoreReason::IsSubject), ("bob", IgnoreReason::Unverified)]
+    );
+    // An unverified partner vote breaks no glass, and an unverified deny ends nothing.
+    let glass = Voter {
+        verified: false,
+        ..PARTNER
+    };
+    let d = World::new().approve("pat", glass).decide();
+    assert_eq!(d.break_glass_by, None);
+    let d = World::new().vote("bob", Decision::Deny, unverified).decide();
+    assert_eq!(d.phase, RequestPhase::Pending);
+}
+
+// ---------------------------------------------------------------------------
 // Property loop
 // ---------------------------------------------------------------------------
 
@@ -630,34 +735,57 @@ fn quorum_invariants_hold_for_every_combination() {
             .collect();
         sequences.extend(longer);
     }
+    let in_group = Voter {
+        in_subject_group: true,
+        ..MANAGER
+    };
+    let unverified = Voter {
+        verified: false,
+        ..MANAGER
+    };
+    // The requester carol: no manager; a manager; a manager in the subject
+    // group; a manager whose groups are unknown.
+    let requesters = [NOBODY, MANAGER, in_group, unverified];
     let mut checked = 0;
     for seq in &sequences {
-        for requester_is_manager in [false, true] {
-            for managers in 1..=3 {
-                for break_glass in [false, true] {
-                    for late in [false, true] {
-                        let mut w = if requester_is_manager {
-                            World::new().requested_by_manager("carol")
-                        } else {
-                            World::new()
-                        };
-                        w.managers = managers;
-                        w.policy.partner_break_glass = break_glass;
-                        if late {
-                            w.now = created() + Duration::hours(24);
+        for group_subject in [false, true] {
+            for requester in requesters {
+                for managers in 1..=3 {
+                    for break_glass in [false, true] {
+                        for late in [false, true] {
+                            let mut w = World::new().requested_by_manager("carol");
+                            w.requester = requester;
+                            if group_subject {
+                                // dave is then a member of the subject group.
+                                w.spec.subject = Subject::group("oncall");
+                            }
+                            w.managers = managers;
+                            w.policy.partner_break_glass = break_glass;
+                            if late {
+                                w.now = created() + Duration::hours(24);
+                            }
+                            for (p, decision) in seq {
+                                let (who, mut voter) = people[*p];
+                                if group_subject && who == SUBJECT {
+                                    voter = in_group;
+                                }
+                                w = w.vote(who, *decision, voter);
+                            }
+                            let d = w.decide();
+                            check(&w, &d);
+                            checked += 1;
                         }
-                        for (p, decision) in seq {
-                            w = w.vote(people[*p].0, *decision, people[*p].1);
-                        }
-                        let d = w.decide();
-                        check(&w, &d);
-                        checked += 1;
                     }
                 }
             }
         }
     }
     assert!(checked > 10_000, "{checked} combinations");
+
+    /// The requester counts only as a verified manager outside the subject.
+    fn requester_counts(w: &World) -> bool {
+        w.requester.manager && !w.requester.in_subject_group && w.requester.verified
+    }
 
     fn check(w: &World, d: &RequestDecision) {
         let ctx = format!("{:?} requester {} -> {d:?}", w.spec.approvals, w.spec.requester);
@@ -670,7 +798,7 @@ fn quorum_invariants_hold_for_every_combination() {
         assert!(
             d.approved_by
                 .iter()
-                .all(|u| ["alice", "bob"].contains(&u.as_str()) || (u == "carol" && w.requester_is_manager)),
+                .all(|u| ["alice", "bob"].contains(&u.as_str()) || (u == "carol" && requester_counts(w))),
             "{ctx}"
         );
         // Never approved after the timeout.
@@ -690,7 +818,7 @@ fn quorum_invariants_hold_for_every_combination() {
         // A manager's or partner's deny, not the subject's, ends it (before the timeout).
         let first_votes: Vec<&Approval> = {
             let mut seen = vec![];
-            if w.requester_is_manager {
+            if requester_counts(w) {
                 seen.push("carol");
             }
             w.spec
@@ -715,6 +843,7 @@ fn quorum_invariants_hold_for_every_combination() {
                 IgnoreReason::NotManager => v.user == "erin" || (v.user == "pat" && !w.policy.partner_break_glass),
                 IgnoreReason::Duplicate => true,
                 IgnoreReason::TooLate => false,
+                IgnoreReason::Unverified => false,
             };
             assert!(fits || v.reason == IgnoreReason::Duplicate, "{ctx}");
         }
