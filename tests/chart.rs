@@ -115,6 +115,7 @@ fn server_accepts(rendered: &str) {
         "customresourcedefinition.apiextensions.k8s.io/workspaces.foureyes.dev",
         "deployment.apps/",
         "clusterrole.rbac.authorization.k8s.io/foureyes-operator",
+        "clusterrole.rbac.authorization.k8s.io/foureyes-edit",
         "role.rbac.authorization.k8s.io/foureyes-leader-election",
         "validatingadmissionpolicy.admissionregistration.k8s.io/foureyes-identity",
         "mutatingadmissionpolicy.admissionregistration.k8s.io/foureyes-creator",
@@ -173,6 +174,12 @@ fn default_values_render_what_the_server_accepts() {
     let config = rendered_config(&docs);
     assert_eq!(config, Config::default(), "the chart's defaults are the operator's");
     rbac_matches(&docs, &config, "foureyes-system", "foureyes", "foureyes");
+    // The default project roles' ClusterRoles ship with the chart.
+    for role in foureyes::rbac::project_roles::cluster_roles() {
+        let name = role.metadata.name.clone().unwrap();
+        let expected: Value = serde_yaml::from_str(&serde_yaml::to_string(&role).unwrap()).unwrap();
+        assert_eq!(find(&docs, "ClusterRole", &name), &expected, "{name}");
+    }
 
     let params = find(&docs, "ConfigMap", "foureyes-admission");
     assert_eq!(params["data"]["trustedAsserterGroups"], "foureyes:trusted-asserters");
@@ -313,6 +320,9 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrolebinding/foureyes-operator",
         "clusterrole/foureyes-auditor",
         "clusterrolebinding/foureyes-auditor",
+        "clusterrole/foureyes-view",
+        "clusterrole/foureyes-edit",
+        "clusterrole/foureyes-admin",
         "validatingadmissionpolicy/foureyes-identity",
         "validatingadmissionpolicybinding/foureyes-identity",
         "mutatingadmissionpolicy/foureyes-creator",
