@@ -179,6 +179,7 @@ fn default_values_render_what_the_server_accepts() {
         let name = role.metadata.name.clone().unwrap();
         let expected: Value = serde_yaml::from_str(&serde_yaml::to_string(&role).unwrap()).unwrap();
         assert_eq!(find(&docs, "ClusterRole", &name), &expected, "{name}");
+        assert!(config.allowed().contains(&name), "{name}");
     }
 
     let params = find(&docs, "ConfigMap", "foureyes-admission");
@@ -225,7 +226,7 @@ config:
   partners: { users: [pat], groups: [platform] }
   trustedAsserters: { groups: [argocd, flux] }
   roleMap: { reader: view, oncall: edit }
-  allowedClusterRoles: [view, edit, admin]
+  allowedClusterRoles: [view, edit, foureyes-edit, foureyes-admin]
   protectedNamespaces: [ops]
   sweepInterval: 1m
 "#;
@@ -235,8 +236,9 @@ config:
     let config = rendered_config(&docs);
     assert!(config.partners.users.contains("pat") && config.partners.groups.contains("platform"));
     assert_eq!(config.role_map["oncall"], "edit");
-    assert_eq!(config.role_map["reader"], "view", "maps merge with the defaults");
-    assert_eq!(config.allowed().len(), 3);
+    assert_eq!(config.role_map["reader"], "view");
+    assert_eq!(config.role_map["user"], "foureyes-edit", "maps merge with the defaults");
+    assert_eq!(config.allowed().len(), 4);
     rbac_matches(&docs, &config, &ns, "access-operator", "access-leader");
 
     let params = find(&docs, "ConfigMap", "foureyes-admission");
