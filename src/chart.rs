@@ -1,6 +1,6 @@
 //! The generated files of the Helm chart `charts/foureyes`: copies of the
-//! CRDs, and templates of the operator's RBAC and of the admission policies,
-//! made by the same code as `foureyes crds` and `foureyes rbac` so that the
+//! CRDs, and templates of the operator's RBAC, of the admission policies and
+//! of the default project ClusterRoles, made by the same code as `foureyes crds` and `foureyes rbac` so that the
 //! chart cannot drift from them. A test compares the chart with this output,
 //! and the chart's integration test renders the templates and compares them
 //! with `foureyes rbac` for the same configuration.
@@ -66,6 +66,11 @@ pub fn files() -> Vec<Manifest> {
     out.push(Manifest {
         file: "templates/admission-policies.yaml".into(),
         yaml: policies_template(),
+    });
+    // A template, not a file under crds/: `helm upgrade` keeps them in step.
+    out.push(Manifest {
+        file: format!("templates/{}", manifests::PROJECT_ROLES_FILE),
+        yaml: with_header(HEADER, &crate::rbac::project_roles::cluster_roles()),
     });
     out
 }

@@ -49,6 +49,11 @@ pub struct Config {
     #[serde(default = "default_trusted_asserters")]
     pub trusted_asserters: Principals,
     /// Project role → ClusterRole. A project's own `roleMap` adds to it.
+    /// Defaults to `foureyes-view`, `foureyes-edit` and `foureyes-admin`
+    /// for `reader`, `user` and `admin`: the built-ins without what would let
+    /// a grantee keep access after the expiry (see
+    /// [`crate::rbac::project_roles`]). Access through the built-in `edit` or
+    /// `admin` cannot be reliably time-boxed.
     #[serde(default = "default_role_map")]
     pub role_map: BTreeMap<String, String>,
     /// The only ClusterRoles a project role may map to. Defaults to the values
@@ -79,7 +84,8 @@ fn default_trusted_asserters() -> Principals {
     }
 }
 fn default_role_map() -> BTreeMap<String, String> {
-    [("reader", "view"), ("user", "edit"), ("admin", "admin")]
+    use crate::rbac::project_roles::{ADMIN, EDIT, VIEW};
+    [("reader", VIEW), ("user", EDIT), ("admin", ADMIN)]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
@@ -194,10 +200,14 @@ mod tests {
     #[test]
     fn defaults_map_the_three_project_roles() {
         let c = Config::default();
-        assert_eq!(c.role_map["reader"], "view");
-        assert_eq!(c.role_map["user"], "edit");
-        assert_eq!(c.role_map["admin"], "admin");
-        assert_eq!(c.allowed().len(), 3);
+        assert_eq!(c.role_map["reader"], "foureyes-view");
+        assert_eq!(c.role_map["user"], "foureyes-edit");
+        assert_eq!(c.role_map["admin"], "foureyes-admin");
+        assert_eq!(
+            c.allowed(),
+            BTreeSet::from(crate::rbac::project_roles::NAMES.map(str::to_owned)),
+            "never the built-ins edit and admin"
+        );
         assert!(c.partners.users.is_empty() && c.partners.groups.is_empty());
         assert!(c.validate().is_ok());
         assert!(c.is_protected_namespace("kube-system") && c.is_protected_namespace("kube-anything"));

@@ -549,7 +549,12 @@ async fn the_operators_rbac_binds_only_what_it_may_grant() {
         .unwrap()
     };
     let natives = Api::<NativeBinding>::namespaced(operator.clone(), &env.ns);
-    for (kind, role) in [("ClusterRole", "cluster-admin"), ("Role", "wider")] {
+    // The built-in edit is not an allowed ClusterRole any more (by default).
+    for (kind, role) in [
+        ("ClusterRole", "cluster-admin"),
+        ("ClusterRole", "edit"),
+        ("Role", "wider"),
+    ] {
         match natives
             .create(&PostParams::default(), &bind(&format!("to-{role}"), kind, role))
             .await
@@ -570,7 +575,7 @@ async fn the_operators_rbac_binds_only_what_it_may_grant() {
     }
     // What it does: bind an allowed ClusterRole.
     natives
-        .create(&PostParams::default(), &bind("to-view", "ClusterRole", "view"))
+        .create(&PostParams::default(), &bind("to-view", "ClusterRole", "foureyes-view"))
         .await
         .expect("the operator binds an allowed ClusterRole");
     assert!(!can("mallory", "get", "secrets", &env.ns).await);

@@ -68,6 +68,7 @@ fn server_accepts(rendered: &str) {
         "customresourcedefinition.apiextensions.k8s.io/workspaces.foureyes.dev",
         "deployment.apps/",
         "clusterrole.rbac.authorization.k8s.io/foureyes-operator",
+        "clusterrole.rbac.authorization.k8s.io/foureyes-edit",
         "role.rbac.authorization.k8s.io/foureyes-leader-election",
         "validatingadmissionpolicy.admissionregistration.k8s.io/foureyes-identity",
         "mutatingadmissionpolicy.admissionregistration.k8s.io/foureyes-creator",
@@ -126,6 +127,13 @@ fn default_values_render_what_the_server_accepts() {
     let config = rendered_config(&docs);
     assert_eq!(config, Config::default(), "the chart's defaults are the operator's");
     rbac_matches(&docs, &config, "foureyes-system", "foureyes", "foureyes");
+    // The default project roles' ClusterRoles ship with the chart.
+    for role in foureyes::rbac::project_roles::cluster_roles() {
+        let name = role.metadata.name.clone().unwrap();
+        let expected: Value = serde_yaml::from_str(&serde_yaml::to_string(&role).unwrap()).unwrap();
+        assert_eq!(find(&docs, "ClusterRole", &name), &expected, "{name}");
+        assert!(config.allowed().contains(&name), "{name}");
+    }
 
     let params = find(&docs, "ConfigMap", "foureyes-admission");
     assert_eq!(params["data"]["trustedAsserterGroups"], "foureyes:trusted-asserters");
@@ -171,7 +179,7 @@ config:
   partners: { users: [pat], groups: [platform] }
   trustedAsserters: { groups: [argocd, flux] }
   roleMap: { reader: view, oncall: edit }
-  allowedClusterRoles: [view, edit, admin]
+  allowedClusterRoles: [view, edit, foureyes-edit, foureyes-admin]
   protectedNamespaces: [ops]
   sweepInterval: 1m
 "#;
@@ -181,8 +189,9 @@ config:
     let config = rendered_config(&docs);
     assert!(config.partners.users.contains("pat") && config.partners.groups.contains("platform"));
     assert_eq!(config.role_map["oncall"], "edit");
-    assert_eq!(config.role_map["reader"], "view", "maps merge with the defaults");
-    assert_eq!(config.allowed().len(), 3);
+    assert_eq!(config.role_map["reader"], "view");
+    assert_eq!(config.role_map["user"], "foureyes-edit", "maps merge with the defaults");
+    assert_eq!(config.allowed().len(), 4);
     rbac_matches(&docs, &config, &ns, "access-operator", "access-leader");
 
     let params = find(&docs, "ConfigMap", "foureyes-admission");
@@ -266,6 +275,9 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrolebinding/foureyes-operator",
         "clusterrole/foureyes-auditor",
         "clusterrolebinding/foureyes-auditor",
+        "clusterrole/foureyes-view",
+        "clusterrole/foureyes-edit",
+        "clusterrole/foureyes-admin",
     ];
     // Every admission policy and its binding, as `foureyes crds` names them.
     let policies: Vec<String> = foureyes::api::manifests::admission_policies("foureyes-system")

@@ -39,13 +39,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print the CRDs and admission policies (or write them into a directory).
+    /// Print the CRDs, the admission policies and the default project
+    /// ClusterRoles (or write them into a directory).
     Crds {
         /// Write one file per manifest into this directory instead of printing a stream.
         #[arg(long)]
         out_dir: Option<PathBuf>,
-        /// Also write the Helm chart's generated files (its CRDs, and its RBAC
-        /// and admission-policy templates) into this chart directory.
+        /// Also write the Helm chart's generated files (its CRDs, and its RBAC,
+        /// admission-policy and project-role templates) into this chart directory.
         #[arg(long)]
         chart_dir: Option<PathBuf>,
     },

@@ -312,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn by_default_bind_reaches_the_foureyes_project_roles_only() {
+        let rules = operator_cluster_role(&Config::default()).rules.unwrap();
+        let names: Vec<_> = rules
+            .iter()
+            .filter(|r| r.verbs == ["bind"] && r.resources.as_deref() == Some(&["clusterroles".to_owned()][..]))
+            .flat_map(|r| r.resource_names.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["foureyes-admin", "foureyes-edit", "foureyes-view"]);
+    }
+
+    #[test]
     fn the_lease_role_reaches_only_its_lease() {
         let role = operator_lease_role("ops", "foureyes");
         assert_eq!(role.metadata.namespace.as_deref(), Some("ops"));

@@ -303,9 +303,9 @@ done
 
 # --- kube-controller-manager -----------------------------------------------------
 # Only the controllers that a cluster without nodes needs for our purposes:
-# aggregating the admin/edit/view ClusterRoles (project roles map to them),
-# and finishing namespace deletion. (foureyes uses finalizers, not owner
-# references, so the garbage collector is not needed.)
+# aggregating the admin/edit/view ClusterRoles (the tests compare the default
+# project roles with them), and finishing namespace deletion. (foureyes uses
+# finalizers, not owner references, so the garbage collector is not needed.)
 "$bin/kube-controller-manager" \
   --kubeconfig="$admin_kc" \
   --authentication-kubeconfig="$admin_kc" \

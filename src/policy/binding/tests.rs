@@ -429,7 +429,7 @@ fn partner_grant_of_a_project_role_is_active_even_with_quorum_two() {
         .partner(true)
         .decide();
     assert_active(&d, Authorization::Partner);
-    assert_eq!(d.grants, vec![cluster_grant(TENANT_NS, "admin")]);
+    assert_eq!(d.grants, vec![cluster_grant(TENANT_NS, "foureyes-admin")]);
 }
 
 #[test]
@@ -459,7 +459,7 @@ fn manager_grant_of_a_workspace_role_uses_the_workspace_quorum() {
 fn manager_grant_of_a_project_role_uses_the_project_quorum() {
     let d = World::new(Spec::project("reader")).quorums(2, 1).decide();
     assert_active(&d, Authorization::Manager);
-    assert_eq!(d.grants, vec![cluster_grant(TENANT_NS, "view")]);
+    assert_eq!(d.grants, vec![cluster_grant(TENANT_NS, "foureyes-view")]);
 
     let d = World::new(Spec::project("reader")).quorums(1, 2).decide();
     assert_pending(&d, "NotAuthorized");
@@ -1112,7 +1112,11 @@ fn workspace_roles_do_not_need_the_project() {
 
 #[test]
 fn a_project_role_is_bound_in_every_tenant_namespace_to_its_cluster_role() {
-    for (role, cluster_role) in [("reader", "view"), ("user", "edit"), ("admin", "admin")] {
+    for (role, cluster_role) in [
+        ("reader", "foureyes-view"),
+        ("user", "foureyes-edit"),
+        ("admin", "foureyes-admin"),
+    ] {
         let mut w = World::new(Spec::project(role));
         w.proj().namespaces = strings(&["payments-checkout", "payments-checkout-eu"]);
         let d = w.decide();
@@ -1131,10 +1135,10 @@ fn a_project_role_is_bound_in_every_tenant_namespace_to_its_cluster_role() {
 #[test]
 fn the_project_role_map_overrides_and_extends_the_configuration() {
     let mut w = World::new(Spec::project("reader"));
-    w.proj().role_map = map(&[("reader", "edit"), ("oncall", "admin")]);
-    assert_eq!(w.decide().grants, vec![cluster_grant(TENANT_NS, "edit")]);
+    w.proj().role_map = map(&[("reader", "foureyes-edit"), ("oncall", "foureyes-admin")]);
+    assert_eq!(w.decide().grants, vec![cluster_grant(TENANT_NS, "foureyes-edit")]);
     w.spec.project_role = Some("oncall".into());
-    assert_eq!(w.decide().grants, vec![cluster_grant(TENANT_NS, "admin")]);
+    assert_eq!(w.decide().grants, vec![cluster_grant(TENANT_NS, "foureyes-admin")]);
 }
 
 #[test]
@@ -1169,17 +1173,17 @@ fn a_project_role_mapped_outside_the_allow_list_is_refused() {
 #[test]
 fn an_explicit_allow_list_is_honoured() {
     let mut w = World::new(Spec::project("user"));
-    w.config.allowed_cluster_roles = Some(BTreeSet::from(["view".to_owned()]));
+    w.config.allowed_cluster_roles = Some(BTreeSet::from(["foureyes-view".to_owned()]));
     let d = w.decide();
     assert_eq!(
         d.refusal,
         Some(Refusal::RoleNotAllowed {
             role: "user".into(),
-            cluster_role: "edit".into()
+            cluster_role: "foureyes-edit".into()
         })
     );
     w.spec.project_role = Some("reader".into());
-    assert_eq!(w.decide().grants, vec![cluster_grant(TENANT_NS, "view")]);
+    assert_eq!(w.decide().grants, vec![cluster_grant(TENANT_NS, "foureyes-view")]);
 }
 
 #[test]
