@@ -59,10 +59,11 @@ async fn an_unreadable_binding_breaks_nothing_and_grants_nothing() {
     .await;
     wait_event(&env.ns, "robot", "InvalidObject").await;
 
-    // The readable binding turns unreadable (its status is garbled): it
-    // leaves the cache, and the sweep takes its access away.
+    // The readable binding turns unreadable (its status is garbled, as only
+    // the operator's identity may write it): it leaves the cache, and the
+    // sweep takes its access away.
     plane().kubectl_ok(
-        "admin",
+        "operator",
         &[
             "patch",
             "rolebindings.foureyes.dev",
