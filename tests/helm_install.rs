@@ -37,6 +37,7 @@ async fn every_admission_policy_is_installed() {
         "foureyes-creator",
         "foureyes-creator-keep",
         "foureyes-votes",
+        "foureyes-changes",
         "foureyes-history",
         "foureyes-history-names",
         "foureyes-status",

@@ -420,7 +420,8 @@ async fn a_bindings_transitions_are_recorded_with_their_actors() {
     assert!(find("revoked", action::GRANTED).seq < revoked.seq);
     let refused = find("root", action::REFUSED);
     assert!(refused.details.starts_with("RoleNotAllowed"), "{}", refused.details);
-    assert_eq!(entries.len(), 5, "one entry per transition: {entries:#?}");
+    assert_eq!(find("app", action::PROJECT_CREATED).actor, "partner");
+    assert_eq!(entries.len(), 6, "one entry per transition: {entries:#?}");
 
     // Workspace roles go to the workspace chain, after its first entry.
     let ws_entries = verified(&env, &Chain::workspace()).await;

@@ -741,3 +741,64 @@ async fn f19_status_and_parameters_are_protected() {
         err.message
     );
 }
+
+/// F13: changes to a workspace's approval policy and to a project's spec are
+/// recorded, with who made them as the API server authenticated them; that
+/// stamp cannot be written by a client.
+#[tokio::test]
+async fn f13_policy_and_project_changes_are_recorded_with_their_author() {
+    use foureyes::audit::history::{Chain, read_chain};
+    let env = TestEnv::new("sec-f13").await;
+    setup(&env, 2, 2).await;
+    update_workspace(
+        &env.name,
+        json!({ "approvalPolicy": { "projectRoleApprovals": 1 } }),
+        |ws| ws.spec.approval_policy.project_role_approvals == 1,
+    )
+    .await;
+    let admin = client("admin").await;
+    let changed = eventually("the policy change recorded", Duration::from_secs(20), || async {
+        read_chain(&admin, &env.ns, &Chain::workspace())
+            .await
+            .ok()?
+            .into_iter()
+            .find(|e| e.action == "WorkspaceChanged")
+    })
+    .await;
+    assert_eq!(changed.actor, "partner");
+    assert!(changed.details.contains("1 for project roles"), "{}", changed.details);
+    // The project: its creation and a change of its role map.
+    env.api::<foureyes::api::Project>("partner")
+        .await
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "roleMap": { "ops": "foureyes-view" } } })),
+        )
+        .await
+        .unwrap();
+    let entries = eventually("the project change recorded", Duration::from_secs(20), || async {
+        let entries = read_chain(&admin, &env.ns, &Chain::project("app")).await.ok()?;
+        entries.iter().any(|e| e.action == "ProjectChanged").then_some(entries)
+    })
+    .await;
+    let created = entries
+        .iter()
+        .find(|e| e.action == "ProjectCreated")
+        .expect("ProjectCreated");
+    assert_eq!(created.actor, "partner");
+    let change = entries.iter().find(|e| e.action == "ProjectChanged").unwrap();
+    assert_eq!(change.actor, "partner");
+    assert!(change.details.contains("ops=foureyes-view"), "{}", change.details);
+    // alice may update workspaces (by RBAC) but cannot name someone else as
+    // the author of the last change.
+    let err = Api::<Workspace>::all(client("alice").await)
+        .patch(
+            &env.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": { "foureyes.dev/changed-by": "bob" } } })),
+        )
+        .await
+        .expect_err("a forged changed-by must be refused");
+    assert!(refusal(err).contains("changed-by"));
+}

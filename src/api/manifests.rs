@@ -26,6 +26,11 @@ pub const CREATOR_POLICY: &str = "foureyes-creator";
 pub const CREATED_BY_ANNOTATION: &str = "foureyes.dev/created-by";
 /// Annotation: that user's groups (comma-separated), stamped at admission.
 pub const CREATED_BY_GROUPS_ANNOTATION: &str = "foureyes.dev/created-by-groups";
+/// The policy that records who last changed a workspace's or project's spec.
+pub const CHANGES_POLICY: &str = "foureyes-changes";
+/// Annotation on a workspace or project: the user who last changed its spec,
+/// stamped at admission (the history names them).
+pub const CHANGED_BY_ANNOTATION: &str = "foureyes.dev/changed-by";
 /// The policy that records, for every vote appended to a request, who
 /// appended it and with which groups.
 pub const VOTES_POLICY: &str = "foureyes-votes";
@@ -135,6 +140,7 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
     let (creator, creator_binding) = creator_policy();
     let (keep, keep_binding) = creator_keep_policy();
     let (votes, votes_binding) = votes_policy();
+    let (changes, changes_binding) = changes_policy();
     let (history, history_binding) = history_policy_in(params_namespace);
     let (names, names_binding) = history_names_policy();
     let (status, status_binding) = status_policy_in(params_namespace);
@@ -148,6 +154,8 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
         json!(keep_binding),
         json!(votes),
         json!(votes_binding),
+        json!(changes),
+        json!(changes_binding),
         json!(history),
         json!(history_binding),
         json!(names),
@@ -237,6 +245,11 @@ pub fn identity_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy,
                 {
                     "expression": format!("request.operation != 'CREATE' || (('foureyes.dev/created-by' in variables.annotations ? variables.annotations['foureyes.dev/created-by'] : '') == variables.caller && ('foureyes.dev/created-by-groups' in variables.annotations ? variables.annotations['foureyes.dev/created-by-groups'] : '') == {STAMP_GROUPS})"),
                     "message": "the annotations foureyes.dev/created-by and foureyes.dev/created-by-groups must name the caller as the API server authenticated them (the foureyes-creator policy stamps them; is it installed?)",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "!(request.resource.resource in ['workspaces', 'projects']) || request.operation != 'UPDATE' || ('foureyes.dev/changed-by' in variables.annotations ? variables.annotations['foureyes.dev/changed-by'] : '') == (object.spec == oldObject.spec ? (has(oldObject.metadata.annotations) && 'foureyes.dev/changed-by' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/changed-by'] : '') : variables.caller)",
+                    "message": "the annotation foureyes.dev/changed-by names who last changed the spec, as the API server authenticated them (the foureyes-changes policy stamps it; is it installed?)",
                     "reason": "Forbidden",
                 },
                 {
@@ -567,6 +580,20 @@ fn deny_binding(policy: &str, params_namespace: Option<&str>) -> ValidatingAdmis
         "spec": spec,
     }))
     .expect("valid ValidatingAdmissionPolicyBinding")
+}
+
+/// DESIGN §4: the history names who changed a workspace's approval policy or
+/// a project's namespaces and role map. Stamps the caller on every update
+/// that changes the spec (the identity policy refuses any other value).
+pub fn changes_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
+    stamp_policy(
+        CHANGES_POLICY,
+        &["UPDATE"],
+        &["workspaces", "projects"],
+        None,
+        Some(json!([{ "name": "spec-changed", "expression": "object.spec != oldObject.spec" }])),
+        "Object{metadata: Object.metadata{annotations: {'foureyes.dev/changed-by': request.userInfo.username}}}",
+    )
 }
 
 /// A MutatingAdmissionPolicy (and its binding) that applies `expression` to

@@ -126,6 +126,14 @@ pub mod action {
     pub const WORKSPACE_CREATED: &str = "WorkspaceCreated";
     /// A workspace was deleted and everything it granted was revoked (its chain's final entry).
     pub const WORKSPACE_DELETED: &str = "WorkspaceDeleted";
+    /// A workspace's spec (approval policy, caps) changed.
+    pub const WORKSPACE_CHANGED: &str = "WorkspaceChanged";
+    /// A project was created (its namespaces and role map).
+    pub const PROJECT_CREATED: &str = "ProjectCreated";
+    /// A project's spec (namespaces, role map) changed.
+    pub const PROJECT_CHANGED: &str = "ProjectChanged";
+    /// A project was deleted and its grants ended.
+    pub const PROJECT_DELETED: &str = "ProjectDeleted";
     /// A role request was filed.
     pub const REQUESTED: &str = "Requested";
     /// A manager or partner approved a role request.

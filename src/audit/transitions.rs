@@ -14,9 +14,9 @@ use kube::ResourceExt;
 
 use super::history::{Chain, EntryObject, NewEntry, OPERATOR_ACTOR, UNKNOWN_ACTOR, action};
 use crate::api::conditions::{READY, find_condition};
-use crate::api::manifests::CREATED_BY_ANNOTATION;
+use crate::api::manifests::{CHANGED_BY_ANNOTATION, CREATED_BY_ANNOTATION};
 use crate::api::{
-    BindingPhase, RequestPhase, RoleBinding, RoleBindingStatus, RoleRequest, RoleRequestStatus, Workspace,
+    BindingPhase, Project, RequestPhase, RoleBinding, RoleBindingStatus, RoleRequest, RoleRequestStatus, Workspace,
 };
 use crate::policy::binding::{BindingDecision, Refusal};
 use crate::policy::quorum::{RequestDecision, is_decided};
@@ -141,19 +141,105 @@ fn workspace_object(ws: &Workspace) -> EntryObject {
 
 /// The workspace chain's first entry: the control namespace is in place.
 pub fn workspace_created(ws: &Workspace) -> NewEntry {
-    let creator = ws
-        .annotations()
-        .get(CREATED_BY_ANNOTATION)
-        .map(String::as_str)
-        .unwrap_or(UNKNOWN_ACTOR);
+    let creator = annotation(ws, CREATED_BY_ANNOTATION);
     NewEntry::new(workspace_object(ws), action::WORKSPACE_CREATED, creator).details(format!(
-        "control namespace {}; approvals: {} for workspace roles, {} for project roles; partner break-glass {}; max duration {}",
+        "control namespace {}; {}",
         ws.control_namespace(),
-        ws.spec.approval_policy.workspace_role_approvals,
-        ws.spec.approval_policy.project_role_approvals,
-        if ws.spec.approval_policy.partner_break_glass { "allowed" } else { "not allowed" },
-        ws.spec.max_duration
+        workspace_policy(ws)
     ))
+}
+
+/// A change of the workspace's spec, as it is now (one entry per
+/// generation), by whoever the admission stamp names.
+pub fn workspace_changed(ws: &Workspace) -> NewEntry {
+    let generation = ws.metadata.generation.unwrap_or_default();
+    NewEntry::new(
+        workspace_object(ws),
+        action::WORKSPACE_CHANGED,
+        annotation(ws, CHANGED_BY_ANNOTATION),
+    )
+    .transition(&format!("{}/{generation}", action::WORKSPACE_CHANGED))
+    .details(format!("generation {generation}: {}", workspace_policy(ws)))
+}
+
+fn workspace_policy(ws: &Workspace) -> String {
+    let p = &ws.spec.approval_policy;
+    format!(
+        "approvals: {} for workspace roles, {} for project roles; partner break-glass {}; pending timeout {}; max duration {}; partner self-assignment {}",
+        p.workspace_role_approvals,
+        p.project_role_approvals,
+        if p.partner_break_glass {
+            "allowed"
+        } else {
+            "not allowed"
+        },
+        p.pending_timeout,
+        ws.spec.max_duration,
+        if ws.spec.restrict_partner_self_assignment {
+            "as member only"
+        } else {
+            "allowed"
+        }
+    )
+}
+
+fn annotation<'a, K: kube::Resource>(obj: &'a K, key: &str) -> &'a str {
+    obj.meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
+        .unwrap_or(UNKNOWN_ACTOR)
+}
+
+fn project_object(p: &Project) -> EntryObject {
+    EntryObject {
+        kind: "Project".into(),
+        name: p.name_any(),
+        uid: p.uid().unwrap_or_default(),
+    }
+}
+
+fn project_spec(p: &Project) -> String {
+    let roles: Vec<String> = p.spec.role_map.iter().map(|(r, c)| format!("{r}={c}")).collect();
+    format!(
+        "namespaces: {}; role map: {}",
+        p.spec.namespaces.join(", "),
+        if roles.is_empty() {
+            "the configuration's".to_owned()
+        } else {
+            roles.join(", ")
+        }
+    )
+}
+
+/// The project chain's first entry: the project exists, with its spec.
+pub fn project_created(p: &Project) -> NewEntry {
+    NewEntry::new(
+        project_object(p),
+        action::PROJECT_CREATED,
+        annotation(p, CREATED_BY_ANNOTATION),
+    )
+    .details(project_spec(p))
+}
+
+/// A change of the project's spec (one entry per generation).
+pub fn project_changed(p: &Project) -> NewEntry {
+    let generation = p.metadata.generation.unwrap_or_default();
+    NewEntry::new(
+        project_object(p),
+        action::PROJECT_CHANGED,
+        annotation(p, CHANGED_BY_ANNOTATION),
+    )
+    .transition(&format!("{}/{generation}", action::PROJECT_CHANGED))
+    .details(format!("generation {generation}: {}", project_spec(p)))
+}
+
+/// The project chain's final entry: the project was deleted (who deleted
+/// it, the API server does not say) and its grants ended.
+pub fn project_deleted(p: &Project) -> NewEntry {
+    NewEntry::new(project_object(p), action::PROJECT_DELETED, UNKNOWN_ACTOR)
+        .details("project deleted; its native RBAC removed and its bindings ended")
 }
 
 /// The workspace chain's final entry: the workspace was deleted and

@@ -19,7 +19,8 @@ use tracing::warn;
 use super::{Context, Error, FINALIZER, count_finalizer_write, describe, is_active, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
 use crate::api::{Project, ProjectStatus};
-use crate::audit::events;
+use crate::audit::history::Chain;
+use crate::audit::{events, transitions};
 use crate::policy::namespaces::{
     CREATED_BY_LABEL, NamespaceClaim, NamespaceFacts, PROJECT_LABEL, PROJECT_UID_LABEL, WORKSPACE_LABEL,
     claim_namespace,
@@ -80,6 +81,18 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     };
     let ws_name = ws.name_any();
+
+    // The project's spec in its chain: when first seen in its workspace, and
+    // at every change, before the status says it was observed.
+    let seen = previous_ready.as_ref().is_some_and(|c| c.reason != "WorkspaceNotFound");
+    let entry = match p.status.as_ref().and_then(|s| s.observed_generation) {
+        _ if !seen => Some(transitions::project_created(&p)),
+        Some(g) if Some(g) != generation => Some(transitions::project_changed(&p)),
+        _ => None,
+    };
+    if let Some(entry) = entry {
+        super::record(ctx, &ns, Chain::project(&name), entry).await?;
+    }
 
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let mut claimed = vec![];
@@ -299,6 +312,18 @@ async fn cleanup(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
     // from the spec while the operator was down, say).
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_UID_LABEL}={uid},{BINDING_UID_LABEL}");
     super::binding::revoke_by_selector(ctx, &selector).await?;
+    let ns = p.namespace().unwrap_or_default();
+    match super::record(
+        ctx,
+        &ns,
+        Chain::project(&p.name_any()),
+        transitions::project_deleted(&p),
+    )
+    .await
+    {
+        Err(Error::History(e)) if e.is_namespace_gone() => {}
+        other => other?,
+    }
     // Its bindings end for good: they carry the uid of this project, which a
     // project re-created with the same name does not have.
     for b in ctx.bindings_in(&p.namespace().unwrap_or_default()) {

@@ -85,6 +85,21 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         )
         .await?;
         merge_heads(&mut status.history, ctx.history.heads_in(&ns));
+    } else if status.namespace.is_some()
+        && was_ready
+        && ws.status.as_ref().and_then(|s| s.observed_generation) != ws.metadata.generation
+    {
+        // A changed spec (approval policy, caps) is recorded before the
+        // status says it was observed.
+        super::record_in(
+            ctx,
+            &ns,
+            &name,
+            Chain::workspace(),
+            vec![transitions::workspace_changed(&ws)],
+        )
+        .await?;
+        merge_heads(&mut status.history, ctx.history.heads_in(&ns));
     }
     if ws.status.as_ref() != Some(&status) {
         write_status(ctx, &name, &status).await?;
