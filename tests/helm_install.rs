@@ -38,6 +38,7 @@ async fn every_admission_policy_is_installed() {
         "foureyes-creator-keep",
         "foureyes-votes",
         "foureyes-changes",
+        "foureyes-tenant-stamp",
         "foureyes-history",
         "foureyes-history-names",
         "foureyes-status",

@@ -26,6 +26,8 @@ pub const CREATOR_POLICY: &str = "foureyes-creator";
 pub const CREATED_BY_ANNOTATION: &str = "foureyes.dev/created-by";
 /// Annotation: that user's groups (comma-separated), stamped at admission.
 pub const CREATED_BY_GROUPS_ANNOTATION: &str = "foureyes.dev/created-by-groups";
+/// The policy that records who created each RoleBinding in a tenant namespace.
+pub const TENANT_STAMP_POLICY: &str = "foureyes-tenant-stamp";
 /// The policy that records who last changed a workspace's or project's spec.
 pub const CHANGES_POLICY: &str = "foureyes-changes";
 /// Annotation on a workspace or project: the user who last changed its spec,
@@ -141,6 +143,7 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
     let (keep, keep_binding) = creator_keep_policy();
     let (votes, votes_binding) = votes_policy();
     let (changes, changes_binding) = changes_policy();
+    let (tenant, tenant_binding) = tenant_stamp_policy();
     let (history, history_binding) = history_policy_in(params_namespace);
     let (names, names_binding) = history_names_policy();
     let (status, status_binding) = status_policy_in(params_namespace);
@@ -156,6 +159,8 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
         json!(votes_binding),
         json!(changes),
         json!(changes_binding),
+        json!(tenant),
+        json!(tenant_binding),
         json!(history),
         json!(history_binding),
         json!(names),
@@ -594,6 +599,32 @@ pub fn changes_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBind
         Some(json!([{ "name": "spec-changed", "expression": "object.spec != oldObject.spec" }])),
         "Object{metadata: Object.metadata{annotations: {'foureyes.dev/changed-by': request.userInfo.username}}}",
     )
+}
+
+/// DESIGN §2, invariant 10: who created each RoleBinding in a project's
+/// tenant namespace (a namespace carrying `foureyes.dev/project-uid`), with
+/// their groups, so that at the end of a grant the operator can tell what
+/// its holder made for themselves. The same annotations as the creator
+/// stamp; any value a client sends is overwritten.
+pub fn tenant_stamp_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
+    let (mut policy, binding) = stamp_policy(
+        TENANT_STAMP_POLICY,
+        &["CREATE"],
+        &["rolebindings"],
+        None,
+        None,
+        &format!(
+            "Object{{metadata: Object.metadata{{annotations: {{'foureyes.dev/created-by': request.userInfo.username, 'foureyes.dev/created-by-groups': {STAMP_GROUPS}}}}}}}"
+        ),
+    );
+    let mut spec = serde_json::to_value(&policy.spec).expect("policy spec");
+    spec["matchConstraints"]["resourceRules"][0]["apiGroups"] = json!(["rbac.authorization.k8s.io"]);
+    spec["matchConstraints"]["resourceRules"][0]["apiVersions"] = json!(["v1"]);
+    spec["matchConstraints"]["namespaceSelector"] = json!({
+        "matchExpressions": [{ "key": crate::policy::namespaces::PROJECT_UID_LABEL, "operator": "Exists" }],
+    });
+    policy.spec = serde_json::from_value(spec).expect("policy spec");
+    (policy, binding)
 }
 
 /// A MutatingAdmissionPolicy (and its binding) that applies `expression` to

@@ -17,7 +17,7 @@ pub use project::{Project, ProjectSpec, ProjectStatus};
 pub use request::{
     Approval, Decision, IgnoreReason, IgnoredVote, RequestPhase, RoleRequest, RoleRequestSpec, RoleRequestStatus,
 };
-pub use workspace::{ApprovalPolicy, Workspace, WorkspaceSpec, WorkspaceStatus};
+pub use workspace::{ApprovalPolicy, Persistence, Workspace, WorkspaceSpec, WorkspaceStatus};
 
 /// The API group of every foureyes resource.
 pub const GROUP: &str = "foureyes.dev";

@@ -78,6 +78,24 @@ pub struct WorkspaceSpec {
     /// `member`, never as a `manager`.
     #[serde(default)]
     pub restrict_partner_self_assignment: bool,
+
+    /// What the operator does, when a project role ends, with the
+    /// RoleBindings its holder created in the project's tenant namespaces
+    /// while they held it (access they could keep past the end): `Report`
+    /// (a Warning event `PersistenceFound` and a history entry) or `Revoke`
+    /// (delete them, and report that). Defaults to `Report`.
+    #[serde(default)]
+    pub persistence: Persistence,
+}
+
+/// What to do with access a grantee made for themselves during a grant.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum Persistence {
+    /// Report it: a Warning event and a history entry.
+    #[default]
+    Report,
+    /// Delete it, and report that.
+    Revoke,
 }
 
 /// How many approvals a request needs, and what a partner may do alone.

@@ -25,6 +25,11 @@ pub const NAMESPACE_READY: &str = "NamespaceReady";
 /// A namespace cannot be used: a system namespace, or an existing one not
 /// labelled for the claimant (Warning).
 pub const NAMESPACE_REFUSED: &str = "NamespaceRefused";
+/// When a project role ended, its holder had created RoleBindings in the
+/// tenant namespaces during the grant; they are still in place (Warning).
+pub const PERSISTENCE_FOUND: &str = "PersistenceFound";
+/// Likewise, and the workspace's `persistence: Revoke` deleted them (Warning).
+pub const PERSISTENCE_REMOVED: &str = "PersistenceRemoved";
 /// An admission policy or binding of foureyes is missing or altered: no new
 /// grant is authorised and no request decided until it is restored (Warning).
 pub const ADMISSION_POLICIES_ALTERED: &str = "AdmissionPoliciesAltered";

@@ -126,6 +126,9 @@ pub mod action {
     pub const WORKSPACE_CREATED: &str = "WorkspaceCreated";
     /// A workspace was deleted and everything it granted was revoked (its chain's final entry).
     pub const WORKSPACE_DELETED: &str = "WorkspaceDeleted";
+    /// When a project role ended, its holder had created RoleBindings during
+    /// the grant (kept, or deleted under `persistence: Revoke`).
+    pub const PERSISTENCE_FOUND: &str = "PersistenceFound";
     /// A workspace's spec (approval policy, caps) changed.
     pub const WORKSPACE_CHANGED: &str = "WorkspaceChanged";
     /// A project was created (its namespaces and role map).

@@ -119,6 +119,20 @@ pub fn binding_entry(
     }
 }
 
+/// The entry for what the holder of `b` created during the grant (`names`),
+/// deleted by the operator when `removed`.
+pub fn persistence(b: &RoleBinding, names: &[String], removed: bool) -> NewEntry {
+    base(b, action::PERSISTENCE_FOUND, OPERATOR_ACTOR).details(format!(
+        "created by the holder during the grant: {}; {}",
+        names.join(", "),
+        if removed {
+            "deleted (persistence: Revoke)"
+        } else {
+            "left in place (persistence: Report)"
+        }
+    ))
+}
+
 /// The entry for a deleted binding: `actor` is the operator when it deleted
 /// the record itself (end of retention), `unknown` otherwise.
 pub fn binding_removed(b: &RoleBinding, actor: &str, why: &str) -> NewEntry {

@@ -209,6 +209,15 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         if let Some(entry) = transitions::binding_entry(&b, &decision, previous.as_ref()) {
             super::record(ctx, &ns, transitions::binding_chain(&b), entry).await?;
         }
+        // A project role ends: what its holder made for themselves meanwhile.
+        if let Some(before) = previous.as_ref()
+            && previous_phase == Some(BindingPhase::Active)
+            && matches!(decision.phase, BindingPhase::Expired | BindingPhase::Revoked)
+            && b.spec.project.is_some()
+        {
+            let policy = workspace.as_ref().map(|w| w.spec.persistence).unwrap_or_default();
+            super::persistence::at_grant_end(ctx, &b, before, policy).await?;
+        }
         ctx.metrics.api_write("RoleBinding", "status");
         let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding", "status": status });
         Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)

@@ -3,6 +3,7 @@
 pub mod binding;
 pub mod guard;
 pub mod index;
+pub mod persistence;
 pub mod project;
 pub mod relay;
 pub mod request;

@@ -1,0 +1,105 @@
+//! DESIGN §2, invariant 10: access a grantee made for themselves during a
+//! project-role grant. When the grant ends, the RoleBindings its holder
+//! created in the project's tenant namespaces while it was active (the
+//! admission stamp `foureyes.dev/created-by` names their creator) are
+//! reported, or deleted where the workspace's `persistence` is `Revoke`.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+use kube::api::{Api, ListParams};
+use kube::{Resource, ResourceExt};
+
+use super::{Context, Error, kube_err};
+use crate::api::{Persistence, RoleBinding, RoleBindingStatus};
+use crate::audit::{events, transitions};
+use crate::policy::identity::creator_groups;
+use crate::rbac::{self, MANAGED_BY, MANAGED_BY_LABEL};
+
+/// Looks for what the holder of `b` (a project role, ending now) created in
+/// `previous.namespaces` since `previous.activatedAt`; records and reports it
+/// (write-ahead, before the status that says the grant ended), and deletes it
+/// under `Persistence::Revoke`.
+pub async fn at_grant_end(
+    ctx: &Context,
+    b: &RoleBinding,
+    previous: &RoleBindingStatus,
+    policy: Persistence,
+) -> Result<(), Error> {
+    let Some(since) = previous.activated_at else {
+        return Ok(());
+    };
+    let ns = b.namespace().unwrap_or_default();
+    let mut found: Vec<NativeBinding> = vec![];
+    for tenant in &previous.namespaces {
+        let api: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), tenant);
+        // `!=` also selects the RoleBindings without the label.
+        let list = api
+            .list(&ListParams::default().labels(&format!("{MANAGED_BY_LABEL}!={MANAGED_BY}")))
+            .await
+            .map_err(kube_err("list tenant rolebindings"))?;
+        found.extend(list.items.into_iter().filter(|n| made_by_holder(n, b, since)));
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = found
+        .iter()
+        .map(|n| format!("{}/{}", n.namespace().unwrap_or_default(), n.name_any()))
+        .collect();
+    let revoke = policy == Persistence::Revoke;
+    // Write-ahead: the record first; a retry after a failed deletion finds
+    // the same RoleBindings and the same entry.
+    let entry = transitions::persistence(b, &names, revoke);
+    super::record(ctx, &ns, transitions::binding_chain(b), entry).await?;
+    if revoke {
+        for n in &found {
+            ctx.metrics.api_write("NativeRoleBinding", "delete");
+            rbac::apply::delete_native(
+                &ctx.client,
+                &n.namespace().unwrap_or_default(),
+                &n.name_any(),
+                n.metadata.uid.as_deref(),
+            )
+            .await
+            .map_err(kube_err("delete a grantee's rolebinding"))?;
+        }
+    }
+    let (reason, what) = if revoke {
+        (events::PERSISTENCE_REMOVED, "deleted")
+    } else {
+        (events::PERSISTENCE_FOUND, "still in place")
+    };
+    ctx.publish(
+        &b.object_ref(&()),
+        true,
+        reason,
+        "Revoke",
+        format!(
+            "{} created RoleBindings during the grant ({what}): {}",
+            b.spec.subject,
+            names.join(", ")
+        ),
+    )
+    .await;
+    Ok(())
+}
+
+/// Whether the holder of `b` created `n` while the grant was active: the
+/// creator stamp names the subject user, or a creator in the subject group.
+fn made_by_holder(n: &NativeBinding, b: &RoleBinding, since: DateTime<Utc>) -> bool {
+    let created = n.metadata.creation_timestamp.as_ref().map(crate::api::time::from_k8s);
+    if created.is_none_or(|c| c < since.checked_sub_signed(chrono::Duration::seconds(1)).unwrap_or(since)) {
+        return false;
+    }
+    let annotations = n.metadata.annotations.as_ref();
+    let Some(creator) = annotations.and_then(|a| a.get(crate::api::manifests::CREATED_BY_ANNOTATION)) else {
+        return false;
+    };
+    let subject = &b.spec.subject;
+    match subject.kind {
+        crate::api::SubjectKind::User => *creator == subject.name,
+        crate::api::SubjectKind::Group => {
+            creator_groups(annotations, creator).is_some_and(|groups| groups.contains(&subject.name))
+        }
+    }
+}
