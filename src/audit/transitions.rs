@@ -294,14 +294,32 @@ pub fn request_entries(r: &RoleRequest, previous: Option<&RoleRequestStatus>, d:
             .role(role.clone())
             .details(details)
     };
+    // A trusted asserter may write in someone's name: the record says who
+    // really wrote it (SECURITY F12).
+    let annotations = r.metadata.annotations.as_ref();
+    let written_by = |user: &str| -> String {
+        r.spec
+            .approvals
+            .iter()
+            .position(|a| a.user == user)
+            .and_then(|i| crate::policy::identity::vote_writer(annotations, i))
+            .filter(|writer| writer != user)
+            .map(|writer| format!("; written in their name by {writer}"))
+            .unwrap_or_default()
+    };
     let mut out = vec![];
     if previous.is_none() {
+        let filed_by = annotations
+            .and_then(|a| a.get(CREATED_BY_ANNOTATION))
+            .filter(|creator| **creator != r.spec.requester)
+            .map(|creator| format!("; filed in their name by {creator}"))
+            .unwrap_or_default();
         out.push(entry(
             action::REQUESTED,
             &r.spec.requester,
             "Requested".into(),
             format!(
-                "for {}, {} approvals required; justification: {}",
+                "for {}, {} approvals required; justification: {}{filed_by}",
                 r.spec.duration.as_str(),
                 d.required,
                 r.spec.justification
@@ -315,7 +333,7 @@ pub fn request_entries(r: &RoleRequest, previous: Option<&RoleRequestStatus>, d:
                 action::APPROVED,
                 user,
                 format!("Approved/{user}"),
-                format!("{}/{} approvals", i + 1, d.required),
+                format!("{}/{} approvals{}", i + 1, d.required, written_by(user)),
             ));
         }
     }
@@ -327,7 +345,11 @@ pub fn request_entries(r: &RoleRequest, previous: Option<&RoleRequestStatus>, d:
                     action::BREAK_GLASS,
                     partner,
                     "BreakGlass".into(),
-                    format!("approved alone by a partner ({} manager approvals)", d.tally()),
+                    format!(
+                        "approved alone by a partner ({} manager approvals){}",
+                        d.tally(),
+                        written_by(partner)
+                    ),
                 )),
                 None => out.push(entry(
                     action::QUORUM_REACHED,
@@ -623,5 +645,34 @@ mod tests {
             summary(&request_entries(&r, Some(&pending), &unreachable))[0].0,
             "QuorumUnreachable"
         );
+    }
+
+    /// SECURITY F12: what a trusted asserter wrote in someone's name says so.
+    #[test]
+    fn asserted_requests_and_votes_name_their_writer() {
+        let mut r: RoleRequest = request();
+        r.metadata.annotations = Some(
+            [
+                ("foureyes.dev/created-by".to_owned(), "argo".to_owned()),
+                (
+                    "foureyes.dev/votes".to_owned(),
+                    "0\t1\tgitops\targo\n1\t2\tteam\tbob\n".to_owned(),
+                ),
+            ]
+            .into(),
+        );
+        r.spec.approvals = serde_json::from_value(json!([
+            { "user": "pat", "decision": "Approve" },
+            { "user": "bob", "decision": "Approve" },
+        ]))
+        .unwrap();
+        let mut d = request_decision(RequestPhase::Approved, &["alice", "bob"]);
+        d.break_glass_by = Some("pat".into());
+        let e = request_entries(&r, None, &d);
+        let details = |action: &str| e.iter().find(|x| x.action == action).unwrap().details.clone();
+        assert!(details("Requested").contains("filed in their name by argo"));
+        assert!(details("BreakGlass").contains("written in their name by argo"));
+        let bob = e.iter().find(|x| x.action == "Approved" && x.actor == "bob").unwrap();
+        assert!(!bob.details.contains("written in their name"), "bob wrote his own");
     }
 }

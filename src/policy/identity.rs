@@ -89,6 +89,20 @@ pub fn vote_stamp(
     VoteStamp::Unverified
 }
 
+/// Who appended `spec.approvals[index]`, per the votes stamp (the writer of
+/// the line that covers it), if a line does.
+pub fn vote_writer(annotations: Option<&BTreeMap<String, String>>, index: usize) -> Option<String> {
+    let stamp = annotations?.get(VOTES_ANNOTATION)?;
+    stamp.lines().find_map(|line| {
+        let mut parts = line.splitn(4, '\t');
+        let from = parts.next()?.parse::<usize>().ok()?;
+        let to = parts.next()?.parse::<usize>().ok()?;
+        let _groups = parts.next()?;
+        let writer = parts.next()?;
+        (from..to).contains(&index).then(|| writer.to_owned())
+    })
+}
+
 /// The groups the API server authenticated the voter of `spec.approvals[index]`
 /// with, when the voter appended it themselves; empty otherwise.
 pub fn vote_groups(annotations: Option<&BTreeMap<String, String>>, index: usize, user: &str) -> Vec<String> {
@@ -157,6 +171,17 @@ mod tests {
             "no line"
         );
         assert_eq!(vote_stamp(None, 0, "alice", &asserters), VoteStamp::Unverified);
+    }
+
+    #[test]
+    fn the_writer_of_a_vote_is_read_from_its_line() {
+        let a = BTreeMap::from([(
+            VOTES_ANNOTATION.to_owned(),
+            "0\t1\tteam\talice\n1\t3\tci\targo\n".to_owned(),
+        )]);
+        assert_eq!(vote_writer(Some(&a), 0).as_deref(), Some("alice"));
+        assert_eq!(vote_writer(Some(&a), 2).as_deref(), Some("argo"));
+        assert_eq!(vote_writer(Some(&a), 3), None);
     }
 
     #[test]
