@@ -209,6 +209,13 @@ pub struct RoleBindingStatus {
     #[schemars(length(max = 64))]
     pub workspace_uid: Option<String>,
 
+    /// The ClusterRole a project role grants, fixed when the grant first
+    /// took effect (or when its request was approved): a later change of the
+    /// role map does not change what it grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub cluster_role: Option<String>,
+
     /// The uid of the project it grants in, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]

@@ -245,6 +245,12 @@ pub struct RoleRequestStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binding: Option<String>,
 
+    /// The ClusterRole the project role resolved to when the request was
+    /// approved: its binding grants that, whatever the role map says later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub cluster_role: Option<String>,
+
     /// When the request was decided (granted, denied or expired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,

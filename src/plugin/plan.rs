@@ -346,6 +346,7 @@ impl Judge<'_> {
             workspace: ws_facts,
             project: project_facts,
             origin,
+            pinned_cluster_role: previous.and_then(|s| s.cluster_role.as_deref()),
             granted_by_partner: self.config.partners.contains(&spec.granted_by, &[]),
             granted_by_groups: None,
             stamps_trusted: true,

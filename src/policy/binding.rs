@@ -78,6 +78,9 @@ pub struct BindingFacts<'a> {
     pub project: Option<ProjectFacts<'a>>,
     /// The origin request, when `spec.originRequest` is set (`None` if not found).
     pub origin: Option<OriginFacts>,
+    /// The ClusterRole a project role is fixed to: the binding's own, once
+    /// in effect, or the one its request was approved for.
+    pub pinned_cluster_role: Option<&'a str>,
     /// Whether `grantedBy` is a partner.
     pub granted_by_partner: bool,
     /// The groups the API server authenticated the creator with, when the
@@ -491,8 +494,21 @@ fn targets(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>) -> Re
                 .project
                 .as_ref()
                 .ok_or_else(|| Refusal::ProjectNotFound(project.clone()))?;
-            let cluster_role = resolve_cluster_role(role, p.role_map, &facts.config.role_map, &facts.config.allowed())
-                .map_err(Refusal::from)?;
+            let allowed = facts.config.allowed();
+            let cluster_role = match facts.pinned_cluster_role {
+                // What was approved (or first granted) is what it grants, as
+                // long as the configuration still allows it.
+                Some(pinned) if allowed.contains(pinned) => pinned.to_owned(),
+                Some(pinned) => {
+                    return Err(Refusal::RoleNotAllowed {
+                        role: role.clone(),
+                        cluster_role: pinned.to_owned(),
+                    });
+                }
+                None => {
+                    resolve_cluster_role(role, p.role_map, &facts.config.role_map, &allowed).map_err(Refusal::from)?
+                }
+            };
             if p.namespaces.is_empty() {
                 return Err(Refusal::ProjectHasNoNamespaces(project.clone()));
             }
@@ -629,6 +645,12 @@ pub fn binding_status(
     s.role = decision.role.clone();
     s.expires_at = decision.expires_at;
     s.finished_at = decision.finished_at;
+    if decision.phase == BindingPhase::Active && s.cluster_role.is_none() {
+        s.cluster_role = decision.grants.iter().find_map(|g| match &g.target {
+            RoleTarget::ClusterRole(c) => Some(c.clone()),
+            RoleTarget::WorkspaceRole(_) => None,
+        });
+    }
     s.workspace_uid = decision.owners.workspace.clone();
     s.project_uid = decision.owners.project.clone();
     if decision.phase == BindingPhase::Active && s.activated_at.is_none() {

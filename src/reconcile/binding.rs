@@ -92,6 +92,14 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         namespaces: &project_ns,
         role_map: &p.spec.role_map,
     });
+    // The ClusterRole it is fixed to: its own once in effect, else the one
+    // its request was approved for.
+    let origin_role = b.spec.origin_request.as_ref().and_then(|o| {
+        ctx.requests
+            .get(&ObjectRef::new(&o.name).within(&ns))
+            .filter(|r| r.metadata.uid.as_deref() == Some(o.uid.as_str()))
+            .and_then(|r| r.status.as_ref().and_then(|s| s.cluster_role.clone()))
+    });
     // The request's approval as cached, or as this process just recorded it
     // (the binding can be reconciled before the cache shows the approval).
     let origin = b.spec.origin_request.as_ref().and_then(|o| {
@@ -123,6 +131,10 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         workspace: ws_facts,
         project: project_facts,
         origin,
+        pinned_cluster_role: previous
+            .as_ref()
+            .and_then(|s| s.cluster_role.as_deref())
+            .or(origin_role.as_deref()),
         granted_by_partner: ctx.is_partner_creator(&b.spec.granted_by, &b.metadata),
         granted_by_groups: crate::policy::identity::creator_groups(b.metadata.annotations.as_ref(), &b.spec.granted_by),
         granted_by_manager: ctx.is_manager(&ns, &b.spec.granted_by, now),

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use super::{Context, Error, describe, kube_err};
 use crate::api::time::from_k8s;
-use crate::api::{OriginRequest, RoleBinding, RoleBindingSpec, RoleRequest};
+use crate::api::{OriginRequest, RequestPhase, RoleBinding, RoleBindingSpec, RoleRequest};
 use crate::audit::{events, transitions};
 use crate::policy::binding::Refusal;
 use crate::policy::quorum::{
@@ -209,6 +209,11 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
             )
         }
     };
+    // The ClusterRole the approvers signed for: fixed from the approval on.
+    let mut status = status;
+    if matches!(status.phase, Some(RequestPhase::Approved | RequestPhase::Granted)) && status.cluster_role.is_none() {
+        status.cluster_role = resolved_cluster_role(ctx, &ns, role.as_ref());
+    }
     if let Err(e) = write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await {
         forget_approval(ctx, &uid);
         return Err(e);
@@ -257,6 +262,15 @@ fn role_problem(ctx: &Context, ns: &str, role: &Role) -> Option<(&'static str, S
         },
     };
     Some((refusal.reason(), refusal.message()))
+}
+
+/// The ClusterRole a project role resolves to now, if it does.
+fn resolved_cluster_role(ctx: &Context, ns: &str, role: Option<&Role>) -> Option<String> {
+    let Some(Role::Project { project, role }) = role else {
+        return None;
+    };
+    let p = ctx.projects.get(&ObjectRef::new(project).within(ns))?;
+    resolve_cluster_role(role, &p.spec.role_map, &ctx.config.role_map, &ctx.config.allowed()).ok()
 }
 
 /// Whether `b` is the binding made from the request with `uid`.

@@ -196,6 +196,7 @@ struct World {
     project: Option<Proj>,
     origin: Option<OriginFacts>,
     partner: bool,
+    pinned: Option<String>,
     granted_by_groups: Option<Vec<String>>,
     stamps_trusted: bool,
     manager: bool,
@@ -225,6 +226,7 @@ impl World {
             }),
             origin: None,
             partner: false,
+            pinned: None,
             granted_by_groups: Some(vec![]),
             stamps_trusted: true,
             manager: true,
@@ -288,6 +290,7 @@ impl World {
                 role_map: &p.role_map,
             }),
             origin: self.origin,
+            pinned_cluster_role: self.pinned.as_deref(),
             granted_by_partner: self.partner,
             granted_by_groups: self.granted_by_groups.clone(),
             stamps_trusted: self.stamps_trusted,
@@ -2014,4 +2017,23 @@ fn self_assignment_covers_the_partners_groups() {
         "groups unknown"
     );
     assert_eq!(restricted(Some(vec!["other".into()])), None);
+}
+
+/// SECURITY F13: a project role grants the ClusterRole it was approved (or
+/// first granted) for, whatever the role map says later; one the
+/// configuration no longer allows grants nothing.
+#[test]
+fn a_grant_keeps_the_cluster_role_it_was_approved_for() {
+    let mut w = World::new(Spec::project("reader"));
+    w.pinned = Some("foureyes-view".into());
+    w.proj().role_map.insert("reader".into(), "foureyes-edit".into());
+    let (d, s) = w.status();
+    assert_eq!(d.grants, vec![cluster_grant(TENANT_NS, "foureyes-view")]);
+    assert_eq!(s.cluster_role.as_deref(), Some("foureyes-view"));
+    let mut w = World::new(Spec::project("reader"));
+    w.pinned = Some("cluster-admin".into());
+    assert!(matches!(w.decide().refusal, Some(Refusal::RoleNotAllowed { .. })));
+    // Without a pin, the role map decides, and the status pins it.
+    let (_, s) = World::new(Spec::project("reader")).status();
+    assert!(s.cluster_role.is_some());
 }
