@@ -234,9 +234,9 @@ mod tests {
             }
         }
         // The policies: only the params namespace is templated, once per
-        // parameterised policy (identity, history, status).
+        // parameterised policy (identity, history, status, lease).
         let policies = policies_template();
-        assert_eq!(policies.matches("{{").count(), 3, "{policies}");
+        assert_eq!(policies.matches("{{").count(), 4, "{policies}");
         assert!(policies.contains("namespace: '{{ .Release.Namespace }}'"), "{policies}");
         let rbac = rbac_template();
         assert!(rbac.contains("- bind\n{{- end }}\n---\n"), "{rbac}");

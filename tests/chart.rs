@@ -141,6 +141,7 @@ fn default_values_render_what_the_server_accepts() {
         params["data"]["operatorUsers"],
         "system:serviceaccount:foureyes-system:foureyes"
     );
+    assert_eq!(params["data"]["leaderLeases"], "foureyes-system/foureyes");
 
     let deployment = find(&docs, "Deployment", "foureyes");
     assert_eq!(deployment["spec"]["replicas"], 2);
@@ -201,6 +202,7 @@ config:
         params["data"]["operatorUsers"],
         format!("system:serviceaccount:{ns}:access-operator").as_str()
     );
+    assert_eq!(params["data"]["leaderLeases"], format!("{ns}/access-leader").as_str());
     let binding = find(&docs, "ValidatingAdmissionPolicyBinding", "foureyes-identity");
     assert_eq!(binding["spec"]["paramRef"]["namespace"], ns.as_str());
     assert_eq!(binding["spec"]["paramRef"]["name"], "foureyes-admission");

@@ -104,8 +104,10 @@ async fn the_standby_takes_over_when_the_leader_is_killed() {
     assert!(took_over < watching, "controllers only after the lease:\n{log}");
 
     // A leader that finds another holder in its Lease (as when a paused
-    // replica resumes after losing it) stops at once and exits non-zero.
-    let leases: Api<Lease> = Api::namespaced(client("admin").await, "foureyes-system");
+    // replica resumes after losing it) stops at once and exits non-zero. The
+    // other holder is another replica, with the operator's identity: nobody
+    // else may write the Lease (foureyes-lease).
+    let leases: Api<Lease> = Api::namespaced(client("operator").await, "foureyes-system");
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let patch = json!({"spec": {"holderIdentity": "intruder", "renewTime": now}});
     leases

@@ -43,6 +43,7 @@ async fn every_admission_policy_is_installed() {
         "foureyes-history-names",
         "foureyes-status",
         "foureyes-params",
+        "foureyes-lease",
     ] {
         assert!(
             names.lines().filter(|l| l.ends_with(&format!("/{name}"))).count() == 2,

@@ -740,6 +740,52 @@ async fn f19_status_and_parameters_are_protected() {
         "{}",
         err.message
     );
+    // Nor, allowed to write Leases there, can she take the leader Lease (and
+    // with it the bookkeeping of every expiry).
+    plane().kubectl_ok(
+        "admin",
+        &[
+            "create",
+            "role",
+            "erin-leases",
+            "-n",
+            "foureyes-system",
+            "--verb=get,update,patch",
+            "--resource=leases",
+        ],
+        None,
+    );
+    plane().kubectl_ok(
+        "admin",
+        &[
+            "create",
+            "rolebinding",
+            "erin-leases",
+            "-n",
+            "foureyes-system",
+            "--role=erin-leases",
+            "--user=erin",
+        ],
+        None,
+    );
+    let leases = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client("erin").await, "foureyes-system");
+    let take = json!({ "spec": { "holderIdentity": "erin" } });
+    let err = eventually("the Lease write reaches admission", Duration::from_secs(10), || async {
+        match leases
+            .patch("foureyes", &PatchParams::default(), &Patch::Merge(&take))
+            .await
+        {
+            Err(kube::Error::Api(e)) if e.message.contains("leader Lease") => Some(e),
+            Err(_) => None,
+            Ok(_) => panic!("erin took the leader Lease"),
+        }
+    })
+    .await;
+    assert!(
+        err.message.contains("written only by the foureyes operator"),
+        "{}",
+        err.message
+    );
 }
 
 /// F13: changes to a workspace's approval policy and to a project's spec are
@@ -790,6 +836,48 @@ async fn f13_policy_and_project_changes_are_recorded_with_their_author() {
     let change = entries.iter().find(|e| e.action == "ProjectChanged").unwrap();
     assert_eq!(change.actor, "partner");
     assert!(change.details.contains("ops=foureyes-view"), "{}", change.details);
+    // A grant keeps the ClusterRole it was given: a later role-map change
+    // applies to new grants only (and is recorded above).
+    grant(
+        &env,
+        "partner",
+        "dave-reader",
+        json!({"kind": "User", "name": "dave"}),
+        json!({"project": "app", "projectRole": "reader"}),
+        "1h",
+    )
+    .await;
+    let dave = wait_phase(&env, "dave-reader", BindingPhase::Active).await;
+    assert_eq!(
+        dave.status.as_ref().unwrap().cluster_role.as_deref(),
+        Some("foureyes-view")
+    );
+    env.api::<foureyes::api::Project>("partner")
+        .await
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "roleMap": { "reader": "foureyes-edit" } } })),
+        )
+        .await
+        .unwrap();
+    grant(
+        &env,
+        "partner",
+        "erin-reader",
+        json!({"kind": "User", "name": "erin"}),
+        json!({"project": "app", "projectRole": "reader"}),
+        "1h",
+    )
+    .await;
+    let erin = wait_phase(&env, "erin-reader", BindingPhase::Active).await;
+    assert_eq!(
+        erin.status.as_ref().unwrap().cluster_role.as_deref(),
+        Some("foureyes-edit")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let natives = natives_of(dave.metadata.uid.as_deref().unwrap()).await;
+    assert!(!natives.is_empty() && natives.iter().all(|n| n.role_ref.name == "foureyes-view"));
     // alice may update workspaces (by RBAC) but cannot name someone else as
     // the author of the last change.
     let err = Api::<Workspace>::all(client("alice").await)

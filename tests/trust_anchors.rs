@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use foureyes::api::{BindingPhase, RoleBinding};
-use kube::api::{DeleteParams, PostParams};
+use kube::api::PostParams;
 use serde_json::json;
 use support::world::{grant, setup_without_operator, wait_phase};
 use support::{Operator, TestEnv, eventually, plane};
@@ -138,7 +138,6 @@ async fn weakened_policies_are_noticed_and_forged_stamps_refused() {
     assert_eq!(held.status.unwrap().phase, Some(BindingPhase::Pending));
     // Meanwhile a grant in force stays, and revocation and expiry go on.
     wait_phase(&env, "manager-alice", BindingPhase::Active).await;
-    admin.delete("asserted", &DeleteParams::default()).await.unwrap();
     grant(
         &env,
         "partner",
@@ -160,6 +159,21 @@ async fn weakened_policies_are_noticed_and_forged_stamps_refused() {
         ],
         None,
     );
-    // Restored: what waited is decided.
+    // Restored: what waited is decided; what erin wrote in the partner's
+    // name while the policy only warned never acts (the creator stamp names
+    // erin, no trusted asserter).
     wait_phase(&env, "later", BindingPhase::Active).await;
+    let asserted = eventually("the forged grant refused", Duration::from_secs(20), || async {
+        let b = admin.get("asserted").await.ok()?;
+        let ready = b
+            .status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")?
+            .clone();
+        (ready.reason == "NotAuthorized").then_some(b)
+    })
+    .await;
+    assert_eq!(asserted.status.unwrap().phase, Some(BindingPhase::Pending));
 }

@@ -26,6 +26,10 @@ pub const CREATOR_POLICY: &str = "foureyes-creator";
 pub const CREATED_BY_ANNOTATION: &str = "foureyes.dev/created-by";
 /// Annotation: that user's groups (comma-separated), stamped at admission.
 pub const CREATED_BY_GROUPS_ANNOTATION: &str = "foureyes.dev/created-by-groups";
+/// The policy that lets only the operator write its leader Lease.
+pub const LEASE_POLICY: &str = "foureyes-lease";
+/// The default leader Lease, `<namespace>/<name>`.
+pub const DEFAULT_LEADER_LEASE: &str = "foureyes-system/foureyes";
 /// The policy that records who created each RoleBinding in a tenant namespace.
 pub const TENANT_STAMP_POLICY: &str = "foureyes-tenant-stamp";
 /// The policy that records who last changed a workspace's or project's spec.
@@ -118,7 +122,11 @@ pub fn all() -> Vec<Manifest> {
             yaml: to_yaml_docs(&[crd]),
         })
         .collect();
-    let (ns, cm) = admission_params(DEFAULT_TRUSTED_ASSERTER_GROUP, DEFAULT_OPERATOR_USER);
+    let (ns, cm) = admission_params(
+        DEFAULT_TRUSTED_ASSERTER_GROUP,
+        DEFAULT_OPERATOR_USER,
+        DEFAULT_LEADER_LEASE,
+    );
     out.push(Manifest {
         file: "admission-params.yaml".into(),
         yaml: to_yaml_docs(&[json!(ns), json!(cm)]),
@@ -148,6 +156,7 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
     let (names, names_binding) = history_names_policy();
     let (status, status_binding) = status_policy_in(params_namespace);
     let (params, params_binding) = params_policy();
+    let (lease, lease_binding) = lease_policy_in(params_namespace);
     vec![
         json!(policy),
         json!(binding),
@@ -169,6 +178,8 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
         json!(status_binding),
         json!(params),
         json!(params_binding),
+        json!(lease),
+        json!(lease_binding),
     ]
 }
 
@@ -178,9 +189,15 @@ pub fn all_as_stream() -> String {
 }
 
 /// The namespace and ConfigMap that parameterise the admission policies.
-/// Both keys hold comma-separated lists. When the ConfigMap is missing, every
-/// write that the policies cover is denied (fail closed).
-pub fn admission_params(trusted_asserter_groups: &str, operator_users: &str) -> (Namespace, ConfigMap) {
+/// Every key holds a comma-separated list. When the ConfigMap is missing,
+/// every foureyes write that the policies cover is denied (fail closed); the
+/// leader Lease alone is then unguarded, so that a missing ConfigMap never
+/// stops the cluster's other Leases.
+pub fn admission_params(
+    trusted_asserter_groups: &str,
+    operator_users: &str,
+    leader_leases: &str,
+) -> (Namespace, ConfigMap) {
     let ns: Namespace = serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -194,6 +211,7 @@ pub fn admission_params(trusted_asserter_groups: &str, operator_users: &str) -> 
         "data": {
             "trustedAsserterGroups": trusted_asserter_groups,
             "operatorUsers": operator_users,
+            "leaderLeases": leader_leases,
         },
     }))
     .expect("valid ConfigMap");
@@ -564,6 +582,48 @@ pub fn policy_drift(expected: &serde_json::Value, live: &serde_json::Value) -> V
     let mut out = vec![];
     walk("spec", &expected["spec"], &live["spec"], &mut out);
     out
+}
+
+/// DESIGN §2, invariant 1: whoever holds the leader Lease decides when the
+/// bookkeeping of expiries runs; only the operator may create or update it
+/// (the Leases named in the parameters' `leaderLeases`, `<namespace>/<name>`).
+/// Every other Lease of the cluster passes untouched; without the parameters
+/// this policy allows (it must never stop the cluster's own Leases).
+pub fn lease_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": LEASE_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": ["coordination.k8s.io"],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"],
+                    "resources": ["leases"],
+                }],
+            },
+            "variables": [
+                { "name": "operatorUsers", "expression":
+                    "has(params.data) && 'operatorUsers' in params.data ? params.data.operatorUsers.split(',').map(u, u.trim()).filter(u, u != '') : []" },
+                { "name": "leases", "expression":
+                    "has(params.data) && 'leaderLeases' in params.data ? params.data.leaderLeases.split(',').map(l, l.trim()).filter(l, l != '') : []" },
+            ],
+            "validations": [{
+                "expression": "!((request.namespace + '/' + request.name) in variables.leases) || request.userInfo.username in variables.operatorUsers",
+                "messageExpression": "'the foureyes leader Lease is written only by the foureyes operator; ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' it'",
+                "reason": "Forbidden",
+            }],
+        },
+    }))
+    .expect("valid ValidatingAdmissionPolicy");
+    let mut binding = deny_binding(LEASE_POLICY, Some(params_namespace));
+    if let Some(p) = binding.spec.param_ref.as_mut() {
+        p.parameter_not_found_action = Some("Allow".into());
+    }
+    (policy, binding)
 }
 
 /// The binding that makes a validating policy deny, reading its parameters

@@ -554,9 +554,21 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
     let manager_set: std::collections::BTreeSet<String> = managers.iter().cloned().collect();
     let voters = voters(&r.spec, annotations, stamped, &manager_set, config);
     // The requester's groups are known from the creator stamp once the
-    // request exists; before, they are not (a group subject's requester then
-    // does not count in the plan).
-    let requester = requester(&r.spec, annotations, &manager_set, config);
+    // request exists; before, the request will be the caller's own (the
+    // plugin files it as the caller), with groups not known yet: a group
+    // subject's requester then does not count in the plan.
+    let requester = match live {
+        Some(_) => requester(&r.spec, annotations, &manager_set, config),
+        None => {
+            let own = std::collections::BTreeMap::from([(
+                crate::api::manifests::CREATED_BY_ANNOTATION.to_owned(),
+                r.spec.requester.clone(),
+            )]);
+            let mut planned = requester(&r.spec, Some(&own), &manager_set, config);
+            planned.verified &= r.spec.subject.kind != SubjectKind::Group;
+            planned
+        }
+    };
     let existing = match world
         .bindings
         .iter()

@@ -26,6 +26,28 @@ pub fn creator_groups(annotations: Option<&BTreeMap<String, String>>, user: &str
     }
 }
 
+/// Whether the object was written by `user` themselves, or by a trusted
+/// asserter in their name, per the creator stamp. Admission refuses anything
+/// else; this check keeps an object admitted while the policies were missing
+/// or weakened from ever acting in someone else's name.
+pub fn written_by_self_or_asserter(
+    annotations: Option<&BTreeMap<String, String>>,
+    user: &str,
+    asserters: &Principals,
+) -> bool {
+    let Some(creator) = annotations.and_then(|a| a.get(CREATED_BY_ANNOTATION)) else {
+        return false;
+    };
+    if creator == user {
+        return true;
+    }
+    let groups = annotations
+        .and_then(|a| a.get(CREATED_BY_GROUPS_ANNOTATION))
+        .map(|g| split_groups(g))
+        .unwrap_or_default();
+    asserters.contains(creator, &groups)
+}
+
 fn split_groups(list: &str) -> Vec<String> {
     list.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
@@ -182,6 +204,26 @@ mod tests {
         assert_eq!(vote_writer(Some(&a), 0).as_deref(), Some("alice"));
         assert_eq!(vote_writer(Some(&a), 2).as_deref(), Some("argo"));
         assert_eq!(vote_writer(Some(&a), 3), None);
+    }
+
+    #[test]
+    fn only_the_user_or_an_asserter_writes_in_a_name() {
+        let asserters: Principals = serde_yaml::from_str("{groups: [gitops]}").unwrap();
+        assert!(written_by_self_or_asserter(
+            Some(&stamped("pat", "")),
+            "pat",
+            &asserters
+        ));
+        assert!(written_by_self_or_asserter(
+            Some(&stamped("argo", "gitops")),
+            "pat",
+            &asserters
+        ));
+        assert!(
+            !written_by_self_or_asserter(Some(&stamped("erin", "team")), "pat", &asserters),
+            "erin wrote pat's name (admitted while the identity policy only warned)"
+        );
+        assert!(!written_by_self_or_asserter(None, "pat", &asserters), "no stamp");
     }
 
     #[test]

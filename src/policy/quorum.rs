@@ -229,7 +229,9 @@ pub fn requester(
     config: &crate::config::Config,
 ) -> Voter {
     let groups = crate::policy::identity::creator_groups(annotations, &spec.requester);
-    voter(spec, &spec.requester, groups.as_deref(), true, managers, config)
+    let stamped =
+        crate::policy::identity::written_by_self_or_asserter(annotations, &spec.requester, &config.trusted_asserters);
+    voter(spec, &spec.requester, groups.as_deref(), stamped, managers, config)
 }
 
 /// One author: `groups` as the API server stamped them (`None`: unknown);

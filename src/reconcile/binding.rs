@@ -92,6 +92,12 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         namespaces: &project_ns,
         role_map: &p.spec.role_map,
     });
+    // `grantedBy` counts only if they wrote it, or a trusted asserter did.
+    let written_in_name = crate::policy::identity::written_by_self_or_asserter(
+        b.metadata.annotations.as_ref(),
+        &b.spec.granted_by,
+        &ctx.config.trusted_asserters,
+    );
     // The ClusterRole it is fixed to: its own once in effect, else the one
     // its request was approved for.
     let origin_role = b.spec.origin_request.as_ref().and_then(|o| {
@@ -135,9 +141,9 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             .as_ref()
             .and_then(|s| s.cluster_role.as_deref())
             .or(origin_role.as_deref()),
-        granted_by_partner: ctx.is_partner_creator(&b.spec.granted_by, &b.metadata),
+        granted_by_partner: written_in_name && ctx.is_partner_creator(&b.spec.granted_by, &b.metadata),
         granted_by_groups: crate::policy::identity::creator_groups(b.metadata.annotations.as_ref(), &b.spec.granted_by),
-        granted_by_manager: ctx.is_manager(&ns, &b.spec.granted_by, now),
+        granted_by_manager: written_in_name && ctx.is_manager(&ns, &b.spec.granted_by, now),
         stamps_trusted: ctx.anchors_intact(),
         config: &ctx.config,
         now,
