@@ -281,7 +281,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             },
         ))
         .touched_objects();
-    let rr_stream = rr_stream.touched_objects();
+    // A request's decision decides the binding made from it (named after
+    // it): its approval authorises it, another decision recorded later
+    // takes that back.
+    let rr_stream = rr_stream
+        .inspect(relay(|r: &RoleRequest| r.status.as_ref().and_then(|s| s.phase), {
+            let tx = rb_tx.clone();
+            move |r: &RoleRequest| {
+                if let Some(ns) = r.namespace() {
+                    let _ = tx.send(ObjectRef::new(&r.name_any()).within(&ns));
+                }
+            }
+        }))
+        .touched_objects();
     let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         client: client.clone(),

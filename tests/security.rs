@@ -890,3 +890,57 @@ async fn f13_policy_and_project_changes_are_recorded_with_their_author() {
         .expect_err("a forged changed-by must be refused");
     assert!(refusal(err).contains("changed-by"));
 }
+
+/// F21: a binding authorised on the operator's own approval of its request
+/// (the request's status write then failed while a Deny came in) does not
+/// stay in force once the request's record says Denied. The race is set up
+/// by writing, as the operator's identity, what the operator would have
+/// written: the binding with its origin, and its Authorized status.
+#[tokio::test]
+async fn f21_a_grant_whose_request_ends_denied_does_not_stay() {
+    let env = TestEnv::new("sec-f21").await;
+    let tenant = setup(&env, 2, 2).await;
+    more_managers(&env, &["bob"]).await;
+    let body = request_json(&env, "race", json!({"kind": "User", "name": "dave"}), "erin");
+    let r = create_json(&env.dynamic::<RoleRequest>("erin").await, body)
+        .await
+        .unwrap();
+    let uid = r.metadata.uid.clone().unwrap();
+    let binding = json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+        "metadata": { "name": "race", "namespace": env.ns },
+        "spec": {
+            "subject": { "kind": "User", "name": "dave" }, "project": "app", "projectRole": "reader",
+            "duration": "1h", "justification": "INC-42", "grantedBy": "alice",
+            "originRequest": { "name": "race", "uid": uid },
+        },
+    });
+    create_json(&env.dynamic::<RoleBinding>("operator").await, binding)
+        .await
+        .unwrap();
+    let latched = json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+        "status": {
+            "phase": "Active",
+            "conditions": [{ "type": "Authorized", "status": "True", "reason": "ApprovedRequest", "message": "",
+                             "lastTransitionTime": "2026-01-01T00:00:00Z" }],
+        },
+    });
+    env.api::<RoleBinding>("operator")
+        .await
+        .patch_status("race", &PatchParams::apply("foureyes").force(), &Patch::Apply(latched))
+        .await
+        .unwrap();
+    eventually("the latched grant in force", Duration::from_secs(20), || async {
+        support::can("dave", "list", "pods", &tenant).await.then_some(())
+    })
+    .await;
+    vote_as(&env, "bob", "bob", "race", "Deny").await.unwrap();
+    wait_request(&env, "race", "denied", |r| phase(r) == Some(RequestPhase::Denied)).await;
+    eventually("access gone with the Deny", Duration::from_secs(20), || async {
+        (!support::can("dave", "list", "pods", &tenant).await).then_some(())
+    })
+    .await;
+    let b = env.api::<RoleBinding>("admin").await.get("race").await.unwrap();
+    assert!(b.status.as_ref().is_some_and(|s| s.phase != Some(BindingPhase::Active)));
+}

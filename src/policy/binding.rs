@@ -362,6 +362,22 @@ fn was_authorized(previous: Option<&RoleBindingStatus>) -> Option<Authorization>
 /// their grant); an unauthorised one is evaluated again on every change.
 pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>) -> Result<Authorization, Refusal> {
     if let Some(a) = was_authorized(facts.previous) {
+        // Latched, but for one case: a binding made from a request that the
+        // request's own record now shows as decided otherwise (denied or
+        // expired). That happens only when the operator authorised the
+        // binding on its own approval and the request's status write then
+        // failed while a Deny came in (SECURITY F21): the record wins.
+        let denied_since = matches!(
+            facts.origin,
+            Some(OriginFacts {
+                uid_matches: true,
+                approved: false,
+                undecided: false,
+            })
+        );
+        if a == Authorization::ApprovedRequest && denied_since {
+            return Err(Refusal::OriginRequestNotApproved);
+        }
         return Ok(a);
     }
     if !facts.stamps_trusted {

@@ -1842,7 +1842,14 @@ fn property_the_latch_is_the_only_other_way_in() {
                             .origin(origin);
                         world.previous = prev.clone();
                         let d = world.decide();
-                        let may = latched || if claimed { origin == Some(APPROVED) } else { partner };
+                        // The latch holds, but a request-made one whose
+                        // request records another decision (SECURITY F21).
+                        let latch_holds = latched
+                            && !(prev
+                                .as_ref()
+                                .is_some_and(|p| p.conditions[0].reason == "ApprovedRequest")
+                                && origin == Some(NOT_APPROVED));
+                        let may = latch_holds || if claimed { origin == Some(APPROVED) } else { partner };
                         assert_eq!(
                             !d.grants.is_empty(),
                             may,
@@ -2036,4 +2043,28 @@ fn a_grant_keeps_the_cluster_role_it_was_approved_for() {
     // Without a pin, the role map decides, and the status pins it.
     let (_, s) = World::new(Spec::project("reader")).status();
     assert!(s.cluster_role.is_some());
+}
+
+/// SECURITY F21: a binding authorised on the operator's own approval loses
+/// it if the request's record ends up otherwise decided (a Deny that won the
+/// race with a failed status write); a request deleted later takes nothing.
+#[test]
+fn an_approval_the_request_does_not_record_does_not_stay_latched() {
+    let mut w = World::new(Spec::project("admin").origin());
+    w.origin = Some(APPROVED);
+    let (d, s) = w.status();
+    assert_active(&d, Authorization::ApprovedRequest);
+    let mut w = w.previous(s.clone());
+    w.origin = Some(OriginFacts {
+        uid_matches: true,
+        approved: false,
+        undecided: false,
+    });
+    let d = w.decide();
+    assert_eq!(d.refusal, Some(Refusal::OriginRequestNotApproved));
+    assert!(d.grants.is_empty());
+    // The request deleted: the grant stays.
+    let mut w = World::new(Spec::project("admin").origin()).previous(s);
+    w.origin = None;
+    assert_active(&w.decide(), Authorization::ApprovedRequest);
 }
