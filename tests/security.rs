@@ -944,3 +944,24 @@ async fn f21_a_grant_whose_request_ends_denied_does_not_stay() {
     let b = env.api::<RoleBinding>("admin").await.get("race").await.unwrap();
     assert!(b.status.as_ref().is_some_and(|s| s.phase != Some(BindingPhase::Active)));
 }
+
+/// F22: a workspace whose default namespace could not exist (a name with
+/// dots) is refused at admission unless it names its namespace.
+#[tokio::test]
+async fn f22_a_workspace_name_with_dots_needs_its_namespace() {
+    let workspaces = Api::<DynamicObject>::all_with(client("partner").await, &ApiResource::erase::<Workspace>(&()));
+    let name = format!("team.sec-f22-{}", std::process::id() % 100_000);
+    let ws =
+        json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name }, "spec": {} });
+    let err = create_json(&workspaces, ws)
+        .await
+        .expect_err("a dotted name without spec.namespace");
+    assert!(err.contains("needs spec.namespace"), "{err}");
+    let ws = json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace",
+        "metadata": { "name": name }, "spec": { "namespace": format!("sec-f22-{}", std::process::id() % 100_000) },
+    });
+    create_json(&workspaces, ws)
+        .await
+        .expect("with spec.namespace it is accepted");
+}
