@@ -166,14 +166,13 @@ impl Config {
         }
         // The admission stamps leave such groups out (they could forge a
         // stamp), so a partner or asserter group named so could never match.
-        let separators = crate::policy::identity::STAMP_SEPARATORS;
         for (what, groups) in [
             ("partners", &self.partners.groups),
             ("trustedAsserters", &self.trusted_asserters.groups),
         ] {
-            if let Some(g) = groups.iter().find(|g| g.contains(separators)) {
+            if let Some(g) = groups.iter().find(|g| crate::policy::identity::breaks_stamps(g)) {
                 return Err(ConfigError::Invalid(format!(
-                    "{what}.groups: {g:?} contains a comma, tab or line break, which the admission stamps cannot carry"
+                    "{what}.groups: {g:?} contains a comma or a control character, which the admission stamps cannot carry"
                 )));
             }
         }

@@ -132,7 +132,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     // The trust anchors: checked before any decision, then every sweep interval.
     let anchors = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    report_anchors(&check_anchors(&client).await, &anchors, &metrics, &publisher, &health).await;
+    if let Some(problems) = check_anchors(&client).await {
+        report_anchors(&problems, &anchors, &metrics, &publisher, &health).await;
+    }
 
     let wc = watcher::Config::default();
     let (invalid_tx, invalid_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -428,15 +430,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let anchor_check = {
         let (ctx, health, tracker, shutdown) = (ctx.clone(), health.clone(), tracker.clone(), shutdown.clone());
         async move {
-            let mut tick = tokio::time::interval(ctx.config.sweep_interval.get());
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Every sweep interval; every two seconds while not intact or
+            // not readable, so that a restored policy is seen at once.
+            let mut unsure = false;
             loop {
+                let wait = if ctx.anchors_intact() && !unsure {
+                    ctx.config.sweep_interval.get()
+                } else {
+                    Duration::from_secs(2).min(ctx.config.sweep_interval.get())
+                };
                 tokio::select! {
-                    _ = tick.tick() => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.clone() => return,
                 }
                 let was = ctx.anchors_intact();
-                let problems = check_anchors(&ctx.client).await;
+                let Some(problems) = check_anchors(&ctx.client).await else {
+                    unsure = true;
+                    continue;
+                };
+                unsure = false;
                 report_anchors(&problems, &ctx.anchors, &ctx.metrics, &ctx.events, &health).await;
                 if problems.is_empty() && !was {
                     if tracker.pending().is_empty() {
@@ -873,8 +885,10 @@ pub async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile
 
 /// DESIGN §2, invariant 3 rests on the admission policies: checks that each
 /// policy and binding that `foureyes crds` prints is in place and unaltered
-/// (see [`manifests::policy_drift`]); one line per problem, empty when intact.
-pub async fn check_anchors(client: &Client) -> Vec<String> {
+/// (see [`manifests::policy_drift`]); one line per problem, empty when
+/// intact, `None` when one could not be read (a transient error, which
+/// changes nothing: the previous verdict stands until the next check).
+pub async fn check_anchors(client: &Client) -> Option<Vec<String>> {
     use kube::core::{ApiResource, GroupVersionKind};
     let mut problems = vec![];
     for expected in manifests::admission_policies(manifests::PARAMS_NAMESPACE) {
@@ -897,10 +911,13 @@ pub async fn check_anchors(client: &Client) -> Vec<String> {
                 }
             }
             Ok(None) => problems.push(format!("{kind} {name} missing")),
-            Err(err) => problems.push(format!("{kind} {name} cannot be read: {err}")),
+            Err(err) => {
+                warn!(%err, kind, name, "cannot read an admission policy; checking again soon");
+                return None;
+            }
         }
     }
-    problems
+    Some(problems)
 }
 
 /// Records the outcome of [`check_anchors`] when it changes: the flag the

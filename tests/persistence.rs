@@ -28,16 +28,31 @@ fn keep(name: &str, ns: &str, user: &str) -> NativeBinding {
     .unwrap()
 }
 
-/// `user` (holding `admin` in `ns` through a grant) copies their access.
+/// `user` (holding `admin` in `ns` through a grant) copies their access,
+/// and tries to hide it: the label foureyes puts on its own, and another
+/// creator written over the admission stamp.
 async fn copy_access(user: &str, name: &str, ns: &str) {
     let api = Api::<NativeBinding>::namespaced(client(user).await, ns);
+    let mut copy = keep(name, ns, user);
+    copy.metadata.labels = Some([("app.kubernetes.io/managed-by".to_owned(), "foureyes".to_owned())].into());
     eventually(&format!("{user} creates {name}"), Duration::from_secs(20), || async {
-        api.create(&PostParams::default(), &keep(name, ns, user))
-            .await
-            .ok()
-            .map(|_| ())
+        api.create(&PostParams::default(), &copy).await.ok().map(|_| ())
     })
     .await;
+    let disguise = json!({ "metadata": { "annotations": { "foureyes.dev/created-by": "carol" } } });
+    let stored = api
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&disguise),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.metadata.annotations.unwrap()["foureyes.dev/created-by"],
+        user,
+        "the stamp is kept"
+    );
 }
 
 async fn exists(ns: &str, name: &str) -> bool {

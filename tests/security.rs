@@ -729,16 +729,50 @@ async fn f19_status_and_parameters_are_protected() {
             .patch("foureyes-admission", &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Err(kube::Error::Api(e)) if e.code != 403 || e.message.contains("foureyes-admission holds") => Some(e),
+            Err(kube::Error::Api(e)) if e.code != 403 || e.message.contains("is a trust anchor") => Some(e),
             Err(_) => None,
             Ok(_) => panic!("erin changed the admission parameters"),
         }
     })
     .await;
     assert!(
-        err.message.contains("only those who may change the policies"),
+        err.message.contains("only those who may change the admission policies"),
         "{}",
         err.message
+    );
+    // Nor delete them, nor change the operator's configuration (who the
+    // partners are), which carries the trust-anchor label as the chart
+    // installs it.
+    let err = params
+        .delete("foureyes-admission", &Default::default())
+        .await
+        .unwrap_err();
+    assert!(refusal(err).contains("is a trust anchor"));
+    let config: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "sec-f19-config", "namespace": "foureyes-system",
+                      "labels": { "foureyes.dev/trust-anchor": "true" } },
+        "data": { "config.yaml": "partners: { groups: [platform] }\n" },
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client("admin").await, "foureyes-system")
+        .create(&PostParams::default(), &config)
+        .await
+        .unwrap();
+    let take = json!({ "data": { "config.yaml": "partners: { users: [erin] }\n" } });
+    let err = params
+        .patch("sec-f19-config", &PatchParams::default(), &Patch::Merge(&take))
+        .await
+        .unwrap_err();
+    assert!(refusal(err).contains("is a trust anchor"));
+    let unlabel = json!({ "metadata": { "labels": { "foureyes.dev/trust-anchor": null } } });
+    let err = params
+        .patch("sec-f19-config", &PatchParams::default(), &Patch::Merge(&unlabel))
+        .await
+        .unwrap_err();
+    assert!(
+        refusal(err).contains("is a trust anchor"),
+        "removing the label is a change too"
     );
     // Nor, allowed to write Leases there, can she take the leader Lease (and
     // with it the bookkeeping of every expiry).
@@ -780,6 +814,38 @@ async fn f19_status_and_parameters_are_protected() {
             Ok(_) => panic!("erin took the leader Lease"),
         }
     })
+    .await;
+    assert!(
+        err.message.contains("written only by the foureyes operator"),
+        "{}",
+        err.message
+    );
+    // Nor delete it (a new holder could then create it).
+    plane().kubectl_ok(
+        "admin",
+        &[
+            "patch",
+            "role",
+            "erin-leases",
+            "-n",
+            "foureyes-system",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/rules/0/verbs/-","value":"delete"}]"#,
+        ],
+        None,
+    );
+    let err = eventually(
+        "the Lease delete reaches admission",
+        Duration::from_secs(10),
+        || async {
+            match leases.delete("foureyes", &Default::default()).await {
+                Err(kube::Error::Api(e)) if e.message.contains("leader Lease") => Some(e),
+                Err(_) => None,
+                Ok(_) => panic!("erin deleted the leader Lease"),
+            }
+        },
+    )
     .await;
     assert!(
         err.message.contains("written only by the foureyes operator"),
@@ -879,16 +945,27 @@ async fn f13_policy_and_project_changes_are_recorded_with_their_author() {
     let natives = natives_of(dave.metadata.uid.as_deref().unwrap()).await;
     assert!(!natives.is_empty() && natives.iter().all(|n| n.role_ref.name == "foureyes-view"));
     // alice may update workspaces (by RBAC) but cannot name someone else as
-    // the author of the last change.
-    let err = Api::<Workspace>::all(client("alice").await)
+    // the author of the last change: admission puts the stamp back.
+    let kept = Api::<Workspace>::all(client("alice").await)
         .patch(
             &env.name,
             &PatchParams::default(),
             &Patch::Merge(json!({ "metadata": { "annotations": { "foureyes.dev/changed-by": "bob" } } })),
         )
         .await
-        .expect_err("a forged changed-by must be refused");
-    assert!(refusal(err).contains("changed-by"));
+        .expect("a metadata patch");
+    assert_eq!(kept.metadata.annotations.unwrap()["foureyes.dev/changed-by"], "partner");
+    // Nor plant one on creation.
+    let planted = json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace",
+        "metadata": { "name": format!("{}-planted", env.name), "annotations": { "foureyes.dev/changed-by": "bob" } },
+        "spec": {},
+    });
+    let workspaces = Api::<DynamicObject>::all_with(client("partner").await, &ApiResource::erase::<Workspace>(&()));
+    let err = create_json(&workspaces, planted)
+        .await
+        .expect_err("a planted changed-by");
+    assert!(err.contains("changed-by"), "{err}");
 }
 
 /// F21: a binding authorised on the operator's own approval of its request

@@ -29,8 +29,8 @@ pub enum SubjectKind {
 #[x_kube(validation = Rule::new(
     "self.kind != 'User' || !self.name.startsWith('system:') || self.name.startsWith('system:serviceaccount:')"
 ).message("subject: system users (system:...) cannot be given roles, except service accounts"))]
-#[x_kube(validation = Rule::new("!self.name.matches('[,\\t\\n]')")
-    .message("subject: names with commas, tabs or line breaks cannot be given roles (they could not be told apart in the admission stamps)"))]
+#[x_kube(validation = Rule::new("!self.name.matches('[,[:cntrl:]]')")
+    .message("subject: names with commas or control characters (tabs, line breaks) cannot be given roles (they could not be told apart in the admission stamps)"))]
 pub struct Subject {
     /// `User` or `Group`.
     pub kind: SubjectKind,

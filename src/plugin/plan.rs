@@ -350,6 +350,8 @@ impl Judge<'_> {
             granted_by_partner: self.config.partners.contains(&spec.granted_by, &[]),
             granted_by_groups: None,
             stamps_trusted: true,
+            workspace_alive: ws.is_some(),
+            project_alive: project.is_some(),
             granted_by_manager: managers.contains(&spec.granted_by),
             config: self.config,
             now: self.now,

@@ -88,6 +88,12 @@ pub struct BindingFacts<'a> {
     pub granted_by_groups: Option<Vec<String>>,
     /// Whether `grantedBy` holds an active manager binding in the workspace.
     pub granted_by_manager: bool,
+    /// Whether the workspace the binding was authorised under still exists
+    /// (by the uid its status records; without one, any workspace of this
+    /// namespace), even if it does not resolve right now.
+    pub workspace_alive: bool,
+    /// Likewise for its project (project roles).
+    pub project_alive: bool,
     /// Whether the admission policies that verify identities and stamp
     /// groups are in place unaltered: without them no new grant is
     /// authorised (what is authorised stays; expiry and revocation go on).
@@ -454,25 +460,22 @@ pub fn authorize(facts: &BindingFacts<'_>, role: &Role, ws: &WorkspaceFacts<'_>)
 /// ends for good, and a re-created owner grants nothing old (DESIGN §2,
 /// invariants 2 and 6). The message says which.
 fn owner_gone(facts: &BindingFacts<'_>, recorded: &Owners) -> Option<String> {
-    let current_ws = facts.workspace.as_ref().map(|w| w.uid);
+    // Gone means deleted (or replaced by another of the same name), never
+    // merely not resolving for a moment (a namespace relabelled, say): the
+    // binding then waits, without access, and comes back with its owner.
     match &recorded.workspace {
-        Some(uid) if current_ws != Some(uid.as_str()) => {
-            return Some(format!("its workspace (uid {uid}) was deleted"));
-        }
+        Some(uid) if !facts.workspace_alive => return Some(format!("its workspace (uid {uid}) was deleted")),
         // Authorised before the uid was recorded: its workspace is gone.
-        None if current_ws.is_none() && was_authorized(facts.previous).is_some() => {
+        None if !facts.workspace_alive && was_authorized(facts.previous).is_some() => {
             return Some("its workspace was deleted".to_owned());
         }
         _ => {}
     }
     let name = facts.spec.project.as_deref().unwrap_or_default();
-    let current_project = facts.project.as_ref().map(|p| p.uid);
     let was_active = facts.previous.and_then(|s| s.phase) == Some(BindingPhase::Active);
     match &recorded.project {
-        Some(uid) if current_project != Some(uid.as_str()) => {
-            Some(format!("its project {name} (uid {uid}) was deleted"))
-        }
-        None if facts.spec.project.is_some() && current_project.is_none() && was_active => {
+        Some(uid) if !facts.project_alive => Some(format!("its project {name} (uid {uid}) was deleted")),
+        None if facts.spec.project.is_some() && !facts.project_alive && was_active => {
             Some(format!("its project {name} was deleted"))
         }
         _ => None,

@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 use crate::api::manifests::{CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, VOTES_ANNOTATION};
 use crate::config::Principals;
 
-/// The characters that separate values in the admission stamps: a group
-/// or user name that contains one could forge a line or a list element, so
-/// the stamps leave such groups out and the identity policy refuses such
-/// user names (DESIGN §2, invariant 3).
-pub const STAMP_SEPARATORS: &[char] = &[',', '\t', '\n'];
+/// Whether a name contains a character that separates values in the
+/// admission stamps (a comma, or any control character such as a tab or a
+/// line break): such a name could forge a line or a list element, so the
+/// stamps leave such groups out and the identity policy refuses such user
+/// names (DESIGN §2, invariant 3).
+pub fn breaks_stamps(name: &str) -> bool {
+    name.chars().any(|c| c == ',' || c.is_control())
+}
 
 /// The groups the API server authenticated `user` with when they created
 /// the object, from the creator stamp; `None` when the object was created by
@@ -87,7 +90,7 @@ pub fn vote_stamp(
     let Some(stamp) = annotations.and_then(|a| a.get(VOTES_ANNOTATION)) else {
         return VoteStamp::Unverified;
     };
-    for line in stamp.lines() {
+    for line in stamp.split('\n') {
         let mut parts = line.splitn(4, '\t');
         let (Some(from), Some(to), Some(groups), Some(writer)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -115,7 +118,7 @@ pub fn vote_stamp(
 /// the line that covers it), if a line does.
 pub fn vote_writer(annotations: Option<&BTreeMap<String, String>>, index: usize) -> Option<String> {
     let stamp = annotations?.get(VOTES_ANNOTATION)?;
-    stamp.lines().find_map(|line| {
+    stamp.split('\n').find_map(|line| {
         let mut parts = line.splitn(4, '\t');
         let from = parts.next()?.parse::<usize>().ok()?;
         let to = parts.next()?.parse::<usize>().ok()?;

@@ -144,6 +144,18 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         granted_by_partner: written_in_name && ctx.is_partner_creator(&b.spec.granted_by, &b.metadata),
         granted_by_groups: crate::policy::identity::creator_groups(b.metadata.annotations.as_ref(), &b.spec.granted_by),
         granted_by_manager: written_in_name && ctx.is_manager(&ns, &b.spec.granted_by, now),
+        workspace_alive: ctx.workspace_alive(&ns, previous.as_ref().and_then(|s| s.workspace_uid.as_deref())),
+        project_alive: b.spec.project.as_ref().is_some_and(|name| {
+            ctx.projects
+                .get(&ObjectRef::new(name).within(&ns))
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .is_some_and(|p| {
+                    previous
+                        .as_ref()
+                        .and_then(|s| s.project_uid.as_deref())
+                        .is_none_or(|uid| p.uid().as_deref() == Some(uid))
+                })
+        }),
         stamps_trusted: ctx.anchors_intact(),
         config: &ctx.config,
         now,
@@ -493,6 +505,21 @@ pub async fn reap(b: &RoleBinding, ctx: &Context) -> Result<(), Error> {
 /// only in the cache, so that nothing is orphaned).
 async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     let uid = b.uid().ok_or(Error::Incomplete("uid"))?;
+    // A project role deleted while in force ends now: what its holder made
+    // for themselves meanwhile is looked at as at any other end.
+    if let Some(status) = b.status.as_ref().filter(|s| s.phase == Some(BindingPhase::Active))
+        && b.spec.project.is_some()
+    {
+        let policy = ctx
+            .workspace_of(&b.namespace().unwrap_or_default())
+            .map(|w| w.spec.persistence)
+            .unwrap_or_default();
+        match super::persistence::at_grant_end(ctx, &b, status, policy).await {
+            // Nothing left to record into; the deletion must not wait for it.
+            Err(Error::History(e)) if e.is_namespace_gone() => {}
+            other => other?,
+        }
+    }
     ctx.forget_status(&uid);
     revoke_by_selector(
         ctx,

@@ -260,6 +260,22 @@ impl Context {
         self.holder_of(namespace).map(|w| w.name_any())
     }
 
+    /// Whether the workspace with `uid` (without one: any workspace) that
+    /// names `namespace` as its control namespace exists and is not being
+    /// deleted, whether or not it holds the namespace right now.
+    pub fn workspace_alive(&self, namespace: &str, uid: Option<&str>) -> bool {
+        self.index
+            .workspaces_by_namespace
+            .get(namespace)
+            .into_iter()
+            .filter_map(|name| self.workspaces.get(&ObjectRef::new(&name)))
+            .any(|w| {
+                w.metadata.deletion_timestamp.is_none()
+                    && w.control_namespace() == namespace
+                    && uid.is_none_or(|u| w.uid().as_deref() == Some(u))
+            })
+    }
+
     fn holder_of(&self, namespace: &str) -> Option<Arc<Workspace>> {
         self.index
             .workspaces_by_namespace

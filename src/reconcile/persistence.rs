@@ -13,7 +13,7 @@ use super::{Context, Error, kube_err};
 use crate::api::{Persistence, RoleBinding, RoleBindingStatus};
 use crate::audit::{events, transitions};
 use crate::policy::identity::creator_groups;
-use crate::rbac::{self, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::rbac;
 
 /// Looks for what the holder of `b` (a project role, ending now) created in
 /// `previous.namespaces` since `previous.activatedAt`; records and reports it
@@ -32,9 +32,10 @@ pub async fn at_grant_end(
     let mut found: Vec<NativeBinding> = vec![];
     for tenant in &previous.namespaces {
         let api: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), tenant);
-        // `!=` also selects the RoleBindings without the label.
+        // All of them: a label is no proof of who made it (the operator's own
+        // carry the operator as their creator, and are left out by that).
         let list = api
-            .list(&ListParams::default().labels(&format!("{MANAGED_BY_LABEL}!={MANAGED_BY}")))
+            .list(&ListParams::default())
             .await
             .map_err(kube_err("list tenant rolebindings"))?;
         found.extend(list.items.into_iter().filter(|n| made_by_holder(n, b, since)));

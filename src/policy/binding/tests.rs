@@ -199,6 +199,7 @@ struct World {
     pinned: Option<String>,
     granted_by_groups: Option<Vec<String>>,
     stamps_trusted: bool,
+    workspace_alive: Option<bool>,
     manager: bool,
     config: Config,
     now: DateTime<Utc>,
@@ -229,6 +230,7 @@ impl World {
             pinned: None,
             granted_by_groups: Some(vec![]),
             stamps_trusted: true,
+            workspace_alive: None,
             manager: true,
             config: Config::default(),
             now: now(),
@@ -295,6 +297,18 @@ impl World {
             granted_by_groups: self.granted_by_groups.clone(),
             stamps_trusted: self.stamps_trusted,
             granted_by_manager: self.manager,
+            workspace_alive: self.workspace_alive.unwrap_or_else(|| {
+                let recorded = self.previous.as_ref().and_then(|p| p.workspace_uid.as_deref());
+                self.workspace
+                    .as_ref()
+                    .is_some_and(|w| recorded.is_none_or(|u| u == w.uid))
+            }),
+            project_alive: {
+                let recorded = self.previous.as_ref().and_then(|p| p.project_uid.as_deref());
+                self.project
+                    .as_ref()
+                    .is_some_and(|p| recorded.is_none_or(|u| u == p.uid))
+            },
             config: &self.config,
             now: self.now,
         }
@@ -2067,4 +2081,21 @@ fn an_approval_the_request_does_not_record_does_not_stay_latched() {
     let mut w = World::new(Spec::project("admin").origin()).previous(s);
     w.origin = None;
     assert_active(&w.decide(), Authorization::ApprovedRequest);
+}
+
+/// A workspace that exists but does not resolve for a moment (its namespace
+/// relabelled, say) takes its bindings' access away until it resolves again,
+/// without ending them (the review of the F8 fix).
+#[test]
+fn a_workspace_that_does_not_resolve_for_a_moment_ends_nothing() {
+    let (_, s) = World::new(Spec::project("admin")).partner(true).status();
+    let mut w = World::new(Spec::project("admin")).partner(true).previous(s.clone());
+    w.workspace = None;
+    w.workspace_alive = Some(true);
+    let d = w.decide();
+    assert_eq!(d.phase, BindingPhase::Pending);
+    assert!(d.grants.is_empty());
+    assert_eq!(d.refusal, Some(Refusal::WorkspaceNotFound));
+    let back = World::new(Spec::project("admin")).partner(true).previous(s);
+    assert_eq!(back.decide().phase, BindingPhase::Active);
 }
