@@ -625,3 +625,58 @@ async fn an_edited_workspace_role_is_put_back() {
     wait_phase(&env, "erin-member", BindingPhase::Active).await;
     member_role_in_place("the member Role put back").await;
 }
+
+/// A grant whose native RoleBinding was made for another ClusterRole (the
+/// role map changed before the grant's ClusterRole was fixed in its status,
+/// as for grants made before an upgrade) gets its native binding replaced:
+/// a roleRef cannot change, and the apply must not fail forever while the
+/// old role stays granted.
+#[tokio::test]
+async fn a_native_binding_of_another_role_is_replaced() {
+    use kube::api::{Patch, PatchParams};
+    let env = TestEnv::new("reref").await;
+    let tenant = setup(&env, 1, 1).await;
+    grant(
+        &env,
+        "partner",
+        "dave-reader",
+        json!({"kind": "User", "name": "dave"}),
+        json!({"project": "app", "projectRole": "reader"}),
+        "1h",
+    )
+    .await;
+    let b = wait_phase(&env, "dave-reader", BindingPhase::Active).await;
+    let uid = b.metadata.uid.clone().unwrap();
+    assert!(
+        natives_of(&uid)
+            .await
+            .iter()
+            .all(|n| n.role_ref.name == "foureyes-view")
+    );
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+    env.api::<Project>("partner")
+        .await
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "roleMap": { "reader": "foureyes-edit" } } })),
+        )
+        .await
+        .unwrap();
+    // The status of an older operator, which fixed no ClusterRole.
+    env.api::<RoleBinding>("operator")
+        .await
+        .patch_status(
+            "dave-reader",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": { "clusterRole": null } })),
+        )
+        .await
+        .unwrap();
+    eventually("the native binding replaced", Duration::from_secs(20), || async {
+        let natives = natives_of(&uid).await;
+        (!natives.is_empty() && natives.iter().all(|n| n.role_ref.name == "foureyes-edit")).then_some(())
+    })
+    .await;
+    assert!(can("dave", "create", "configmaps", &tenant).await);
+}

@@ -338,9 +338,31 @@ async fn sync_natives(
                 drift.push(format!("{}/{}", key.0, key.1));
             }
             ctx.metrics.api_write("NativeRoleBinding", "apply");
-            rbac::apply::apply(&ctx.client, &desired)
-                .await
-                .map_err(kube_err("apply native binding"))?;
+            match rbac::apply::apply(&ctx.client, &desired).await {
+                Ok(_) => {}
+                // A RoleBinding's roleRef cannot change: one made for another
+                // role (the role map changed before this grant's ClusterRole
+                // was fixed, as on an upgrade) is replaced, never left to
+                // grant the old role while every apply fails.
+                Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("roleRef") => {
+                    let api: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), &key.0);
+                    let live = api.get_opt(&key.1).await.map_err(kube_err("get native binding"))?;
+                    ctx.metrics.api_write("NativeRoleBinding", "delete");
+                    rbac::apply::delete_native(
+                        &ctx.client,
+                        &key.0,
+                        &key.1,
+                        live.and_then(|l| l.metadata.uid).as_deref(),
+                    )
+                    .await
+                    .map_err(kube_err("delete native binding"))?;
+                    ctx.metrics.api_write("NativeRoleBinding", "apply");
+                    rbac::apply::apply(&ctx.client, &desired)
+                        .await
+                        .map_err(kube_err("apply native binding"))?;
+                }
+                Err(e) => return Err(kube_err("apply native binding")(e)),
+            }
         }
     }
     let mut revoked = false;
