@@ -792,6 +792,7 @@ pub async fn revoke_overdue(client: &Client, publisher: &Events, metrics: &Metri
                             .get(rbac::BINDING_UID_LABEL)
                             .is_some_and(|uid| rbac::native_name(ns, name, uid) == item.name_any())
                     })
+                    && owner_has_uid(client, owner.0, owner.1, item.labels().get(rbac::BINDING_UID_LABEL)).await
                 {
                     let reference = k8s_openapi::api::core::v1::ObjectReference {
                         api_version: Some("foureyes.dev/v1alpha1".into()),
@@ -953,6 +954,18 @@ async fn report_anchors(
             .publish(&reference, true, events::ADMISSION_POLICIES_ALTERED, "Check", summary)
             .await;
     }
+}
+
+/// Whether the foureyes binding `namespace/name` exists with `uid` (the uid
+/// a native binding's label claims, which whoever labelled it chose).
+async fn owner_has_uid(client: &Client, namespace: &str, name: &str, uid: Option<&String>) -> bool {
+    let Some(uid) = uid else { return false };
+    Api::<RoleBinding>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|b| b.uid().as_deref() == Some(uid.as_str()))
 }
 
 /// Whether `n` is one of the native bindings the operator makes for `b`: it

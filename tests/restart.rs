@@ -32,6 +32,26 @@ async fn access_that_expired_while_the_operator_was_down_is_revoked_at_start() {
 
     // The operator goes down before the expiry...
     first.stop();
+    // ...and someone who may write RoleBindings in a namespace of their own
+    // plants a look-alike, named as the operator would name one of
+    // manager-alice's native bindings for a uid of their choosing (SECURITY
+    // F18): removed at start-up, it must plant no event on alice's binding.
+    let mine = format!("{}-mine", env.name);
+    support::plane().kubectl_ok("admin", &["create", "namespace", &mine], None);
+    let fake = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {
+            "name": foureyes::rbac::native_name(&env.ns, "manager-alice", "bogus"), "namespace": mine,
+            "labels": { "app.kubernetes.io/managed-by": "foureyes", "foureyes.dev/binding-uid": "bogus" },
+            "annotations": {
+                "foureyes.dev/binding-ref": format!("{}/manager-alice", env.ns),
+                "foureyes.dev/expires-at": "2000-01-01T00:00:00Z",
+            },
+        },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "x" }],
+    });
+    support::plane().kubectl_ok("admin", &["create", "-f", "-"], Some(&fake.to_string()));
     let until = expires + chrono::Duration::seconds(2);
     while chrono::Utc::now() < until {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -63,6 +83,13 @@ async fn access_that_expired_while_the_operator_was_down_is_revoked_at_start() {
         "revocation happened before any controller ran:\n{log}"
     );
     wait_event(&env.ns, "dave-user", "OverdueRevoked").await;
+    assert!(
+        !support::world::events_for(&env.ns, "manager-alice")
+            .await
+            .iter()
+            .any(|r| r == "OverdueRevoked"),
+        "no event planted on manager-alice"
+    );
 
     // The binding's record catches up: Expired, finished at the expiry time.
     let b = wait_phase(&env, "dave-user", BindingPhase::Expired).await;
