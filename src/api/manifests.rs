@@ -257,8 +257,7 @@ pub fn identity_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy,
             "variables": [
                 { "name": "trustedGroups", "expression":
                     "has(params.data) && 'trustedAsserterGroups' in params.data ? params.data.trustedAsserterGroups.split(',').map(g, g.trim()).filter(g, g != '') : []" },
-                { "name": "operatorUsers", "expression":
-                    "has(params.data) && 'operatorUsers' in params.data ? params.data.operatorUsers.split(',').map(u, u.trim()).filter(u, u != '') : []" },
+                list_param("operatorUsers"),
                 { "name": "isOperator", "expression": "request.userInfo.username in variables.operatorUsers" },
                 { "name": "mayAssert", "expression":
                     "variables.isOperator || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.trustedGroups))" },
@@ -369,8 +368,7 @@ pub fn history_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, 
                 },
             },
             "variables": [
-                { "name": "operatorUsers", "expression":
-                    "has(params.data) && 'operatorUsers' in params.data ? params.data.operatorUsers.split(',').map(u, u.trim()).filter(u, u != '') : []" },
+                list_param("operatorUsers"),
             ],
             "validations": [{
                 "expression": "request.userInfo.username in variables.operatorUsers",
@@ -503,8 +501,7 @@ pub fn status_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, V
                 }],
             },
             "variables": [
-                { "name": "operatorUsers", "expression":
-                    "has(params.data) && 'operatorUsers' in params.data ? params.data.operatorUsers.split(',').map(u, u.trim()).filter(u, u != '') : []" },
+                list_param("operatorUsers"),
             ],
             "validations": [{
                 "expression": "request.userInfo.username in variables.operatorUsers",
@@ -600,7 +597,8 @@ pub fn policy_drift(expected: &serde_json::Value, live: &serde_json::Value) -> V
 }
 
 /// DESIGN §2, invariant 1: whoever holds the leader Lease decides when the
-/// bookkeeping of expiries runs; only the operator may create or update it
+/// bookkeeping of expiries runs; only the operator may create, update or
+/// delete it (the namespace controller may delete it with its namespace)
 /// (the Leases named in the parameters' `leaderLeases`, `<namespace>/<name>`).
 /// Every other Lease of the cluster passes untouched; without the parameters
 /// this policy allows (it must never stop the cluster's own Leases).
@@ -621,10 +619,8 @@ pub fn lease_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, Va
                 }],
             },
             "variables": [
-                { "name": "operatorUsers", "expression":
-                    "has(params.data) && 'operatorUsers' in params.data ? params.data.operatorUsers.split(',').map(u, u.trim()).filter(u, u != '') : []" },
-                { "name": "leases", "expression":
-                    "has(params.data) && 'leaderLeases' in params.data ? params.data.leaderLeases.split(',').map(l, l.trim()).filter(l, l != '') : []" },
+                list_param("operatorUsers"),
+                { "name": "leases", "expression": list_param_expression("leaderLeases") },
             ],
             "validations": [{
                 "expression": format!("!((request.namespace + '/' + request.name) in variables.leases) || request.userInfo.username in variables.operatorUsers || (request.operation == 'DELETE' && request.userInfo.username == '{NAMESPACE_CONTROLLER}')"),
@@ -639,6 +635,19 @@ pub fn lease_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, Va
         p.parameter_not_found_action = Some("Allow".into());
     }
     (policy, binding)
+}
+
+/// The CEL for a comma-separated list in the parameters ConfigMap (empty
+/// when the key is missing).
+fn list_param_expression(key: &str) -> String {
+    format!(
+        "has(params.data) && '{key}' in params.data ? params.data.{key}.split(',').map(v, v.trim()).filter(v, v != '') : []"
+    )
+}
+
+/// A policy variable named `key` holding the list [`list_param_expression`] reads.
+fn list_param(key: &str) -> serde_json::Value {
+    json!({ "name": key, "expression": list_param_expression(key) })
 }
 
 /// The binding that makes a validating policy deny, reading its parameters
