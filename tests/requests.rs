@@ -11,8 +11,8 @@ use foureyes::api::{BindingPhase, IgnoreReason, RequestPhase, RoleBinding, RoleR
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::world::{
-    grant, ignored, more_managers, natives_of, phase, setup, update_workspace, vote_as, wait_event, wait_phase,
-    wait_request,
+    grant, ignored, more_managers, natives_of, phase, setup, update_workspace, vote_as, wait_condition, wait_event,
+    wait_phase, wait_request,
 };
 use support::{TestEnv, can, client, eventually};
 
@@ -445,16 +445,12 @@ async fn a_partner_adds_themselves_as_manager_unless_restricted_to_member() {
         .await;
     }
     wait_phase(&restricted, "partner-member", BindingPhase::Active).await;
-    let api = restricted.api::<RoleBinding>("admin").await;
-    let refused = eventually("self-assignment refused", Duration::from_secs(20), || async {
-        let b = api.get("partner-manager").await.ok()?;
-        b.status
-            .as_ref()?
-            .conditions
-            .iter()
-            .any(|c| c.reason == "PartnerSelfAssignmentRestricted")
-            .then_some(b)
-    })
+    let refused = wait_condition(
+        &restricted,
+        "partner-manager",
+        "Authorized",
+        "PartnerSelfAssignmentRestricted",
+    )
     .await;
     assert_eq!(refused.status.unwrap().phase, Some(BindingPhase::Pending));
     assert!(natives_of(refused.metadata.uid.as_deref().unwrap()).await.is_empty());

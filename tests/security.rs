@@ -14,8 +14,8 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::ApiResource;
 use serde_json::json;
 use support::world::{
-    events_for, grant, ignored, more_managers, natives_of, phase, setup, update_workspace, vote_as, wait_phase,
-    wait_request,
+    events_for, grant, ignored, more_managers, natives_of, phase, setup, update_workspace, vote_as, wait_condition,
+    wait_phase, wait_request,
 };
 use support::{TestEnv, client, client_as, create_json, eventually, plane, refusal};
 
@@ -177,18 +177,7 @@ async fn f11_no_service_account_managers_and_no_self_assignment_through_a_group(
         "1h",
     )
     .await;
-    let api = env.api::<RoleBinding>("admin").await;
-    let b = eventually("self-assignment refused", Duration::from_secs(20), || async {
-        let b = api.get("partners-manage").await.ok()?;
-        let refused = b
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .any(|c| c.reason == "PartnerSelfAssignmentRestricted");
-        refused.then_some(b)
-    })
-    .await;
+    let b = wait_condition(&env, "partners-manage", "Authorized", "PartnerSelfAssignmentRestricted").await;
     assert_eq!(b.status.unwrap().phase, Some(BindingPhase::Pending));
     assert!(natives_of(b.metadata.uid.as_deref().unwrap()).await.is_empty());
 }
@@ -213,19 +202,7 @@ async fn f14_separators_in_group_names_forge_nothing() {
         .unwrap();
     let groups = stored.metadata.annotations.unwrap()["foureyes.dev/created-by-groups"].clone();
     assert!(!groups.contains("foureyes:partners"), "{groups}");
-    let api = env.api::<RoleBinding>("admin").await;
-    let b = eventually("the grant refused", Duration::from_secs(20), || async {
-        let b = api.get("smuggled").await.ok()?;
-        let c = b
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Authorized")?
-            .clone();
-        (c.reason == "NotAuthorized").then_some(b)
-    })
-    .await;
+    let b = wait_condition(&env, "smuggled", "Authorized", "NotAuthorized").await;
     assert!(natives_of(b.metadata.uid.as_deref().unwrap()).await.is_empty());
     let body = request_json(&env, "comma", json!({"kind": "Group", "name": "a,b"}), "erin");
     let err = create_json(&env.dynamic::<RoleRequest>("erin").await, body)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use foureyes::api::{BindingPhase, RoleBinding};
 use kube::api::PostParams;
 use serde_json::json;
-use support::world::{grant, setup_without_operator, wait_phase};
+use support::world::{grant, setup_without_operator, wait_condition, wait_phase};
 use support::{Operator, TestEnv, eventually, plane};
 
 fn forged_binding(ns: &str, name: &str) -> String {
@@ -122,19 +122,7 @@ async fn weakened_policies_are_noticed_and_forged_stamps_refused() {
         || async { api.create(&PostParams::default(), &b).await.ok().map(|_| ()) },
     )
     .await;
-    let admin = env.api::<RoleBinding>("admin").await;
-    let held = eventually("held back", Duration::from_secs(20), || async {
-        let b = admin.get("asserted").await.ok()?;
-        let ready = b
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")?
-            .clone();
-        (ready.reason == "AdmissionPoliciesUntrusted").then_some(b)
-    })
-    .await;
+    let held = wait_condition(&env, "asserted", "Ready", "AdmissionPoliciesUntrusted").await;
     assert_eq!(held.status.unwrap().phase, Some(BindingPhase::Pending));
     // Meanwhile a grant in force stays, and revocation and expiry go on.
     wait_phase(&env, "manager-alice", BindingPhase::Active).await;
@@ -163,17 +151,6 @@ async fn weakened_policies_are_noticed_and_forged_stamps_refused() {
     // name while the policy only warned never acts (the creator stamp names
     // erin, no trusted asserter).
     wait_phase(&env, "later", BindingPhase::Active).await;
-    let asserted = eventually("the forged grant refused", Duration::from_secs(20), || async {
-        let b = admin.get("asserted").await.ok()?;
-        let ready = b
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")?
-            .clone();
-        (ready.reason == "NotAuthorized").then_some(b)
-    })
-    .await;
+    let asserted = wait_condition(&env, "asserted", "Ready", "NotAuthorized").await;
     assert_eq!(asserted.status.unwrap().phase, Some(BindingPhase::Pending));
 }

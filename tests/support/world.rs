@@ -92,6 +92,27 @@ pub async fn wait_phase(env: &TestEnv, name: &str, phase: BindingPhase) -> RoleB
     .await
 }
 
+/// Waits until the binding's condition `type_` (`Ready`, `Authorized`) has
+/// the reason `reason`.
+pub async fn wait_condition(env: &TestEnv, name: &str, type_: &str, reason: &str) -> RoleBinding {
+    let api = env.api::<RoleBinding>("admin").await;
+    eventually(
+        &format!("{name}: {type_} {reason}"),
+        Duration::from_secs(20),
+        || async {
+            let b = api.get(name).await.ok()?;
+            let found = b
+                .status
+                .as_ref()?
+                .conditions
+                .iter()
+                .any(|c| c.type_ == type_ && c.reason == reason);
+            found.then_some(b)
+        },
+    )
+    .await
+}
+
 pub async fn natives_of(uid: &str) -> Vec<NativeBinding> {
     Api::<NativeBinding>::all(client("admin").await)
         .list(&ListParams::default().labels(&format!("foureyes.dev/binding-uid={uid}")))
