@@ -239,93 +239,90 @@ pub fn identity_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolic
 /// [`identity_policy`] with its parameters in another namespace (the Helm
 /// chart's release namespace).
 pub fn identity_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": { "name": IDENTITY_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": ["foureyes.dev"],
-                    "apiVersions": ["*"],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": ["rolerequests", "rolebindings", "workspaces", "projects"],
-                }],
-            },
-            "variables": [
-                { "name": "trustedGroups", "expression":
-                    "has(params.data) && 'trustedAsserterGroups' in params.data ? params.data.trustedAsserterGroups.split(',').map(g, g.trim()).filter(g, g != '') : []" },
-                list_param("operatorUsers"),
-                { "name": "isOperator", "expression": "request.userInfo.username in variables.operatorUsers" },
-                { "name": "mayAssert", "expression":
-                    "variables.isOperator || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.trustedGroups))" },
-                { "name": "caller", "expression": "request.userInfo.username" },
-                { "name": "annotations", "expression": "has(object.metadata.annotations) ? object.metadata.annotations : {}" },
-                { "name": "from", "expression": VOTES_FROM },
-                { "name": "to", "expression": VOTES_TO },
-            ],
-            "validations": [
-                {
-                    "expression": "!variables.caller.matches('[[:cntrl:]]')",
-                    "message": "user names with control characters (tabs, line breaks) cannot act on foureyes objects (they could forge the admission stamps)",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": format!("request.operation != 'CREATE' || (('foureyes.dev/created-by' in variables.annotations ? variables.annotations['foureyes.dev/created-by'] : '') == variables.caller && ('foureyes.dev/created-by-groups' in variables.annotations ? variables.annotations['foureyes.dev/created-by-groups'] : '') == {STAMP_GROUPS})"),
-                    "message": "the annotations foureyes.dev/created-by and foureyes.dev/created-by-groups must name the caller as the API server authenticated them (the foureyes-creator policy stamps them; is it installed?)",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "!(request.resource.resource in ['workspaces', 'projects']) || request.operation != 'CREATE' || !('foureyes.dev/changed-by' in variables.annotations)",
-                    "message": "the annotation foureyes.dev/changed-by is set by admission when the spec changes; leave it out of the manifest",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "!(request.resource.resource in ['workspaces', 'projects']) || request.operation != 'UPDATE' || ('foureyes.dev/changed-by' in variables.annotations ? variables.annotations['foureyes.dev/changed-by'] : '') == (object.spec == oldObject.spec ? (has(oldObject.metadata.annotations) && 'foureyes.dev/changed-by' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/changed-by'] : '') : variables.caller)",
-                    "message": "the annotation foureyes.dev/changed-by names who last changed the spec, as the API server authenticated them (the foureyes-changes policy stamps it; is it installed?)",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": format!("request.resource.resource != 'rolerequests' || ('foureyes.dev/votes' in variables.annotations ? variables.annotations['foureyes.dev/votes'] : '') == ({VOTES_BEFORE}) + ({})", votes_line()),
-                    "message": "the annotation foureyes.dev/votes must record who appended each vote as the API server authenticated them (the foureyes-votes policy stamps it; is it installed?)",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.resource.resource != 'rolerequests' || request.operation != 'CREATE' || variables.mayAssert || object.spec.requester == variables.caller",
-                    "messageExpression": "'spec.requester must be your own user name (' + variables.caller + ')'",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.resource.resource != 'rolerequests' || variables.mayAssert || !has(object.spec.approvals) || object.spec.approvals.all(a, object.spec.approvals.lastIndexOf(a) < variables.from || a.user == variables.caller)",
-                    "messageExpression": "'spec.approvals: a vote you add must name you (' + variables.caller + ') as its user'",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.resource.resource != 'rolebindings' || request.operation != 'CREATE' || variables.mayAssert || object.spec.grantedBy == variables.caller",
-                    "messageExpression": "'spec.grantedBy must be your own user name (' + variables.caller + ')'",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.resource.resource != 'rolebindings' || request.operation != 'CREATE' || variables.isOperator || !has(object.spec.originRequest)",
-                    "message": "spec.originRequest can only be set by the foureyes operator",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.operation != 'UPDATE' || variables.isOperator || ['foureyes.dev/created-by', 'foureyes.dev/created-by-groups'].all(k, (has(object.metadata.annotations) && k in object.metadata.annotations ? object.metadata.annotations[k] : '') == (has(oldObject.metadata.annotations) && k in oldObject.metadata.annotations ? oldObject.metadata.annotations[k] : ''))",
-                    "message": "the annotations foureyes.dev/created-by and foureyes.dev/created-by-groups are set at creation and cannot be changed",
-                    "reason": "Forbidden",
-                },
-                {
-                    "expression": "request.resource.resource != 'rolebindings' || !has(object.spec.revocation) || (request.operation == 'UPDATE' && has(oldObject.spec.revocation)) || variables.mayAssert || object.spec.revocation.by == variables.caller",
-                    "messageExpression": "'spec.revocation.by must be your own user name (' + variables.caller + ')'",
-                    "reason": "Forbidden",
-                },
-            ],
+    let policy = validating_policy(
+        IDENTITY_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["foureyes.dev"],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["rolerequests", "rolebindings", "workspaces", "projects"],
+            }],
         },
-    }))
-    .expect("valid ValidatingAdmissionPolicy");
+        "variables": [
+            { "name": "trustedGroups", "expression":
+                "has(params.data) && 'trustedAsserterGroups' in params.data ? params.data.trustedAsserterGroups.split(',').map(g, g.trim()).filter(g, g != '') : []" },
+            list_param("operatorUsers"),
+            { "name": "isOperator", "expression": "request.userInfo.username in variables.operatorUsers" },
+            { "name": "mayAssert", "expression":
+                "variables.isOperator || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.trustedGroups))" },
+            { "name": "caller", "expression": "request.userInfo.username" },
+            { "name": "annotations", "expression": "has(object.metadata.annotations) ? object.metadata.annotations : {}" },
+            { "name": "from", "expression": VOTES_FROM },
+            { "name": "to", "expression": VOTES_TO },
+        ],
+        "validations": [
+            {
+                "expression": "!variables.caller.matches('[[:cntrl:]]')",
+                "message": "user names with control characters (tabs, line breaks) cannot act on foureyes objects (they could forge the admission stamps)",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": format!("request.operation != 'CREATE' || (('foureyes.dev/created-by' in variables.annotations ? variables.annotations['foureyes.dev/created-by'] : '') == variables.caller && ('foureyes.dev/created-by-groups' in variables.annotations ? variables.annotations['foureyes.dev/created-by-groups'] : '') == {STAMP_GROUPS})"),
+                "message": "the annotations foureyes.dev/created-by and foureyes.dev/created-by-groups must name the caller as the API server authenticated them (the foureyes-creator policy stamps them; is it installed?)",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "!(request.resource.resource in ['workspaces', 'projects']) || request.operation != 'CREATE' || !('foureyes.dev/changed-by' in variables.annotations)",
+                "message": "the annotation foureyes.dev/changed-by is set by admission when the spec changes; leave it out of the manifest",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "!(request.resource.resource in ['workspaces', 'projects']) || request.operation != 'UPDATE' || ('foureyes.dev/changed-by' in variables.annotations ? variables.annotations['foureyes.dev/changed-by'] : '') == (object.spec == oldObject.spec ? (has(oldObject.metadata.annotations) && 'foureyes.dev/changed-by' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/changed-by'] : '') : variables.caller)",
+                "message": "the annotation foureyes.dev/changed-by names who last changed the spec, as the API server authenticated them (the foureyes-changes policy stamps it; is it installed?)",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": format!("request.resource.resource != 'rolerequests' || ('foureyes.dev/votes' in variables.annotations ? variables.annotations['foureyes.dev/votes'] : '') == ({VOTES_BEFORE}) + ({})", votes_line()),
+                "message": "the annotation foureyes.dev/votes must record who appended each vote as the API server authenticated them (the foureyes-votes policy stamps it; is it installed?)",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.resource.resource != 'rolerequests' || request.operation != 'CREATE' || variables.mayAssert || object.spec.requester == variables.caller",
+                "messageExpression": "'spec.requester must be your own user name (' + variables.caller + ')'",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.resource.resource != 'rolerequests' || variables.mayAssert || !has(object.spec.approvals) || object.spec.approvals.all(a, object.spec.approvals.lastIndexOf(a) < variables.from || a.user == variables.caller)",
+                "messageExpression": "'spec.approvals: a vote you add must name you (' + variables.caller + ') as its user'",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.resource.resource != 'rolebindings' || request.operation != 'CREATE' || variables.mayAssert || object.spec.grantedBy == variables.caller",
+                "messageExpression": "'spec.grantedBy must be your own user name (' + variables.caller + ')'",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.resource.resource != 'rolebindings' || request.operation != 'CREATE' || variables.isOperator || !has(object.spec.originRequest)",
+                "message": "spec.originRequest can only be set by the foureyes operator",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation != 'UPDATE' || variables.isOperator || ['foureyes.dev/created-by', 'foureyes.dev/created-by-groups'].all(k, (has(object.metadata.annotations) && k in object.metadata.annotations ? object.metadata.annotations[k] : '') == (has(oldObject.metadata.annotations) && k in oldObject.metadata.annotations ? oldObject.metadata.annotations[k] : ''))",
+                "message": "the annotations foureyes.dev/created-by and foureyes.dev/created-by-groups are set at creation and cannot be changed",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.resource.resource != 'rolebindings' || !has(object.spec.revocation) || (request.operation == 'UPDATE' && has(oldObject.spec.revocation)) || variables.mayAssert || object.spec.revocation.by == variables.caller",
+                "messageExpression": "'spec.revocation.by must be your own user name (' + variables.caller + ')'",
+                "reason": "Forbidden",
+            },
+        ],
+        }),
+    );
     let binding = deny_binding(IDENTITY_POLICY, Some(params_namespace));
     (policy, binding)
 }
@@ -349,35 +346,32 @@ pub fn history_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
 
 /// [`history_policy`] with its parameters in another namespace.
 pub fn history_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": { "name": HISTORY_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": [""],
-                    "apiVersions": ["v1"],
-                    "operations": ["CREATE", "UPDATE", "DELETE"],
-                    "resources": ["configmaps"],
-                }],
-                "objectSelector": {
-                    "matchExpressions": [{ "key": crate::audit::history::HISTORY_LABEL, "operator": "Exists" }],
-                },
-            },
-            "variables": [
-                list_param("operatorUsers"),
-            ],
-            "validations": [{
-                "expression": "request.userInfo.username in variables.operatorUsers",
-                "messageExpression": "'the foureyes history is append-only and written only by the foureyes operator; ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' ' + request.name",
-                "reason": "Forbidden",
+    let policy = validating_policy(
+        HISTORY_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE", "DELETE"],
+                "resources": ["configmaps"],
             }],
+            "objectSelector": {
+                "matchExpressions": [{ "key": crate::audit::history::HISTORY_LABEL, "operator": "Exists" }],
+            },
         },
-    }))
-    .expect("valid ValidatingAdmissionPolicy");
+        "variables": [
+            list_param("operatorUsers"),
+        ],
+        "validations": [{
+            "expression": "request.userInfo.username in variables.operatorUsers",
+            "messageExpression": "'the foureyes history is append-only and written only by the foureyes operator; ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' ' + request.name",
+            "reason": "Forbidden",
+        }],
+        }),
+    );
     let binding = deny_binding(HISTORY_POLICY, Some(params_namespace));
     (policy, binding)
 }
@@ -390,36 +384,33 @@ pub fn history_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, 
 pub fn history_names_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
     let prefix = crate::audit::history::CHUNK_PREFIX;
     let label = crate::audit::history::HISTORY_LABEL;
-    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": { "name": HISTORY_NAMES_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": [""],
-                    "apiVersions": ["v1"],
-                    "operations": ["CREATE", "UPDATE"],
-                    "resources": ["configmaps"],
-                }],
-            },
-            "matchConditions": [{
-                "name": "named-like-history",
-                "expression": format!(
-                    "request.name.startsWith('{prefix}') || (has(object.metadata.generateName) && object.metadata.generateName.startsWith('{prefix}'))"
-                ),
-            }],
-            "validations": [{
-                "expression": format!(
-                    "has(object.metadata.labels) && '{label}' in object.metadata.labels && object.metadata.labels['{label}'] == 'true'"
-                ),
-                "message": format!("ConfigMaps named {prefix}... are foureyes history chunks: they carry the label {label}=true and are written only by the foureyes operator"),
-                "reason": "Forbidden",
+    let policy = validating_policy(
+        HISTORY_NAMES_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["configmaps"],
             }],
         },
-    }))
-    .expect("valid ValidatingAdmissionPolicy");
+        "matchConditions": [{
+            "name": "named-like-history",
+            "expression": format!(
+                "request.name.startsWith('{prefix}') || (has(object.metadata.generateName) && object.metadata.generateName.startsWith('{prefix}'))"
+            ),
+        }],
+        "validations": [{
+            "expression": format!(
+                "has(object.metadata.labels) && '{label}' in object.metadata.labels && object.metadata.labels['{label}'] == 'true'"
+            ),
+            "message": format!("ConfigMaps named {prefix}... are foureyes history chunks: they carry the label {label}=true and are written only by the foureyes operator"),
+            "reason": "Forbidden",
+        }],
+        }),
+    );
     let binding = deny_binding(HISTORY_NAMES_POLICY, None);
     (policy, binding)
 }
@@ -485,32 +476,29 @@ pub fn votes_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBindin
 /// status subresource of foureyes objects. Cluster administrators included:
 /// a status is the operator's record, never an input.
 pub fn status_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": { "name": STATUS_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": ["foureyes.dev"],
-                    "apiVersions": ["*"],
-                    "operations": ["UPDATE"],
-                    "resources": ["workspaces/status", "projects/status", "rolebindings/status", "rolerequests/status"],
-                }],
-            },
-            "variables": [
-                list_param("operatorUsers"),
-            ],
-            "validations": [{
-                "expression": "request.userInfo.username in variables.operatorUsers",
-                "messageExpression": "'the status of foureyes objects is written only by the foureyes operator; ' + request.userInfo.username + ' may not change it'",
-                "reason": "Forbidden",
+    let policy = validating_policy(
+        STATUS_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["foureyes.dev"],
+                "apiVersions": ["*"],
+                "operations": ["UPDATE"],
+                "resources": ["workspaces/status", "projects/status", "rolebindings/status", "rolerequests/status"],
             }],
         },
-    }))
-    .expect("valid ValidatingAdmissionPolicy");
+        "variables": [
+            list_param("operatorUsers"),
+        ],
+        "validations": [{
+            "expression": "request.userInfo.username in variables.operatorUsers",
+            "messageExpression": "'the status of foureyes objects is written only by the foureyes operator; ' + request.userInfo.username + ' may not change it'",
+            "reason": "Forbidden",
+        }],
+        }),
+    );
     let binding = deny_binding(STATUS_POLICY, Some(params_namespace));
     (policy, binding)
 }
@@ -525,34 +513,31 @@ pub fn status_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, V
 /// with their namespace. No parameters: it must not depend on what it
 /// protects.
 pub fn params_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": { "name": PARAMS_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": [""],
-                    "apiVersions": ["v1"],
-                    "operations": ["CREATE", "UPDATE", "DELETE"],
-                    "resources": ["configmaps"],
-                }],
-            },
-            "matchConditions": [{
-                "name": "a-trust-anchor",
-                "expression": format!(
-                    "request.name == '{PARAMS_NAME}' || [object, oldObject].exists(o, o != null && has(o.metadata.labels) && '{TRUST_ANCHOR_LABEL}' in o.metadata.labels)"
-                ),
-            }],
-            "validations": [{
-                "expression": format!("(request.operation == 'DELETE' && request.userInfo.username == '{NAMESPACE_CONTROLLER}') || authorizer.group('admissionregistration.k8s.io').resource('validatingadmissionpolicies').check('update').allowed()"),
-                "messageExpression": "request.name + ' is a trust anchor of foureyes (its admission parameters or the operator configuration): only those who may change the admission policies themselves may ' + request.operation.lowerAscii() + ' it'",
-                "reason": "Forbidden",
+    let policy = validating_policy(
+        PARAMS_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE", "DELETE"],
+                "resources": ["configmaps"],
             }],
         },
-    }))
-    .expect("valid ValidatingAdmissionPolicy");
+        "matchConditions": [{
+            "name": "a-trust-anchor",
+            "expression": format!(
+                "request.name == '{PARAMS_NAME}' || [object, oldObject].exists(o, o != null && has(o.metadata.labels) && '{TRUST_ANCHOR_LABEL}' in o.metadata.labels)"
+            ),
+        }],
+        "validations": [{
+            "expression": format!("(request.operation == 'DELETE' && request.userInfo.username == '{NAMESPACE_CONTROLLER}') || authorizer.group('admissionregistration.k8s.io').resource('validatingadmissionpolicies').check('update').allowed()"),
+            "messageExpression": "request.name + ' is a trust anchor of foureyes (its admission parameters or the operator configuration): only those who may change the admission policies themselves may ' + request.operation.lowerAscii() + ' it'",
+            "reason": "Forbidden",
+        }],
+        }),
+    );
     let binding = deny_binding(PARAMS_POLICY, None);
     (policy, binding)
 }
@@ -603,33 +588,30 @@ pub fn policy_drift(expected: &serde_json::Value, live: &serde_json::Value) -> V
 /// Every other Lease of the cluster passes untouched; without the parameters
 /// this policy allows (it must never stop the cluster's own Leases).
 pub fn lease_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": { "name": LEASE_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
-        "spec": {
-            "failurePolicy": "Fail",
-            "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
-            "matchConstraints": {
-                "resourceRules": [{
-                    "apiGroups": ["coordination.k8s.io"],
-                    "apiVersions": ["v1"],
-                    "operations": ["CREATE", "UPDATE", "DELETE"],
-                    "resources": ["leases"],
-                }],
-            },
-            "variables": [
-                list_param("operatorUsers"),
-                { "name": "leases", "expression": list_param_expression("leaderLeases") },
-            ],
-            "validations": [{
-                "expression": format!("!((request.namespace + '/' + request.name) in variables.leases) || request.userInfo.username in variables.operatorUsers || (request.operation == 'DELETE' && request.userInfo.username == '{NAMESPACE_CONTROLLER}')"),
-                "messageExpression": "'the foureyes leader Lease is written only by the foureyes operator; ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' it'",
-                "reason": "Forbidden",
+    let policy = validating_policy(
+        LEASE_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["coordination.k8s.io"],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE", "DELETE"],
+                "resources": ["leases"],
             }],
         },
-    }))
-    .expect("valid ValidatingAdmissionPolicy");
+        "variables": [
+            list_param("operatorUsers"),
+            { "name": "leases", "expression": list_param_expression("leaderLeases") },
+        ],
+        "validations": [{
+            "expression": format!("!((request.namespace + '/' + request.name) in variables.leases) || request.userInfo.username in variables.operatorUsers || (request.operation == 'DELETE' && request.userInfo.username == '{NAMESPACE_CONTROLLER}')"),
+            "messageExpression": "'the foureyes leader Lease is written only by the foureyes operator; ' + request.userInfo.username + ' may not ' + request.operation.lowerAscii() + ' it'",
+            "reason": "Forbidden",
+        }],
+        }),
+    );
     let mut binding = deny_binding(LEASE_POLICY, Some(params_namespace));
     if let Some(p) = binding.spec.param_ref.as_mut() {
         p.parameter_not_found_action = Some("Allow".into());
@@ -648,6 +630,17 @@ fn list_param_expression(key: &str) -> String {
 /// A policy variable named `key` holding the list [`list_param_expression`] reads.
 fn list_param(key: &str) -> serde_json::Value {
     json!({ "name": key, "expression": list_param_expression(key) })
+}
+
+/// A ValidatingAdmissionPolicy of foureyes with `spec`.
+fn validating_policy(name: &str, spec: serde_json::Value) -> ValidatingAdmissionPolicy {
+    serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": name, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": spec,
+    }))
+    .expect("valid ValidatingAdmissionPolicy")
 }
 
 /// The binding that makes a validating policy deny, reading its parameters
