@@ -287,11 +287,18 @@ async fn deleting_a_binding_a_project_or_a_workspace_leaves_no_native_rbac() {
     })
     .await;
     assert!(!can("dave", "create", "configmaps", &tenant).await);
-    let ns = Api::<Namespace>::all(client("admin").await).get(&tenant).await.unwrap();
-    assert!(
-        ns.metadata.deletion_timestamp.is_some(),
-        "the namespace the project created is being deleted"
-    );
+    // The binding may end (its project is going) before the project's own
+    // cleanup reaches the namespace: wait for that.
+    let namespaces = Api::<Namespace>::all(client("admin").await);
+    eventually(
+        "the namespace the project created is being deleted",
+        Duration::from_secs(20),
+        || async {
+            let ns = namespaces.get_opt(&tenant).await.ok()?;
+            ns.is_none_or(|n| n.metadata.deletion_timestamp.is_some()).then_some(())
+        },
+    )
+    .await;
 
     // A workspace: everything it granted is revoked; its namespace stays.
     assert!(
