@@ -5,6 +5,7 @@
 //! override the timings. Everything has a safe default except the partner
 //! list, which is empty: nobody can break the glass until named here.
 
+use crate::wire::{ADMIN, EDIT, VIEW};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -84,7 +85,6 @@ fn default_trusted_asserters() -> Principals {
     }
 }
 fn default_role_map() -> BTreeMap<String, String> {
-    use crate::rbac::project_roles::{ADMIN, EDIT, VIEW};
     [("reader", VIEW), ("user", EDIT), ("admin", ADMIN)]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -170,7 +170,7 @@ impl Config {
             ("partners", &self.partners.groups),
             ("trustedAsserters", &self.trusted_asserters.groups),
         ] {
-            if let Some(g) = groups.iter().find(|g| crate::policy::identity::breaks_stamps(g)) {
+            if let Some(g) = groups.iter().find(|g| crate::wire::breaks_stamps(g)) {
                 return Err(ConfigError::Invalid(format!(
                     "{what}.groups: {g:?} contains a comma or a control character, which the admission stamps cannot carry"
                 )));
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(c.role_map["admin"], "foureyes-admin");
         assert_eq!(
             c.allowed(),
-            BTreeSet::from(crate::rbac::project_roles::NAMES.map(str::to_owned)),
+            BTreeSet::from([VIEW, EDIT, ADMIN].map(str::to_owned)),
             "never the built-ins edit and admin"
         );
         assert!(c.partners.users.is_empty() && c.partners.groups.is_empty());

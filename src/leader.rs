@@ -56,6 +56,7 @@
 //!   by the object's uid and the transition (DESIGN §4), so a second
 //!   writer's append is refused or recognised as already written.
 
+use crate::wire::{DEFAULT_LEASE_NAME, DEFAULT_LEASE_NAMESPACE};
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
@@ -69,12 +70,6 @@ use tracing::{error, info, warn};
 
 use crate::api::GoDuration;
 use crate::telemetry::Health;
-
-/// The namespace of the Lease when neither `--lease-namespace` nor
-/// `POD_NAMESPACE` says otherwise.
-pub const DEFAULT_LEASE_NAMESPACE: &str = "foureyes-system";
-/// The default name of the Lease.
-pub const DEFAULT_LEASE_NAME: &str = "foureyes";
 
 /// Leader-election arguments of `foureyes run`.
 #[derive(Args, Debug, Clone)]

@@ -9,12 +9,13 @@
 
 pub mod api;
 pub mod audit;
-pub mod chart;
 pub mod config;
 pub mod leader;
+pub mod manifests;
 pub mod plugin;
 pub mod policy;
 pub mod rbac;
 pub mod reconcile;
 pub mod run;
 pub mod telemetry;
+pub mod wire;

@@ -7,6 +7,7 @@
 //! With several replicas, only the holder of the leader Lease gets that far
 //! ([`crate::leader`]); the others serve the probes and metrics and wait.
 
+use crate::wire::{BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,12 +27,12 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
-use crate::api::manifests;
 use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::audit::events::{self, Events};
 use crate::config::Config;
+use crate::manifests;
 use crate::policy::sweep::{OwnerFacts, sweep_reason};
-use crate::rbac::{self, BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR, NativeGrant};
+use crate::rbac::{self, NativeGrant};
 use crate::reconcile::relay::relay;
 use crate::reconcile::{self, Backoff, Context, SyncTracker, Triggers};
 use crate::telemetry::{Health, Metrics};
@@ -789,17 +790,23 @@ pub async fn revoke_overdue(client: &Client, publisher: &Events, metrics: &Metri
                     .and_then(|r| r.split_once('/'))
                     .filter(|(ns, name)| {
                         item.labels()
-                            .get(rbac::BINDING_UID_LABEL)
+                            .get(crate::wire::BINDING_UID_LABEL)
                             .is_some_and(|uid| rbac::native_name(ns, name, uid) == item.name_any())
                     })
-                    && owner_has_uid(client, owner.0, owner.1, item.labels().get(rbac::BINDING_UID_LABEL)).await
+                    && owner_has_uid(
+                        client,
+                        owner.0,
+                        owner.1,
+                        item.labels().get(crate::wire::BINDING_UID_LABEL),
+                    )
+                    .await
                 {
                     let reference = k8s_openapi::api::core::v1::ObjectReference {
                         api_version: Some("foureyes.dev/v1alpha1".into()),
                         kind: Some("RoleBinding".into()),
                         namespace: Some(owner.0.into()),
                         name: Some(owner.1.into()),
-                        uid: item.labels().get(rbac::BINDING_UID_LABEL).cloned(),
+                        uid: item.labels().get(crate::wire::BINDING_UID_LABEL).cloned(),
                         ..Default::default()
                     };
                     let note = format!(
@@ -892,7 +899,7 @@ pub async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile
 pub async fn check_anchors(client: &Client) -> Option<Vec<String>> {
     use kube::core::{ApiResource, GroupVersionKind};
     let mut problems = vec![];
-    for expected in manifests::admission_policies(manifests::PARAMS_NAMESPACE) {
+    for expected in manifests::admission_policies(crate::wire::PARAMS_NAMESPACE) {
         let kind = expected["kind"].as_str().unwrap_or_default();
         let name = expected["metadata"]["name"].as_str().unwrap_or_default();
         let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
@@ -946,7 +953,7 @@ async fn report_anchors(
         let reference = ObjectReference {
             api_version: Some("admissionregistration.k8s.io/v1".into()),
             kind: Some("ValidatingAdmissionPolicy".into()),
-            name: Some(manifests::IDENTITY_POLICY.into()),
+            name: Some(crate::wire::IDENTITY_POLICY.into()),
             ..Default::default()
         };
         metrics.api_write("Event", "create");

@@ -83,7 +83,7 @@ fn server_accepts(rendered: &str) {
 
 /// The chart's RBAC equals `foureyes rbac` for the same configuration.
 fn rbac_matches(rendered: &[Value], config: &Config, namespace: &str, sa: &str, lease: &str) {
-    for expected in foureyes::rbac::operator::operator_rbac(config, namespace, sa, lease) {
+    for expected in foureyes::manifests::operator::operator_rbac(config, namespace, sa, lease) {
         let kind = expected["kind"].as_str().unwrap();
         let name = expected["metadata"]["name"].as_str().unwrap();
         // Through YAML and back, as the rendered side went.
@@ -282,7 +282,7 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrole/foureyes-admin",
     ];
     // Every admission policy and its binding, as `foureyes crds` names them.
-    let policies: Vec<String> = foureyes::api::manifests::admission_policies("foureyes-system")
+    let policies: Vec<String> = foureyes::manifests::admission_policies("foureyes-system")
         .iter()
         .map(|p| {
             format!(

@@ -152,9 +152,9 @@ async fn rollover_keeps_order_and_the_chain() {
         .await
         .unwrap();
     let labels = cm.metadata.labels.unwrap();
-    assert_eq!(labels[history::HISTORY_LABEL], "true");
+    assert_eq!(labels[foureyes::wire::HISTORY_LABEL], "true");
     assert_eq!(labels["foureyes.dev/workspace"], env.name);
-    assert_eq!(labels[history::CHAIN_LABEL], "project-app");
+    assert_eq!(labels[foureyes::wire::CHAIN_LABEL], "project-app");
     assert_eq!(
         history::list_chains(&client("admin").await, &env.ns).await.unwrap(),
         vec![chain.clone()]
@@ -326,7 +326,7 @@ async fn only_the_operator_writes_the_history() {
     .await;
     let mut labelled = forged.clone();
     labelled.metadata.name = Some("innocent".into());
-    labelled.metadata.labels = Some([(history::HISTORY_LABEL.to_owned(), "true".to_owned())].into());
+    labelled.metadata.labels = Some([(foureyes::wire::HISTORY_LABEL.to_owned(), "true".to_owned())].into());
     refused("a labelled look-alike", OPERATOR_ONLY, || async {
         admin
             .create(&PostParams::default(), &labelled)

@@ -8,10 +8,12 @@
 
 mod support;
 
+use foureyes::wire::EDIT;
+use foureyes::wire::{ADMIN, VIEW};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use foureyes::rbac::project_roles::{self, ADMIN, EDIT, VIEW};
+use foureyes::rbac::project_roles;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::{Api, PostParams};

@@ -4,7 +4,6 @@ pub mod binding;
 pub mod common;
 pub mod conditions;
 pub mod documents;
-pub mod manifests;
 pub mod project;
 pub mod request;
 pub mod time;

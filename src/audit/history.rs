@@ -57,6 +57,10 @@
 //! that the Workspace status mirrors, which tells a truncated chain from a
 //! complete one.
 
+use crate::wire::{
+    CHAIN_ANNOTATION, CHAIN_LABEL, CHUNK_PREFIX, HISTORY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, SEAL_KEY,
+    WORKSPACE_CHAIN, WORKSPACE_LABEL,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -69,19 +73,8 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
 
 use crate::api::workspace::ChainHead;
-use crate::rbac::{MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_LABEL, label_value};
+use crate::rbac::label_value;
 
-/// Label on every history chunk (value `true`).
-pub const HISTORY_LABEL: &str = "foureyes.dev/history";
-/// Label naming the chunk's chain (as a label value; the full name is in the
-/// annotation of the same name).
-pub const CHAIN_LABEL: &str = "foureyes.dev/history-chain";
-/// Annotation holding the chunk's full chain name.
-pub const CHAIN_ANNOTATION: &str = "foureyes.dev/history-chain";
-/// The name prefix of every history chunk.
-pub const CHUNK_PREFIX: &str = "foureyes-history-";
-/// The data key of a sealed chunk: the name of the chunk that follows.
-pub const SEAL_KEY: &str = "next";
 /// The `prev` of a chain's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Chunks roll over when their data would exceed this many bytes (well under
@@ -93,8 +86,6 @@ pub const OPERATOR_ACTOR: &str = "foureyes";
 /// The actor of what the operator cannot attribute (a plain deletion: the API
 /// server does not tell who deleted an object).
 pub const UNKNOWN_ACTOR: &str = "unknown";
-/// The name of the workspace chain.
-pub const WORKSPACE_CHAIN: &str = "workspace";
 
 /// Bounds on entry fields, so that an entry stays small (a few KiB at most).
 const MAX_FIELD: usize = 253;

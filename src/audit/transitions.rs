@@ -10,11 +10,12 @@
 //! `foureyes.dev/created-by`) differs from `grantedBy` (a trusted asserter
 //! such as a GitOps controller), the details say so.
 
+use crate::wire::{CHANGED_BY_ANNOTATION, CREATED_BY_ANNOTATION};
 use kube::ResourceExt;
 
 use super::history::{Chain, EntryObject, NewEntry, OPERATOR_ACTOR, UNKNOWN_ACTOR, action};
 use crate::api::conditions::{READY, find_condition};
-use crate::api::manifests::{CHANGED_BY_ANNOTATION, CREATED_BY_ANNOTATION};
+
 use crate::api::{
     BindingPhase, Project, RequestPhase, RoleBinding, RoleBindingStatus, RoleRequest, RoleRequestStatus, Workspace,
 };

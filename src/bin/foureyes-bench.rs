@@ -19,6 +19,7 @@
 //! Usage: `cargo run --release --bin foureyes-bench -- --bindings 1000`
 //! or `cargo run --release --bin foureyes-bench -- --requests 1000`
 
+use foureyes::wire::{EXPIRES_ANNOTATION, GRANT_SELECTOR};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,7 +39,7 @@ use kube::{Client, Config};
 use serde_json::json;
 
 use foureyes::api::{BindingPhase, RoleBinding, Workspace};
-use foureyes::rbac::{EXPIRES_ANNOTATION, GRANT_SELECTOR, parse_expiry};
+use foureyes::rbac::parse_expiry;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -541,7 +542,7 @@ async fn requests_bench(
 ) -> anyhow::Result<()> {
     let (n, singles, concurrency) = (args.requests, args.singles, args.concurrency);
     use foureyes::api::{RequestPhase, RoleRequest};
-    use foureyes::rbac::BINDING_LABEL;
+    use foureyes::wire::BINDING_LABEL;
 
     let alice = client(plane, "alice").await?;
     let bob = client(plane, "bob").await?;

@@ -62,7 +62,7 @@ enum Command {
         #[arg(long, default_value = "foureyes")]
         service_account: String,
         /// The leader Lease's name (it lives in the operator's namespace).
-        #[arg(long, default_value = foureyes::leader::DEFAULT_LEASE_NAME)]
+        #[arg(long, default_value = foureyes::wire::DEFAULT_LEASE_NAME)]
         lease_name: String,
     },
     /// Run the operator against the cluster of the current kubeconfig or service account.
@@ -87,20 +87,20 @@ fn main() -> anyhow::Result<()> {
             out_dir: None,
             chart_dir: None,
         } => {
-            emit(&foureyes::api::manifests::all_as_stream())?;
+            emit(&foureyes::manifests::all_as_stream())?;
             Ok(())
         }
         Command::Crds { out_dir, chart_dir } => {
             if let Some(dir) = out_dir {
                 std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                for m in foureyes::api::manifests::all() {
+                for m in foureyes::manifests::all() {
                     let path = dir.join(&m.file);
                     std::fs::write(&path, &m.yaml).with_context(|| format!("writing {}", path.display()))?;
                     eprintln!("wrote {}", path.display());
                 }
             }
             if let Some(dir) = chart_dir {
-                let written = foureyes::chart::write(&dir)
+                let written = foureyes::manifests::chart::write(&dir)
                     .with_context(|| format!("writing the chart's files under {}", dir.display()))?;
                 for path in written {
                     eprintln!("wrote {}", path.display());
@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
                 Some(path) => foureyes::config::Config::from_file(&path)?,
                 None => foureyes::config::Config::default(),
             };
-            let docs = foureyes::rbac::operator::operator_rbac(&config, &namespace, &service_account, &lease_name)
+            let docs = foureyes::manifests::operator::operator_rbac(&config, &namespace, &service_account, &lease_name)
                 .iter()
                 .map(serde_yaml::to_string)
                 .collect::<Result<Vec<_>, _>>()?;

@@ -532,7 +532,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         expires_at: None,
         duration: Some(r.spec.duration.clone()),
         justification: r.spec.justification.clone(),
-        granted_by: crate::api::manifests::DEFAULT_OPERATOR_USER.into(),
+        granted_by: crate::wire::DEFAULT_OPERATOR_USER.into(),
         origin_request: Some(OriginRequest {
             name: name.clone(),
             uid: "planned".into(),
@@ -563,7 +563,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         Some(_) => requester(&r.spec, annotations, &manager_set, config),
         None => {
             let own = std::collections::BTreeMap::from([(
-                crate::api::manifests::CREATED_BY_ANNOTATION.to_owned(),
+                crate::wire::CREATED_BY_ANNOTATION.to_owned(),
                 r.spec.requester.clone(),
             )]);
             let mut planned = requester(&r.spec, Some(&own), &manager_set, config);

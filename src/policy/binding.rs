@@ -2,6 +2,7 @@
 //! (DESIGN §2, invariant 6), when it expires, what native RBAC it should have
 //! right now, and when to look at it again.
 
+use crate::wire::{MANAGER_ROLE, MEMBER_ROLE};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -13,11 +14,6 @@ use crate::config::Config;
 
 /// The condition saying whether a binding is authorised.
 pub const AUTHORIZED: &str = "Authorized";
-
-/// The Role in the workspace namespace that managers are bound to.
-pub const MANAGER_ROLE: &str = "foureyes-manager";
-/// The Role in the workspace namespace that members are bound to.
-pub const MEMBER_ROLE: &str = "foureyes-member";
 
 /// What is known about the binding's workspace.
 #[derive(Clone, Debug)]

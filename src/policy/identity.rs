@@ -1,18 +1,9 @@
 //! Who someone is, from what the API server verified at admission.
 
+use crate::wire::{CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, VOTES_ANNOTATION};
 use std::collections::BTreeMap;
 
-use crate::api::manifests::{CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, VOTES_ANNOTATION};
 use crate::config::Principals;
-
-/// Whether a name contains a character that separates values in the
-/// admission stamps (a comma, or any control character such as a tab or a
-/// line break): such a name could forge a line or a list element, so the
-/// stamps leave such groups out and the identity policy refuses such user
-/// names (DESIGN §2, invariant 3).
-pub fn breaks_stamps(name: &str) -> bool {
-    name.chars().any(|c| c == ',' || c.is_control())
-}
 
 /// The groups the API server authenticated `user` with when they created
 /// the object, from the creator stamp; `None` when the object was created by

@@ -1,20 +1,7 @@
 //! Which tenant namespaces a project may claim (DESIGN §2, invariant 5).
 
+use crate::wire::{CONTROL_NAMESPACE_LABEL, PROJECT_LABEL, PROJECT_UID_LABEL, WORKSPACE_LABEL, WORKSPACE_UID_LABEL};
 use std::collections::BTreeMap;
-
-/// The label naming the workspace that owns a namespace.
-pub const WORKSPACE_LABEL: &str = "foureyes.dev/workspace";
-/// The label naming the project that owns a tenant namespace.
-pub const PROJECT_LABEL: &str = "foureyes.dev/project";
-/// The label marking a workspace's control namespace.
-pub const CONTROL_NAMESPACE_LABEL: &str = "foureyes.dev/control-namespace";
-/// The label saying the operator created a namespace (rather than adopting
-/// it): the uid of the project that created it.
-pub const CREATED_BY_LABEL: &str = "foureyes.dev/created-by";
-/// The uid of the workspace whose control namespace this is.
-pub const WORKSPACE_UID_LABEL: &str = "foureyes.dev/workspace-uid";
-/// The uid of the project that claimed a tenant namespace.
-pub const PROJECT_UID_LABEL: &str = "foureyes.dev/project-uid";
 
 /// What is known about a namespace a project wants.
 #[derive(Clone, Debug, Default)]

@@ -1,11 +1,10 @@
 //! Applying and removing native RBAC (I/O).
 
+use crate::wire::FIELD_MANAGER;
 use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Client, Resource};
 use serde::Serialize;
-
-use super::build::FIELD_MANAGER;
 
 /// Server-side applies an object (forced, field manager `foureyes`).
 pub async fn apply<K>(client: &Client, obj: &K) -> Result<K, kube::Error>

@@ -1,5 +1,10 @@
 //! Building native RBAC objects (pure).
 
+use crate::wire::{
+    AUDITOR_ROLE, BINDING_LABEL, BINDING_REF_ANNOTATION, BINDING_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_BY,
+    MANAGED_BY_LABEL, MANAGER_ROLE, MEMBER_ROLE, PROJECT_LABEL, PROJECT_UID_LABEL, SUBJECT_ANNOTATION, WORKSPACE_LABEL,
+    WORKSPACE_UID_LABEL,
+};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -9,29 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{Subject as FoureyesSubject, SubjectKind};
 use crate::policy::RoleTarget;
-use crate::policy::binding::{Grant, MANAGER_ROLE, MEMBER_ROLE};
-pub use crate::policy::namespaces::{PROJECT_LABEL, PROJECT_UID_LABEL, WORKSPACE_LABEL, WORKSPACE_UID_LABEL};
-
-/// The field manager of every server-side apply.
-pub const FIELD_MANAGER: &str = "foureyes";
-/// The standard label marking what foureyes manages.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Its value.
-pub const MANAGED_BY: &str = "foureyes";
-/// The label selector of every native binding foureyes made for a grant.
-pub const GRANT_SELECTOR: &str = "app.kubernetes.io/managed-by=foureyes,foureyes.dev/binding-uid";
-/// The owning binding's name (shortened to a label value).
-pub const BINDING_LABEL: &str = "foureyes.dev/binding";
-/// The owning binding's uid.
-pub const BINDING_UID_LABEL: &str = "foureyes.dev/binding-uid";
-/// The owning binding as `<namespace>/<name>`.
-pub const BINDING_REF_ANNOTATION: &str = "foureyes.dev/binding-ref";
-/// The expiry (RFC 3339), so that the sweep and a restart can revoke without the owner.
-pub const EXPIRES_ANNOTATION: &str = "foureyes.dev/expires-at";
-/// The subject, for people reading the native object.
-pub const SUBJECT_ANNOTATION: &str = "foureyes.dev/subject";
-/// The Role in each workspace namespace that auditors are bound to.
-pub const AUDITOR_ROLE: &str = "foureyes-auditor";
+use crate::policy::binding::Grant;
 
 /// A valid label value for any string: itself when it is one made of
 /// letters, digits, `-` and `.` (every object name is), otherwise a readable

@@ -8,6 +8,10 @@
 //! it is being deleted) and a digest of what it grants, which is all that
 //! [`in_sync`] needs to tell a binding in line from one to put back.
 
+use crate::wire::{
+    BINDING_LABEL, BINDING_REF_ANNOTATION, BINDING_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_BY_LABEL, PROJECT_LABEL,
+    PROJECT_UID_LABEL, SUBJECT_ANNOTATION, WORKSPACE_LABEL, WORKSPACE_UID_LABEL,
+};
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
@@ -16,10 +20,7 @@ use kube::ResourceExt as _;
 use kube::runtime::reflector::Lookup;
 use sha2::{Digest, Sha256};
 
-use super::{
-    BINDING_LABEL, BINDING_REF_ANNOTATION, BINDING_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_BY_LABEL, PROJECT_LABEL,
-    PROJECT_UID_LABEL, SUBJECT_ANNOTATION, WORKSPACE_LABEL, WORKSPACE_UID_LABEL, parse_expiry,
-};
+use super::parse_expiry;
 
 /// The labels every native binding of a grant carries ([`super::native_binding`]).
 const LABELS: [&str; 5] = [

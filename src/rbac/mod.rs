@@ -12,7 +12,6 @@
 pub mod apply;
 pub mod build;
 pub mod cached;
-pub mod operator;
 pub mod project_roles;
 
 pub use build::*;

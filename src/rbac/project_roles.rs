@@ -35,18 +35,9 @@
 //! derived again; a unit test checks them against a copy of the v1.37 rules
 //! and an integration test checks that copy against a real API server.
 
+use crate::wire::{ADMIN, DERIVED_FROM_ANNOTATION, EDIT, VIEW};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::ObjectMeta;
-
-/// The default ClusterRole of the project role `reader`.
-pub const VIEW: &str = "foureyes-view";
-/// The default ClusterRole of the project role `user`.
-pub const EDIT: &str = "foureyes-edit";
-/// The default ClusterRole of the project role `admin`.
-pub const ADMIN: &str = "foureyes-admin";
-
-/// Annotation: which built-in role a ClusterRole was derived from, and how.
-pub const DERIVED_FROM_ANNOTATION: &str = "foureyes.dev/derived-from";
 
 /// One rule: every verb on every resource of every API group listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! applies native RBAC, removes what should not exist, writes the status if
 //! it changed, and wakes up again exactly at the expiry.
 
+use crate::wire::{BINDING_UID_LABEL, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -15,14 +16,14 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{Context, Error, FINALIZER, count_finalizer_write, describe, kube_err};
+use super::{Context, Error, count_finalizer_write, describe, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{BindingPhase, RequestPhase, RoleBinding, WorkspaceRole};
 use crate::audit::{events, history, transitions};
 use crate::policy::binding::{
     BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status, decide_binding,
 };
-use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, NativeGrant, Owner};
+use crate::rbac::{self, NativeGrant, Owner};
 
 /// How long after an expiry its record (history, status, event) waits, so
 /// that simultaneous expiries revoke first and record afterwards.
@@ -253,7 +254,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
             .patch_status(
                 &name,
-                &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+                &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
                 &Patch::Apply(body),
             )
             .await

@@ -9,6 +9,7 @@ pub mod relay;
 pub mod request;
 pub mod workspace;
 
+use crate::wire::FINALIZER;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -18,9 +19,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::config::Config;
 use crate::telemetry::Metrics;
-
-/// The finalizer on every foureyes object whose deletion must remove native RBAC.
-pub const FINALIZER: &str = "foureyes.dev/cleanup";
 
 /// What every reconciler shares.
 pub struct Context {

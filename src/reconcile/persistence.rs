@@ -93,7 +93,7 @@ fn made_by_holder(n: &NativeBinding, b: &RoleBinding, since: DateTime<Utc>) -> b
         return false;
     }
     let annotations = n.metadata.annotations.as_ref();
-    let Some(creator) = annotations.and_then(|a| a.get(crate::api::manifests::CREATED_BY_ANNOTATION)) else {
+    let Some(creator) = annotations.and_then(|a| a.get(crate::wire::CREATED_BY_ANNOTATION)) else {
         return false;
     };
     let subject = &b.spec.subject;

@@ -3,6 +3,10 @@
 //! namespaces and those of other projects or workspaces, and on deletion
 //! removes the native RBAC of its bindings and the namespaces it created.
 
+use crate::wire::{
+    BINDING_UID_LABEL, CREATED_BY_LABEL, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, PROJECT_UID_LABEL,
+    WORKSPACE_LABEL,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -16,16 +20,13 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::{Context, Error, FINALIZER, count_finalizer_write, describe, is_active, kube_err};
+use super::{Context, Error, count_finalizer_write, describe, is_active, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
 use crate::api::{Project, ProjectStatus};
 use crate::audit::history::Chain;
 use crate::audit::{events, transitions};
-use crate::policy::namespaces::{
-    CREATED_BY_LABEL, NamespaceClaim, NamespaceFacts, PROJECT_LABEL, PROJECT_UID_LABEL, WORKSPACE_LABEL,
-    claim_namespace,
-};
-use crate::rbac::{self, BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, label_value};
+use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};
+use crate::rbac::{self, label_value};
 
 /// Reconciles one project.
 pub async fn reconcile(p: Arc<Project>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -119,7 +120,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                 ctx.metrics.api_write("Namespace", "apply");
                 api.patch(
                     tenant,
-                    &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+                    &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
                     &Patch::Apply(patch),
                 )
                 .await
@@ -248,7 +249,7 @@ async fn write_if_changed(ctx: &Context, p: &Project, status: &ProjectStatus) ->
     Api::<Project>::namespaced(ctx.client.clone(), &p.namespace().unwrap_or_default())
         .patch_status(
             &p.name_any(),
-            &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+            &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
             &Patch::Apply(body),
         )
         .await

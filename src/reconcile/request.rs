@@ -10,6 +10,7 @@
 //! request does not take the access away (revoke the binding for that), and
 //! the binding stays as the record for its retention period.
 
+use crate::wire::APPROVED_BY_ANNOTATION;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -30,11 +31,6 @@ use crate::policy::quorum::{
     request_status, requester, voters,
 };
 use crate::policy::role::{Role, resolve_cluster_role};
-use crate::rbac;
-
-/// Annotation on a binding made from a request: the managers whose approvals
-/// counted (comma-separated), or the partner who broke the glass.
-pub const APPROVED_BY_ANNOTATION: &str = "foureyes.dev/approved-by";
 
 /// Reconciles one role request.
 pub async fn reconcile(r: Arc<RoleRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -297,7 +293,7 @@ async fn write_status(
     Api::<RoleRequest>::namespaced(ctx.client.clone(), ns)
         .patch_status(
             name,
-            &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+            &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
             &Patch::Apply(body),
         )
         .await

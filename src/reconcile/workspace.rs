@@ -2,6 +2,9 @@
 //! auditor Roles there, and a status with counts. Deleting a workspace revokes
 //! everything it granted and leaves the namespace (and its history) in place.
 
+use crate::wire::{
+    CONTROL_NAMESPACE_LABEL, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_LABEL, WORKSPACE_UID_LABEL,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -16,17 +19,14 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::{Context, Error, FINALIZER, count_finalizer_write, describe, is_active, kube_err};
+use super::{Context, Error, count_finalizer_write, describe, is_active, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, set_condition};
 use crate::api::workspace::ChainHead;
 use crate::api::{SubjectKind, Workspace, WorkspaceRole, WorkspaceStatus};
 use crate::audit::history::Chain;
 use crate::audit::{events, transitions};
-use crate::policy::namespaces::{
-    CONTROL_NAMESPACE_LABEL, NamespaceClaim, NamespaceFacts, WORKSPACE_LABEL, WORKSPACE_UID_LABEL,
-    claim_control_namespace,
-};
-use crate::rbac::{self, MANAGED_BY, MANAGED_BY_LABEL, label_value};
+use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_control_namespace};
+use crate::rbac::{self, label_value};
 
 /// Reconciles one workspace.
 pub async fn reconcile(ws: Arc<Workspace>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -227,7 +227,7 @@ async fn write_status(ctx: &Context, name: &str, status: &WorkspaceStatus) -> Re
     Api::<Workspace>::all(ctx.client.clone())
         .patch_status(
             name,
-            &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+            &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
             &Patch::Apply(body),
         )
         .await
@@ -297,7 +297,7 @@ async fn ensure_namespace(ctx: &Context, ws: &str, uid: &str, ns: &str) -> Resul
             ctx.metrics.api_write("Namespace", "apply");
             api.patch(
                 ns,
-                &PatchParams::apply(rbac::FIELD_MANAGER).force(),
+                &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
                 &Patch::Apply(patch),
             )
             .await
@@ -351,7 +351,7 @@ async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     ctx.forget_workspace_verified(&uid);
     let selector = format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_UID_LABEL}={uid},{}",
-        rbac::BINDING_UID_LABEL
+        crate::wire::BINDING_UID_LABEL
     );
     let n = super::binding::revoke_by_selector(ctx, &selector).await?;
     let ns = ws.control_namespace();

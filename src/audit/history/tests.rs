@@ -1,4 +1,5 @@
 use super::*;
+use crate::wire::SEAL_KEY;
 
 fn new(uid: &str, action: &str) -> NewEntry {
     NewEntry::new(

@@ -413,13 +413,7 @@ fn with_live_request(world: &mut World) {
     r.metadata.uid = Some("uid-1".into());
     r.metadata.creation_timestamp = Some(crate::api::time::to_k8s(now() - Duration::minutes(5)));
     // As admission stamped it: alice filed it herself.
-    r.metadata.annotations = Some(
-        [(
-            crate::api::manifests::CREATED_BY_ANNOTATION.to_owned(),
-            r.spec.requester.clone(),
-        )]
-        .into(),
-    );
+    r.metadata.annotations = Some([(crate::wire::CREATED_BY_ANNOTATION.to_owned(), r.spec.requester.clone())].into());
     r.status = Some(crate::api::RoleRequestStatus {
         phase: Some(RequestPhase::Pending),
         ..Default::default()

@@ -4,6 +4,7 @@
 //! decision. No I/O: every test builds a [`World`] (the facts a reconciler
 //! would gather) and looks at the decision.
 
+use crate::wire::{MANAGER_ROLE, MEMBER_ROLE};
 use std::collections::BTreeSet;
 
 use super::*;

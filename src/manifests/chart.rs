@@ -15,9 +15,9 @@
 
 use serde_json::json;
 
-use crate::api::manifests::{self, Manifest, with_header};
 use crate::config::Config;
-use crate::rbac::operator;
+use crate::manifests::operator;
+use crate::manifests::{self, Manifest, with_header};
 
 /// The command that regenerates every generated file.
 pub const REGENERATE: &str = "cargo run --bin foureyes -- crds --out-dir crds --chart-dir charts/foureyes";
@@ -103,7 +103,7 @@ fn rbac_template() -> String {
     let rest: Vec<_> = rest
         .into_iter()
         .skip(1)
-        .filter(|o| !(o["kind"] == "ClusterRoleBinding" && o["metadata"]["name"] == operator::AUDITOR_ROLE))
+        .filter(|o| !(o["kind"] == "ClusterRoleBinding" && o["metadata"]["name"] == crate::wire::AUDITOR_ROLE))
         .collect();
     out.push_str("---\n");
     out.push_str(&with_header("", &rest));

@@ -11,18 +11,15 @@
 //! the Role, reading the operator's roles from storage one by one: about
 //! 100 ms per binding under load, the largest part of an approval's latency.
 
+use crate::wire::{AUDITOR_ROLE, LEASE_ROLE, MANAGER_ROLE, MEMBER_ROLE, OPERATOR_ROLE};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::ObjectMeta;
 
-use super::build::{AUDITOR_ROLE as WORKSPACE_AUDITOR_ROLE, rule};
 use crate::config::Config;
-use crate::policy::binding::{MANAGER_ROLE, MEMBER_ROLE};
+use crate::rbac::build::rule;
 
 /// The Roles the operator writes in every workspace namespace.
-pub const WORKSPACE_ROLES: [&str; 3] = [MANAGER_ROLE, MEMBER_ROLE, WORKSPACE_AUDITOR_ROLE];
-
-/// The name of the operator's ClusterRole and ClusterRoleBinding.
-pub const OPERATOR_ROLE: &str = "foureyes-operator";
+pub const WORKSPACE_ROLES: [&str; 3] = [MANAGER_ROLE, MEMBER_ROLE, AUDITOR_ROLE];
 
 /// The operator's ClusterRole for a configuration.
 pub fn operator_cluster_role(config: &Config) -> ClusterRole {
@@ -129,9 +126,6 @@ pub fn operator_cluster_role_binding(namespace: &str, service_account: &str) -> 
     }
 }
 
-/// The name of the auditors' ClusterRole and ClusterRoleBinding.
-pub const AUDITOR_ROLE: &str = "foureyes-auditor";
-
 /// What auditors need beyond each workspace namespace's auditor Role: read
 /// the (cluster-scoped) Workspaces, whose status records each history
 /// chain's head, so that `kubectl access history verify` can compare it.
@@ -180,9 +174,6 @@ pub fn auditor_cluster_role_binding(config: &Config) -> ClusterRoleBinding {
         subjects: (!subjects.is_empty()).then_some(subjects),
     }
 }
-
-/// The name of the operator's Role and RoleBinding for its leader Lease.
-pub const LEASE_ROLE: &str = "foureyes-leader-election";
 
 /// The operator's Role in the Lease's namespace: create a Lease (creation
 /// cannot be limited by name), and read and renew only the one named
