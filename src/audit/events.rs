@@ -1,101 +1,12 @@
-//! Event reasons. These strings are stable: auditors filter on them
-//! (`kubectl get events --field-selector reason=Expired`). Normal events mark
-//! the lifecycle; Warning events mark what someone should look at.
+//! Publishing events. Their reasons are defined once, with the transitions
+//! they report, in [`crate::policy::transition::reason`].
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
-/// A binding's native RBAC was put in place (Normal).
-pub const GRANTED: &str = "Granted";
-/// A binding reached its expiry and its native RBAC was removed (Normal).
-pub const EXPIRED: &str = "Expired";
-/// A binding was revoked and its native RBAC removed (Normal).
-pub const REVOKED: &str = "Revoked";
-/// A finished binding's retention ended and the record was deleted (Normal).
-pub const RECORD_DELETED: &str = "RecordDeleted";
-/// Native RBAC of an active grant was edited or deleted by someone else and
-/// was put back (Warning).
-pub const DRIFT_CORRECTED: &str = "DriftCorrected";
-/// Native RBAC found past its expiry at start-up or by the sweep, and removed (Warning).
-pub const OVERDUE_REVOKED: &str = "OverdueRevoked";
-/// A workspace's control namespace was created or taken over (Normal).
-pub const NAMESPACE_READY: &str = "NamespaceReady";
-/// A namespace cannot be used: a system namespace, or an existing one not
-/// labelled for the claimant (Warning).
-pub const NAMESPACE_REFUSED: &str = "NamespaceRefused";
-/// When a project role ended, its holder had created RoleBindings in the
-/// tenant namespaces during the grant; they are still in place (Warning).
-pub const PERSISTENCE_FOUND: &str = "PersistenceFound";
-/// Likewise, and the workspace's `persistence: Revoke` deleted them (Warning).
-pub const PERSISTENCE_REMOVED: &str = "PersistenceRemoved";
-/// An admission policy or binding of foureyes is missing or altered: no new
-/// grant is authorised and no request decided until it is restored (Warning).
-pub const ADMISSION_POLICIES_ALTERED: &str = "AdmissionPoliciesAltered";
-/// A namespace is claimed by another workspace or project (by uid); nothing
-/// of the other claimant is touched (Warning).
-pub const NAMESPACE_TAKEN: &str = "NamespaceTaken";
-/// A project created a tenant namespace (Normal).
-pub const NAMESPACE_CREATED: &str = "NamespaceCreated";
-/// A project adopted an existing namespace that carried its labels (Normal).
-pub const NAMESPACE_ADOPTED: &str = "NamespaceAdopted";
-/// A workspace was deleted and everything it granted was revoked (Normal).
-pub const WORKSPACE_DELETED: &str = "WorkspaceDeleted";
-
-/// The operator cannot read an object (it does not match the operator's
-/// types: stored before a schema change, or edited around validation); it is
-/// left out, and a binding grants nothing while unreadable (Warning).
-pub const INVALID_OBJECT: &str = "InvalidObject";
-/// A role request was seen for the first time (Normal).
-pub const REQUESTED: &str = "Requested";
-/// A manager's approval of a request was counted; the note says `n/m` (Normal).
-pub const APPROVAL_COUNTED: &str = "ApprovalCounted";
-/// A vote on a request did not count: not a manager, the subject, a second
-/// vote, or after the decision (Warning).
-pub const VOTE_IGNORED: &str = "VoteIgnored";
-/// Enough managers approved a request (Normal).
-pub const QUORUM_REACHED: &str = "QuorumReached";
-/// The workspace has fewer managers than a request's quorum; only a partner
-/// can approve it (Warning).
-pub const QUORUM_UNREACHABLE: &str = "QuorumUnreachable";
-/// A partner approved a request alone (Warning).
-pub const BREAK_GLASS: &str = "BreakGlass";
-/// A request was denied (Normal).
-pub const DENIED: &str = "Denied";
-/// A request stayed pending longer than the workspace's `pendingTimeout` (Normal).
-pub const REQUEST_EXPIRED: &str = "RequestExpired";
-/// The RoleBinding of an approved request was created (Normal).
-pub const BINDING_CREATED: &str = "BindingCreated";
-
-/// A request that cannot move on uses its problem's reason as a Warning
-/// event: `WorkspaceNotFound`, `ProjectNotFound`, `UnknownRole`,
-/// `RoleNotAllowed`, `BindingNameTaken`, `InvalidSpec`.
-pub const REQUEST_PROBLEM_REASONS: &[&str] = &[
-    "WorkspaceNotFound",
-    "ProjectNotFound",
-    "UnknownRole",
-    "RoleNotAllowed",
-    "BindingNameTaken",
-    "InvalidSpec",
-];
-
-/// A binding not in effect uses its refusal's reason as a Warning event:
-/// `NotAuthorized`, `RoleNotAllowed`, `UnknownRole`, `ProjectNotFound`,
-/// `ProjectHasNoNamespaces`, `WorkspaceNotFound`,
-/// `PartnerSelfAssignmentRestricted`, `OriginRequestNotApproved`, `InvalidSpec`
-/// (see [`crate::policy::Refusal::reason`]).
-pub const REFUSAL_REASONS: &[&str] = &[
-    "NotAuthorized",
-    "RoleNotAllowed",
-    "UnknownRole",
-    "ProjectNotFound",
-    "ProjectHasNoNamespaces",
-    "WorkspaceNotFound",
-    "PartnerSelfAssignmentRestricted",
-    "OriginRequestNotApproved",
-    "InvalidSpec",
-];
+pub use crate::policy::transition::reason::*;
 
 /// The operator's event publisher, one per process and shared by every
 /// reconciler.

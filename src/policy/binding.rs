@@ -2,12 +2,13 @@
 //! (DESIGN §2, invariant 6), when it expires, what native RBAC it should have
 //! right now, and when to look at it again.
 
-use crate::wire::{MANAGER_ROLE, MEMBER_ROLE};
+use crate::wire::{CREATED_BY_ANNOTATION, MANAGER_ROLE, MEMBER_ROLE};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::role::{Role, RoleError, RoleTarget, resolve_cluster_role};
+use super::transition::{Actor, Kind, Transition, user};
 use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
 use crate::api::{ApprovalPolicy, BindingPhase, RoleBindingSpec, RoleBindingStatus, SubjectKind, WorkspaceRole};
 use crate::config::Config;
@@ -643,6 +644,129 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         Err(r) => d.refusal = Some(r),
     }
     d
+}
+
+/// What a binding's transition from `previous` to `decision` made happen:
+/// granted (active), expired, revoked, or refused for a new reason that is
+/// not transient ("not yet"). Only what is new.
+pub fn transitions(
+    spec: &RoleBindingSpec,
+    annotations: Option<&BTreeMap<String, String>>,
+    previous: Option<&RoleBindingStatus>,
+    decision: &BindingDecision,
+) -> Vec<Transition> {
+    let previous_phase = previous.and_then(|s| s.phase);
+    let created_by = annotations
+        .and_then(|a| a.get(CREATED_BY_ANNOTATION))
+        .filter(|creator| **creator != spec.granted_by)
+        .cloned();
+    let kind = match (previous_phase, decision.phase) {
+        (p, BindingPhase::Active) if p != Some(BindingPhase::Active) => {
+            let mut namespaces: Vec<String> = decision.grants.iter().map(|g| g.namespace.clone()).collect();
+            namespaces.sort_unstable();
+            namespaces.dedup();
+            (
+                Kind::Granted {
+                    until: decision.expires_at,
+                    how: decision.authorization.map(|a| a.reason()).unwrap_or_default(),
+                    namespaces,
+                    justification: spec.justification.clone(),
+                    created_by,
+                },
+                user(&spec.granted_by),
+            )
+        }
+        (p, BindingPhase::Expired) if p != Some(BindingPhase::Expired) => (
+            Kind::Expired {
+                until: decision.expires_at,
+                was_active: p == Some(BindingPhase::Active),
+            },
+            Actor::Operator,
+        ),
+        (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => match &decision.revoked {
+            Some(r) => (
+                Kind::Revoked {
+                    reason: r.reason().to_owned(),
+                },
+                r.actor().map(user).unwrap_or(Actor::Operator),
+            ),
+            None => (Kind::Revoked { reason: String::new() }, Actor::Unknown),
+        },
+        (_, BindingPhase::Pending) => {
+            let Some(r) = decision.refusal.as_ref().filter(|r| !r.is_transient()) else {
+                return vec![];
+            };
+            let previous_reason = previous
+                .and_then(|s| find_condition(&s.conditions, READY))
+                .map(|c| c.reason.as_str());
+            if previous_reason == Some(r.reason()) {
+                return vec![];
+            }
+            (
+                Kind::Refused {
+                    reason: r.reason(),
+                    message: r.message(),
+                    created_by,
+                    // Without a workspace there is no chain to record into
+                    // (after a workspace's deletion, its final entry says
+                    // what became of its bindings).
+                    recorded: !matches!(r, Refusal::WorkspaceNotFound),
+                },
+                user(&spec.granted_by),
+            )
+        }
+        _ => return vec![],
+    };
+    vec![about(spec, kind.0, kind.1)]
+}
+
+fn about(spec: &RoleBindingSpec, kind: Kind, actor: Actor) -> Transition {
+    Transition {
+        kind,
+        actor,
+        subject: spec.subject.to_string(),
+        role: Role::of_binding(spec).map(|r| r.label()).unwrap_or_default(),
+    }
+}
+
+/// Native RBAC of an active grant (`natives`, `namespace/name`) had been
+/// changed or removed by someone else and was put back.
+pub fn drift_corrected(spec: &RoleBindingSpec, natives: Vec<String>) -> Transition {
+    about(spec, Kind::DriftCorrected { natives }, Actor::Operator)
+}
+
+/// A binding record was deleted, `why`: by the operator when its retention
+/// is over, otherwise by someone the API server does not name.
+pub fn removed(
+    spec: &RoleBindingSpec,
+    status: Option<&RoleBindingStatus>,
+    why: String,
+    retention_over: bool,
+) -> Transition {
+    let last_phase = status
+        .and_then(|s| s.phase)
+        .map(|p| format!("{p:?}"))
+        .unwrap_or_else(|| "Pending".into());
+    let actor = if retention_over {
+        Actor::Operator
+    } else {
+        Actor::Unknown
+    };
+    about(
+        spec,
+        Kind::Removed {
+            why,
+            last_phase,
+            retention_over,
+        },
+        actor,
+    )
+}
+
+/// When a project role ended, its holder had created the RoleBindings
+/// `names` during the grant; `removed` when the operator deleted them.
+pub fn persistence_found(spec: &RoleBindingSpec, names: Vec<String>, removed: bool) -> Transition {
+    about(spec, Kind::PersistenceFound { names, removed }, Actor::Operator)
 }
 
 /// The status that goes with a decision, starting from the previous one so

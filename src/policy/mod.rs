@@ -4,11 +4,13 @@
 
 pub mod binding;
 pub mod identity;
+pub mod lifecycle;
 pub mod managers;
 pub mod namespaces;
 pub mod quorum;
 pub mod role;
 pub mod sweep;
+pub mod transition;
 
 pub use binding::{BindingDecision, BindingFacts, Refusal, decide_binding};
 pub use namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};

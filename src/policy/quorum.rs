@@ -31,11 +31,17 @@
 
 use chrono::{DateTime, Utc};
 
+use std::collections::BTreeMap;
+
+use super::identity::vote_writer;
+use super::role::Role;
+use super::transition::{Actor, Kind, Transition, user};
 use crate::api::conditions::{Condition, READY, find_condition, set_condition};
 use crate::api::{
     ApprovalPolicy, ConditionStatus, Decision, GoDuration, IgnoreReason, IgnoredVote, RequestPhase, RoleRequestSpec,
     RoleRequestStatus, SubjectKind,
 };
+use crate::wire::CREATED_BY_ANNOTATION;
 
 /// What is known about one vote's author, in the order of `spec.approvals`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -634,92 +640,98 @@ pub fn request_status(
     s
 }
 
-/// An event to publish about a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Announcement {
-    /// A Warning (true) or Normal (false) event.
-    pub warning: bool,
-    /// The stable reason (see [`crate::audit::events`]).
-    pub reason: &'static str,
-    /// The note.
-    pub note: String,
-}
-
-/// The events for a transition from the `previous` status to `d`: only what
-/// is new, so that deciding the same thing twice announces nothing.
-pub fn announcements(previous: Option<&RoleRequestStatus>, d: &RequestDecision, role: &str) -> Vec<Announcement> {
-    use crate::audit::events as ev;
+/// What a request's transition from the `previous` status to `d` made
+/// happen, in order: the request itself (actor: the requester), each newly
+/// counted approval (the approver), each newly ignored vote (the voter),
+/// then the decision: quorum reached (the manager whose approval completed
+/// it), break-glass (the partner), denied (who denied), unreachable quorum
+/// and timeout (the operator), and a new problem. Only what is new, so that
+/// deciding the same thing twice makes no transition.
+pub fn transitions(
+    spec: &RoleRequestSpec,
+    annotations: Option<&BTreeMap<String, String>>,
+    previous: Option<&RoleRequestStatus>,
+    d: &RequestDecision,
+) -> Vec<Transition> {
+    let role = Role::of_request(spec).map(|r| r.label()).unwrap_or_default();
     let mut out = vec![];
-    let mut say = |warning: bool, reason: &'static str, note: String| out.push(Announcement { warning, reason, note });
+    let mut say = |kind: Kind, actor: Actor| {
+        out.push(Transition {
+            kind,
+            actor,
+            subject: spec.subject.to_string(),
+            role: role.clone(),
+        })
+    };
+    // A trusted asserter may write in someone's name: the record says who
+    // really wrote it (SECURITY F12).
+    let written_by = |user: &str| -> Option<String> {
+        spec.approvals
+            .iter()
+            .position(|a| a.user == user)
+            .and_then(|i| vote_writer(annotations, i))
+            .filter(|writer| writer != user)
+    };
     let before = previous.and_then(|s| s.phase);
     if previous.is_none() {
+        let filed_by = annotations
+            .and_then(|a| a.get(CREATED_BY_ANNOTATION))
+            .filter(|creator| **creator != spec.requester)
+            .cloned();
         say(
-            false,
-            ev::REQUESTED,
-            format!("{role} requested ({} approvals required)", d.required),
+            Kind::Requested {
+                duration: spec.duration.as_str().to_owned(),
+                required: d.required,
+                justification: spec.justification.clone(),
+                filed_by,
+            },
+            user(&spec.requester),
         );
     }
-    // When the approval decides the request, QuorumReached names the approvers.
     let deciding = before != Some(d.phase)
         && matches!(d.phase, RequestPhase::Approved | RequestPhase::Granted)
-        && !is_decided(before)
-        && d.break_glass_by.is_none();
-    let old_approvers: &[String] = previous.map(|s| s.approved_by.as_slice()).unwrap_or_default();
-    for user in d.approved_by.iter().filter(|u| !old_approvers.contains(u) && !deciding) {
-        say(
-            false,
-            ev::APPROVAL_COUNTED,
-            format!("approved by {user} ({})", d.tally()),
-        );
+        && !is_decided(before);
+    let counted: &[String] = previous.map(|s| s.approved_by.as_slice()).unwrap_or_default();
+    for (i, approver) in d.approved_by.iter().enumerate() {
+        if !counted.contains(approver) {
+            say(
+                Kind::ApprovalCounted {
+                    tally: format!("{}/{}", i + 1, d.required),
+                    deciding: deciding && d.break_glass_by.is_none(),
+                    written_by: written_by(approver),
+                },
+                user(approver),
+            );
+        }
     }
     let old_ignored: &[IgnoredVote] = previous.map(|s| s.ignored.as_slice()).unwrap_or_default();
     for vote in d.ignored.iter().filter(|v| !old_ignored.contains(v)) {
-        let why = match vote.reason {
-            IgnoreReason::NotManager => "not a manager of the workspace",
-            IgnoreReason::IsSubject => "the subject of the request never counts",
-            IgnoreReason::Duplicate => "each person counts once",
-            IgnoreReason::TooLate => "the request was already decided",
-            IgnoreReason::Unverified => {
-                "the API server did not verify that its author wrote it, or with which groups (the subject is a group)"
-            }
-        };
-        say(true, ev::VOTE_IGNORED, format!("vote by {} ignored: {why}", vote.user));
+        say(Kind::VoteIgnored(vote.reason), user(&vote.user));
     }
     if before != Some(d.phase) {
         match d.phase {
-            RequestPhase::Approved | RequestPhase::Granted if !is_decided(before) => match &d.break_glass_by {
+            RequestPhase::Approved | RequestPhase::Granted if deciding => match &d.break_glass_by {
                 Some(partner) => say(
-                    true,
-                    ev::BREAK_GLASS,
-                    format!(
-                        "approved alone by partner {partner} (break-glass; {} manager approvals)",
-                        d.tally()
-                    ),
+                    Kind::BreakGlass {
+                        tally: d.tally(),
+                        written_by: written_by(partner),
+                    },
+                    user(partner),
                 ),
                 None => say(
-                    false,
-                    ev::QUORUM_REACHED,
-                    format!("approved by {} ({})", d.approved_by.join(", "), d.tally()),
+                    Kind::QuorumReached {
+                        approvers: d.approved_by.clone(),
+                        tally: d.tally(),
+                    },
+                    d.approved_by.last().map(|u| user(u)).unwrap_or(Actor::Operator),
                 ),
             },
-            RequestPhase::QuorumUnreachable => say(
-                true,
-                ev::QUORUM_UNREACHABLE,
-                format!(
-                    "the workspace has fewer managers (other than the subject) than the {} approvals required; only a partner can approve it",
-                    d.required
-                ),
-            ),
+            RequestPhase::QuorumUnreachable => say(Kind::QuorumUnreachable { required: d.required }, Actor::Operator),
             RequestPhase::Denied => say(
-                false,
-                ev::DENIED,
-                format!("denied by {}", d.denied_by.clone().unwrap_or_default()),
+                Kind::Denied { tally: d.tally() },
+                d.denied_by.as_deref().map(user).unwrap_or(Actor::Unknown),
             ),
-            RequestPhase::Expired => say(
-                false,
-                ev::REQUEST_EXPIRED,
-                format!("not approved within the pending timeout ({})", d.tally()),
-            ),
+            RequestPhase::Expired => say(Kind::RequestExpired { tally: d.tally() }, Actor::Operator),
             _ => {}
         }
     }
@@ -730,9 +742,29 @@ pub fn announcements(previous: Option<&RoleRequestStatus>, d: &RequestDecision, 
     if let Some(p) = &d.problem
         && old_problem != Some(p.reason())
     {
-        say(true, p.reason(), p.message());
+        say(
+            Kind::RequestProblem {
+                reason: p.reason(),
+                message: p.message(),
+            },
+            Actor::Operator,
+        );
     }
     out
+}
+
+/// The binding of an approved request was created from `plan`.
+pub fn binding_created(spec: &RoleRequestSpec, name: &str, plan: &BindingPlan) -> Transition {
+    Transition {
+        kind: Kind::BindingCreated {
+            name: name.to_owned(),
+            duration: plan.duration.as_str().to_owned(),
+            capped_from: plan.capped.then(|| spec.duration.as_str().to_owned()),
+        },
+        actor: user(&plan.granted_by),
+        subject: spec.subject.to_string(),
+        role: Role::of_request(spec).map(|r| r.label()).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

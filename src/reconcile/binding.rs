@@ -19,9 +19,10 @@ use tracing::{info, warn};
 use super::{Context, Error, count_finalizer_write, describe, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{BindingPhase, RequestPhase, RoleBinding, WorkspaceRole};
-use crate::audit::{events, history, transitions};
+use crate::audit::transitions::{self, object_of};
 use crate::policy::binding::{
-    BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status, decide_binding,
+    self as policy, BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status,
+    decide_binding,
 };
 use crate::rbac::{self, NativeGrant, Owner};
 
@@ -169,25 +170,21 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         info!(binding = %format!("{ns}/{name}"), "retention over; deleting the record");
         // Write-ahead: the removal is the operator's own, so it is recorded
         // with the operator as actor; the cleanup's entry then finds the key.
-        super::record(
+        let removed = [policy::removed(
+            &b.spec,
+            b.status.as_ref(),
+            format!("retention of {} ended", ctx.config.retention),
+            true,
+        )];
+        super::record_transitions(
             ctx,
             &ns,
             transitions::binding_chain(&b),
-            transitions::binding_removed(
-                &b,
-                history::OPERATOR_ACTOR,
-                &format!("retention of {} ended", ctx.config.retention),
-            ),
+            &object_of(b.as_ref()),
+            &removed,
         )
         .await?;
-        ctx.publish(
-            &b.object_ref(&()),
-            false,
-            events::RECORD_DELETED,
-            "Delete",
-            format!("retention of {} ended", ctx.config.retention),
-        )
-        .await;
+        ctx.announce(&b.object_ref(&()), &removed).await;
         ctx.metrics.api_write("RoleBinding", "delete");
         Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
             .delete(&name, &Default::default())
@@ -234,12 +231,18 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             .refusal
             .as_ref()
             .is_some_and(|r| r.is_transient() && *r != crate::policy::binding::Refusal::AdmissionPoliciesUntrusted);
+    let happened = policy::transitions(&b.spec, b.metadata.annotations.as_ref(), previous.as_ref(), &decision);
     if previous.as_ref() != Some(&status) && !transient_only {
         // Write-ahead: the history entry before the status that reports the
         // transition (on the revocation path, after the native RBAC is gone).
-        if let Some(entry) = transitions::binding_entry(&b, &decision, previous.as_ref()) {
-            super::record(ctx, &ns, transitions::binding_chain(&b), entry).await?;
-        }
+        super::record_transitions(
+            ctx,
+            &ns,
+            transitions::binding_chain(&b),
+            &object_of(b.as_ref()),
+            &happened,
+        )
+        .await?;
         // A project role ends: what its holder made for themselves meanwhile.
         if let Some(before) = previous.as_ref()
             && previous_phase == Some(BindingPhase::Active)
@@ -261,7 +264,12 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             .map_err(kube_err("patch status"))?;
         ctx.remember_status(&uid, status.clone());
     }
-    announce(&b, ctx, &decision, previous.as_ref(), drift).await;
+    let reference = b.object_ref(&());
+    if !drift.is_empty() {
+        ctx.announce(&reference, &[policy::drift_corrected(&b.spec, drift)])
+            .await;
+    }
+    ctx.announce(&reference, &happened).await;
     if previous_phase != Some(decision.phase) {
         nudge_dependents(&b, ctx, &ns);
     }
@@ -389,75 +397,6 @@ async fn sync_natives(
 }
 
 /// Events on transitions, not on every pass.
-async fn announce(
-    b: &RoleBinding,
-    ctx: &Context,
-    d: &BindingDecision,
-    previous: Option<&crate::api::RoleBindingStatus>,
-    drift: Vec<String>,
-) {
-    let previous_phase = previous.and_then(|s| s.phase);
-    let reference = b.object_ref(&());
-    let subject = &b.spec.subject;
-    let role = d.role.clone().unwrap_or_default();
-    if !drift.is_empty() {
-        let note = format!(
-            "native RBAC of {role} for {subject} was changed or removed by someone else and was put back: {}",
-            drift.join(", ")
-        );
-        ctx.publish(&reference, true, events::DRIFT_CORRECTED, "Restore", note)
-            .await;
-    }
-    let previous_reason = previous
-        .and_then(|s| crate::api::conditions::find_condition(&s.conditions, crate::api::conditions::READY))
-        .map(|c| c.reason.clone());
-    match (previous_phase, d.phase) {
-        (p, BindingPhase::Active) if p != Some(BindingPhase::Active) => {
-            let how = d.authorization.map(|a| a.reason()).unwrap_or_default();
-            let until = d.expires_at.map(rbac::format_expiry).unwrap_or_default();
-            let note = format!(
-                "{role} granted to {subject} until {until} ({how}, granted by {})",
-                b.spec.granted_by
-            );
-            ctx.publish(&reference, false, events::GRANTED, "Grant", note).await;
-        }
-        (p, BindingPhase::Expired) if p != Some(BindingPhase::Expired) => {
-            let note = format!("{role} of {subject} expired; access removed");
-            ctx.publish(&reference, false, events::EXPIRED, "Revoke", note).await;
-        }
-        (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => {
-            let note = match &d.revoked {
-                Some(r @ crate::policy::binding::Revoked::By { .. }) => {
-                    format!(
-                        "{role} of {subject} revoked by {}: {}",
-                        r.actor().unwrap_or_default(),
-                        r.reason()
-                    )
-                }
-                Some(r) => format!("{role} of {subject} ended: {}", r.reason()),
-                None => format!("{role} of {subject} revoked"),
-            };
-            ctx.publish(&reference, false, events::REVOKED, "Revoke", note).await;
-        }
-        (_, BindingPhase::Pending) => {
-            if let Some(r) = &d.refusal
-                && !r.is_transient()
-                && previous_reason.as_deref() != Some(r.reason())
-            {
-                ctx.publish(
-                    &reference,
-                    true,
-                    r.reason(),
-                    "Refuse",
-                    format!("{role} for {subject} not granted: {}", r.message()),
-                )
-                .await;
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A manager binding that starts or stops may change whether pending bindings
 /// of the workspace are authorised; any binding changes the workspace's counts.
 fn nudge_dependents(b: &RoleBinding, ctx: &Context, ns: &str) {
@@ -515,8 +454,13 @@ pub async fn reap(b: &RoleBinding, ctx: &Context) -> Result<(), Error> {
         "binding deleted without its finalizer; native RBAC removed"
     );
     if let Some(ns) = b.namespace() {
-        let entry = transitions::binding_removed(b, history::UNKNOWN_ACTOR, "binding deleted without its finalizer");
-        match super::record(ctx, &ns, transitions::binding_chain(b), entry).await {
+        let removed = [policy::removed(
+            &b.spec,
+            b.status.as_ref(),
+            "binding deleted without its finalizer".into(),
+            false,
+        )];
+        match super::record_transitions(ctx, &ns, transitions::binding_chain(b), &object_of(b), &removed).await {
             Err(Error::History(e)) if e.is_namespace_gone() => {}
             other => other?,
         }
@@ -551,8 +495,21 @@ async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     .await?;
     if let Some(ns) = b.namespace() {
         // Who deleted it, the API server does not say.
-        let entry = transitions::binding_removed(&b, history::UNKNOWN_ACTOR, "binding deleted");
-        match super::record(ctx, &ns, transitions::binding_chain(&b), entry).await {
+        let removed = [policy::removed(
+            &b.spec,
+            b.status.as_ref(),
+            "binding deleted".into(),
+            false,
+        )];
+        match super::record_transitions(
+            ctx,
+            &ns,
+            transitions::binding_chain(&b),
+            &object_of(b.as_ref()),
+            &removed,
+        )
+        .await
+        {
             // A namespace being deleted takes its history with it: nothing
             // left to record into, and the finalizer must not hold it up.
             Err(Error::History(e)) if e.is_namespace_gone() => {

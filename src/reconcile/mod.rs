@@ -244,6 +244,18 @@ impl Context {
         self.events.publish(reference, warning, reason, action, note).await;
     }
 
+    /// Publishes the events of `transitions` on the object `reference`
+    /// (see [`crate::audit::transitions::event`]).
+    pub async fn announce(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        transitions: &[crate::policy::transition::Transition],
+    ) {
+        for e in transitions.iter().filter_map(crate::audit::transitions::event) {
+            self.publish(reference, e.warning, e.reason, e.action, e.note).await;
+        }
+    }
+
     /// The workspace whose control namespace is `namespace`: the one that
     /// claimed it by uid (its status names the namespace only then), never
     /// another that merely asks for the same namespace.
@@ -472,6 +484,19 @@ pub async fn record(
     entry: crate::audit::history::NewEntry,
 ) -> Result<(), Error> {
     record_all(ctx, ns, chain, vec![entry]).await
+}
+
+/// Records the history entries that `transitions` of `object` write (see
+/// [`crate::audit::transitions::entry`]) in `chain`: write-ahead, like
+/// [`record`].
+pub async fn record_transitions(
+    ctx: &Context,
+    ns: &str,
+    chain: crate::audit::history::Chain,
+    object: &crate::audit::history::EntryObject,
+    transitions: &[crate::policy::transition::Transition],
+) -> Result<(), Error> {
+    record_all(ctx, ns, chain, crate::audit::transitions::entries(transitions, object)).await
 }
 
 /// Records entries in `chain`, in their order, written together where they

@@ -11,7 +11,7 @@ use kube::{Resource, ResourceExt};
 
 use super::{Context, Error, kube_err};
 use crate::api::{Persistence, RoleBinding, RoleBindingStatus};
-use crate::audit::{events, transitions};
+use crate::audit::transitions;
 use crate::policy::identity::creator_groups;
 use crate::rbac;
 
@@ -50,8 +50,15 @@ pub async fn at_grant_end(
     let revoke = policy == Persistence::Revoke;
     // Write-ahead: the record first; a retry after a failed deletion finds
     // the same RoleBindings and the same entry.
-    let entry = transitions::persistence(b, &names, revoke);
-    super::record(ctx, &ns, transitions::binding_chain(b), entry).await?;
+    let happened = [crate::policy::binding::persistence_found(&b.spec, names, revoke)];
+    super::record_transitions(
+        ctx,
+        &ns,
+        transitions::binding_chain(b),
+        &transitions::object_of(b),
+        &happened,
+    )
+    .await?;
     if revoke {
         for n in &found {
             ctx.metrics.api_write("NativeRoleBinding", "delete");
@@ -65,23 +72,7 @@ pub async fn at_grant_end(
             .map_err(kube_err("delete a grantee's rolebinding"))?;
         }
     }
-    let (reason, what) = if revoke {
-        (events::PERSISTENCE_REMOVED, "deleted")
-    } else {
-        (events::PERSISTENCE_FOUND, "still in place")
-    };
-    ctx.publish(
-        &b.object_ref(&()),
-        true,
-        reason,
-        "Revoke",
-        format!(
-            "{} created RoleBindings during the grant ({what}): {}",
-            b.spec.subject,
-            names.join(", ")
-        ),
-    )
-    .await;
+    ctx.announce(&b.object_ref(&()), &happened).await;
     Ok(())
 }
 

@@ -24,8 +24,10 @@ use super::{Context, Error, count_finalizer_write, describe, is_active, kube_err
 use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
 use crate::api::{Project, ProjectStatus};
 use crate::audit::history::Chain;
-use crate::audit::{events, transitions};
+use crate::audit::transitions;
+use crate::policy::lifecycle;
 use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};
+use crate::policy::transition::reason as events;
 use crate::rbac::{self, label_value};
 
 /// Reconciles one project.
@@ -86,13 +88,13 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
     // The project's spec in its chain: when first seen in its workspace, and
     // at every change, before the status says it was observed.
     let seen = previous_ready.as_ref().is_some_and(|c| c.reason != "WorkspaceNotFound");
-    let entry = match p.status.as_ref().and_then(|s| s.observed_generation) {
-        _ if !seen => Some(transitions::project_created(&p)),
-        Some(g) if Some(g) != generation => Some(transitions::project_changed(&p)),
+    let happened = match p.status.as_ref().and_then(|s| s.observed_generation) {
+        _ if !seen => Some(lifecycle::project_created(&p)),
+        Some(g) if Some(g) != generation => Some(lifecycle::project_changed(&p)),
         _ => None,
     };
-    if let Some(entry) = entry {
-        super::record(ctx, &ns, Chain::project(&name), entry).await?;
+    if let Some(t) = happened {
+        super::record_transitions(ctx, &ns, Chain::project(&name), &transitions::project_object(&p), &[t]).await?;
     }
 
     let api: Api<Namespace> = Api::all(ctx.client.clone());
@@ -314,11 +316,12 @@ async fn cleanup(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{PROJECT_UID_LABEL}={uid},{BINDING_UID_LABEL}");
     super::binding::revoke_by_selector(ctx, &selector).await?;
     let ns = p.namespace().unwrap_or_default();
-    match super::record(
+    match super::record_transitions(
         ctx,
         &ns,
         Chain::project(&p.name_any()),
-        transitions::project_deleted(&p),
+        &transitions::project_object(&p),
+        &[lifecycle::project_deleted(&p)],
     )
     .await
     {

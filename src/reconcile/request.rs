@@ -24,10 +24,10 @@ use tracing::{info, warn};
 use super::{Context, Error, describe, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{OriginRequest, RequestPhase, RoleBinding, RoleBindingSpec, RoleRequest};
-use crate::audit::{events, transitions};
+use crate::audit::transitions;
 use crate::policy::binding::Refusal;
 use crate::policy::quorum::{
-    ExistingBinding, RequestFacts, RequestWorkspace, announcements, decide_request, qualifying_managers,
+    self as quorum, ExistingBinding, RequestFacts, RequestWorkspace, decide_request, qualifying_managers,
     request_status, requester, voters,
 };
 use crate::policy::role::{Role, resolve_cluster_role};
@@ -114,12 +114,9 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     // Act. The history before the status that reports it (write-ahead): a
     // crash before the status write records the same entries again, which
     // the idempotency keys absorb.
-    let record = super::record_all(
-        ctx,
-        &ns,
-        transitions::request_chain(r),
-        transitions::request_entries(r, previous.as_ref(), &decision),
-    );
+    let happened = quorum::transitions(&r.spec, r.metadata.annotations.as_ref(), previous.as_ref(), &decision);
+    let object = transitions::object_of(r);
+    let record = super::record_transitions(ctx, &ns, transitions::request_chain(r), &object, &happened);
     let mut announced_from = previous.clone();
     let decided = request_status(
         &decision,
@@ -166,29 +163,11 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
             };
             // Events after the binding: they are the live view, and the
             // access should not wait for them.
-            announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
+            ctx.announce(&r.object_ref(&()), &happened).await;
             announced_from = Some(approved.clone());
             if outcome == ExistingBinding::Ours {
-                ctx.publish(
-                    &r.object_ref(&()),
-                    false,
-                    events::BINDING_CREATED,
-                    "Grant",
-                    format!(
-                        "RoleBinding {name} created for {}{}, granted by {}",
-                        plan.duration.as_str(),
-                        if plan.capped {
-                            format!(
-                                " (capped from {} by the workspace's maxDuration)",
-                                r.spec.duration.as_str()
-                            )
-                        } else {
-                            String::new()
-                        },
-                        plan.granted_by
-                    ),
-                )
-                .await;
+                ctx.announce(&r.object_ref(&()), &[quorum::binding_created(&r.spec, &name, &plan)])
+                    .await;
             }
             decision = decide_request(&RequestFacts {
                 previous: Some(&approved),
@@ -214,7 +193,13 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         forget_approval(ctx, &uid);
         return Err(e);
     }
-    announce(ctx, r, announced_from.as_ref(), &decision, role_label.as_deref()).await;
+    let happened = quorum::transitions(
+        &r.spec,
+        r.metadata.annotations.as_ref(),
+        announced_from.as_ref(),
+        &decision,
+    );
+    ctx.announce(&r.object_ref(&()), &happened).await;
     if previous.as_ref().and_then(|s| s.phase) != status.phase {
         info!(
             request = %format!("{ns}/{name}"),
@@ -348,24 +333,5 @@ async fn create_binding(
             Ok(origin_of(&existing, uid))
         }
         Err(e) => Err(kube_err("create binding")(e)),
-    }
-}
-
-async fn announce(
-    ctx: &Context,
-    r: &RoleRequest,
-    previous: Option<&crate::api::RoleRequestStatus>,
-    decision: &crate::policy::quorum::RequestDecision,
-    role: Option<&str>,
-) {
-    let reference = r.object_ref(&());
-    let role = format!(
-        "{} for {} {}",
-        role.unwrap_or("an invalid role"),
-        r.spec.subject,
-        r.spec.duration.as_str()
-    );
-    for a in announcements(previous, decision, &role) {
-        ctx.publish(&reference, a.warning, a.reason, "Decide", a.note).await;
     }
 }

@@ -24,8 +24,10 @@ use crate::api::conditions::{Condition, ConditionStatus, READY, set_condition};
 use crate::api::workspace::ChainHead;
 use crate::api::{SubjectKind, Workspace, WorkspaceRole, WorkspaceStatus};
 use crate::audit::history::Chain;
-use crate::audit::{events, transitions};
+use crate::audit::transitions;
+use crate::policy::lifecycle;
 use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_control_namespace};
+use crate::policy::transition::reason as events;
 use crate::rbac::{self, label_value};
 
 /// Reconciles one workspace.
@@ -81,7 +83,10 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
             &ns,
             &name,
             Chain::workspace(),
-            vec![transitions::workspace_created(&ws)],
+            transitions::entries(
+                &[lifecycle::workspace_created(&ws)],
+                &transitions::workspace_object(&ws),
+            ),
         )
         .await?;
         merge_heads(&mut status.history, ctx.history.heads_in(&ns));
@@ -96,7 +101,10 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
             &ns,
             &name,
             Chain::workspace(),
-            vec![transitions::workspace_changed(&ws)],
+            transitions::entries(
+                &[lifecycle::workspace_changed(&ws)],
+                &transitions::workspace_object(&ws),
+            ),
         )
         .await?;
         merge_heads(&mut status.history, ctx.history.heads_in(&ns));
@@ -377,12 +385,13 @@ async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
     // The chain's final entry (after the revocations). The namespace and its
     // history stay; if someone deletes the namespace too, there is nothing
     // left to write into.
+    let deleted = [lifecycle::workspace_deleted(&ws, n)];
     match super::record_in(
         ctx,
         &ns,
         &name,
         Chain::workspace(),
-        vec![transitions::workspace_deleted(&ws, n)],
+        transitions::entries(&deleted, &transitions::workspace_object(&ws)),
     )
     .await
     {
@@ -391,13 +400,6 @@ async fn cleanup(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         }
         other => other?,
     }
-    ctx.publish(
-        &ws.object_ref(&()),
-        false,
-        events::WORKSPACE_DELETED,
-        "Delete",
-        format!("workspace {name} deleted: {n} native bindings revoked; namespace {ns} kept for the auditors"),
-    )
-    .await;
+    ctx.announce(&ws.object_ref(&()), &deleted).await;
     Ok(Action::await_change())
 }
