@@ -425,7 +425,12 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Kube { step, .. } => step,
-            Error::Finalizer(_) => "finalizer",
+            // The helper only wraps what the reconciler's own step failed on.
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
+                _ => "finalizer",
+            },
             Error::Incomplete(_) => "incomplete",
             Error::History(_) => "history",
             Error::Waiting(_) => "waiting",
@@ -564,5 +569,25 @@ pub fn describe<K: kube::Resource>(obj: &K) -> String {
     match obj.namespace() {
         Some(ns) => format!("{ns}/{}", obj.name_any()),
         None => obj.name_any(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::finalizer::Error as FinalizerError;
+
+    use super::*;
+
+    /// The error metric names the cause of a failure inside the finalizer
+    /// helper, not the helper.
+    #[test]
+    fn a_failure_inside_the_finalizer_is_categorised_by_its_cause() {
+        let inside = |e: FinalizerError<Error>| Error::Finalizer(Box::new(e)).category();
+        assert_eq!(inside(FinalizerError::ApplyFailed(Error::Incomplete("uid"))), "incomplete");
+        assert_eq!(
+            inside(FinalizerError::CleanupFailed(Error::Waiting("the bindings"))),
+            "waiting"
+        );
+        assert_eq!(inside(FinalizerError::UnnamedObject), "finalizer");
     }
 }
