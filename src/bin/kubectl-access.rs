@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(foureyes::plugin::commands::run(cli)) {
+    match runtime.block_on(foureyes::plugin::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");

@@ -55,11 +55,6 @@ impl Table {
         self.rows.push(cells);
     }
 
-    /// Whether the table has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The rendered table, one line per row, each ending in a newline.
     /// Cells are printed on one line: line breaks become spaces.
     pub fn render(&self) -> String {
@@ -141,7 +136,6 @@ mod tests {
     #[test]
     fn tables_align_columns_and_trim_line_ends() {
         let mut t = Table::new(&["name", "role", "left"]);
-        assert!(t.is_empty());
         t.row(vec!["dave-app-user-x1".into(), "app/user".into(), "3h12m".into()]);
         t.row(vec!["a".into(), "manager\nnow".into()]);
         assert_eq!(

@@ -1,6 +1,6 @@
 //! `kubectl access history`: a workspace's history chains, as a table or
-//! JSON, and their verification (the pure parts; `commands` reads the chunks
-//! and the Workspace status with `crate::audit::history`).
+//! JSON, and their verification (the pure parts), and the command, which
+//! reads the chunks and the Workspace status with `crate::audit::history`.
 //!
 //! A chain is verified by [`crate::audit::history::verify`] (every link,
 //! hash, sequence number and chunk seal), then compared with the head that
@@ -9,11 +9,18 @@
 //! Someone who may not read the Workspace (an auditor, by default) still
 //! verifies the links; the output says that the head was not compared.
 
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
 use serde::Serialize;
 
+use super::PluginError;
+use super::cli::{ChainArgs, Global, HistoryArgs, HistoryCommand, Output};
+use super::common::{api_err, emit, emit_json, is_code};
 use super::format::Table;
+use super::plan;
+use crate::api::Workspace;
 use crate::api::workspace::ChainHead;
-use crate::audit::history::{Chain, Chunk, Entry, check_head, verify};
+use crate::audit::history::{Chain, Chunk, Entry, Error as HistoryError, check_head, list_chains, read_chunks, verify};
 
 /// A chain for people: `chain project-checkout of workspace payments`;
 /// `place` says where it is (`of workspace payments`, `in namespace ws-payments`).
@@ -216,6 +223,200 @@ pub fn render_verification(place: &str, v: &Verification) -> String {
     };
     out.push_str(&format!("  status:  {status}\n"));
     out
+}
+
+/// Where a workspace's history is, and the chain heads its status records
+/// (or why they cannot be read).
+struct HistoryTarget {
+    /// Where the chains are, for people: `of workspace payments`, or `in
+    /// namespace ws-payments` when the workspace is not known.
+    place: String,
+    namespace: String,
+    heads: Result<Vec<ChainHead>, String>,
+}
+
+async fn history_target(client: &Client, g: &Global, c: &ChainArgs) -> Result<HistoryTarget, PluginError> {
+    let workspaces = Api::<Workspace>::all(client.clone());
+    let heads_of = |ws: &Workspace| ws.status.as_ref().map(|s| s.history.clone()).unwrap_or_default();
+    match (&c.workspace, &g.namespace) {
+        (Some(name), _) => match workspaces.get(name).await {
+            Ok(ws) => Ok(HistoryTarget {
+                place: format!("of workspace {name}"),
+                namespace: plan::control_namespace(&ws),
+                heads: Ok(heads_of(&ws)),
+            }),
+            Err(e) if is_code(&e, 404) => Err(PluginError::NotFound(format!(
+                "workspace {name} not found: list them with kubectl get ws"
+            ))),
+            // An auditor may read the history but not the Workspace: the
+            // namespace follows the convention (or -n), the head is not compared.
+            Err(e) if is_code(&e, 403) => Ok(HistoryTarget {
+                place: format!("of workspace {name}"),
+                namespace: g
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| format!("{}{name}", crate::api::workspace::DEFAULT_NAMESPACE_PREFIX)),
+                heads: Err(format!("you may not read the Workspace {name}")),
+            }),
+            Err(e) => Err(api_err(format!("reading workspace {name}"))(e)),
+        },
+        (None, Some(ns)) => {
+            let in_ns = format!("in namespace {ns}");
+            let (place, heads) = match workspaces.list(&ListParams::default()).await {
+                Ok(list) => match list.items.iter().find(|ws| plan::control_namespace(ws) == *ns) {
+                    Some(ws) => (format!("of workspace {}", ws.name_any()), Ok(heads_of(ws))),
+                    None => (in_ns, Err(format!("no Workspace has the control namespace {ns}"))),
+                },
+                Err(e) if is_code(&e, 403) => (in_ns, Err("you may not list Workspaces".to_owned())),
+                Err(e) => return Err(api_err("listing workspaces")(e)),
+            };
+            Ok(HistoryTarget {
+                place,
+                namespace: ns.clone(),
+                heads,
+            })
+        }
+        (None, None) => Err(PluginError::Usage(
+            "which workspace? kubectl access history WORKSPACE [--project P | --all], or -n NAMESPACE".into(),
+        )),
+    }
+}
+
+/// Maps a history error to one that says what to do next.
+fn history_err(what: String) -> impl FnOnce(HistoryError) -> PluginError {
+    move |e| match e {
+        HistoryError::Api {
+            code: Some(403),
+            message,
+            ..
+        } => PluginError::Refused(format!(
+            "{what}: {message}\n  managers, members and auditors of the workspace may read its history: \
+             check your roles with kubectl access whoami"
+        )),
+        HistoryError::Api {
+            code: None, message, ..
+        } => PluginError::Connect(format!("{what}: {message}")),
+        HistoryError::InvalidChain(name) => PluginError::Usage(format!("{what}: {name:?} cannot name a history chain")),
+        other => PluginError::Refused(format!("{what}: {other}")),
+    }
+}
+
+/// The chains a command covers: one, or every chain of the workspace (with
+/// those the status records but that have no chunk left, for verification).
+async fn history_chains(client: &Client, t: &HistoryTarget, c: &ChainArgs) -> Result<Vec<Chain>, PluginError> {
+    if !c.all {
+        return Ok(vec![match &c.project {
+            Some(p) => Chain::project(p),
+            None => Chain::workspace(),
+        }]);
+    }
+    let mut chains = list_chains(client, &t.namespace)
+        .await
+        .map_err(history_err(format!("listing the history chains in {}", t.namespace)))?;
+    if let Ok(heads) = &t.heads {
+        for h in heads {
+            if let Ok(chain) = Chain::named(&h.chain)
+                && !chains.contains(&chain)
+            {
+                chains.push(chain);
+            }
+        }
+    }
+    if chains.is_empty() {
+        return Err(PluginError::NotFound(format!(
+            "no history in {}: is it the control namespace of a workspace?",
+            t.namespace
+        )));
+    }
+    Ok(chains)
+}
+
+/// Lists a chain's entries, or verifies chains (`verify`: exit code 1 when
+/// one is broken).
+pub(super) async fn command(client: &Client, g: &Global, a: &HistoryArgs) -> Result<u8, PluginError> {
+    let (c, verify) = match &a.verify {
+        Some(HistoryCommand::Verify(c)) => (c, true),
+        None => (&a.chain, false),
+    };
+    let t = history_target(client, g, c).await?;
+    let chains = history_chains(client, &t, c).await?;
+    let mut read = vec![];
+    for chain in &chains {
+        let chunks = read_chunks(client, &t.namespace, chain)
+            .await
+            .map_err(history_err(format!(
+                "reading {} ({})",
+                describe(chain, &t.place),
+                t.namespace
+            )))?;
+        read.push((chain, chunks));
+    }
+    if verify {
+        let heads = t.heads.as_deref().map_err(String::as_str);
+        let results: Vec<Verification> = read
+            .iter()
+            .map(|(chain, chunks)| verification(chain, chunks, heads))
+            .collect();
+        if g.output == Output::Json {
+            if c.all {
+                emit_json(&results);
+            } else {
+                emit_json(&results[0]);
+            }
+        } else {
+            let text: Vec<String> = results.iter().map(|v| render_verification(&t.place, v)).collect();
+            emit(&text.join("\n"));
+        }
+        return Ok(if results.iter().all(|v| v.intact) { 0 } else { 1 });
+    }
+    let mut listed = vec![];
+    for (chain, chunks) in read {
+        if let Err(b) = crate::audit::history::verify(chain, &chunks) {
+            eprintln!("warning: {b}\n  kubectl access history verify shows the details");
+        }
+        let entries: Vec<_> = chunks
+            .iter()
+            .flat_map(|c| c.entries())
+            .filter_map(|(_, e)| e.ok())
+            .collect();
+        if entries.is_empty() && g.output != Output::Json {
+            eprintln!(
+                "{} has no entries yet{}",
+                describe(chain, &t.place),
+                if c.all {
+                    ""
+                } else {
+                    "; kubectl access history WORKSPACE --all shows every chain"
+                }
+            );
+        }
+        listed.push(ChainEntries {
+            chain: chain.to_string(),
+            entries,
+        });
+    }
+    if g.output == Output::Json {
+        if c.all {
+            emit_json(&listed);
+        } else {
+            emit_json(&listed[0].entries);
+        }
+    } else {
+        let text: Vec<String> = listed
+            .iter()
+            .filter(|l| !l.entries.is_empty())
+            .map(|l| {
+                let title = if c.all {
+                    format!("{}:\n", describe(&l.chain, &t.place))
+                } else {
+                    String::new()
+                };
+                format!("{title}{}", render_entries(&l.entries))
+            })
+            .collect();
+        emit(&text.join("\n"));
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

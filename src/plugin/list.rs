@@ -2,11 +2,18 @@
 //! snapshot of the workspaces they can read.
 
 use chrono::{DateTime, Utc};
+use kube::api::{Api, ListParams};
+use kube::{Client, ResourceExt};
 use serde::Serialize;
+use serde_json::json;
 
-use super::format::{Table, time_left};
+use super::PluginError;
+use super::cli::{Global, ListArgs, Output, WorkspaceArg};
+use super::common::{Target, api_err, emit, emit_json, is_code, target, who};
+use super::format::{Table, fields, time_left};
+use super::plan;
 use super::vote::is_open;
-use crate::api::{RoleBinding, RoleRequest, SubjectKind, WorkspaceRole};
+use crate::api::{RoleBinding, RoleRequest, SubjectKind, Workspace, WorkspaceRole};
 use crate::policy::Role;
 use crate::policy::managers::is_active;
 
@@ -15,8 +22,6 @@ use crate::policy::managers::is_active;
 pub struct WorkspaceView {
     /// The workspace's name.
     pub name: String,
-    /// Its control namespace.
-    pub namespace: String,
     /// Its foureyes bindings.
     pub bindings: Vec<RoleBinding>,
     /// Its requests.
@@ -291,6 +296,110 @@ pub fn my_roles(me: &Me, workspaces: &[WorkspaceView], now: DateTime<Utc>) -> Ve
     out
 }
 
+/// `kubectl access list`: the caller's requests, votes and grants.
+pub(super) async fn command(client: &Client, g: &Global, a: &ListArgs) -> Result<u8, PluginError> {
+    let me = who(client).await?;
+    let v = views(client, g, &a.workspace, a.all_workspaces).await?;
+    let l = listing(&me, &v, Utc::now());
+    if g.output == Output::Json {
+        emit_json(&l);
+    } else {
+        emit(&render_listing(&l));
+    }
+    Ok(0)
+}
+
+/// `kubectl access whoami`: who the API server says the caller is, and their
+/// active roles.
+pub(super) async fn whoami(client: &Client, g: &Global) -> Result<u8, PluginError> {
+    let me = who(client).await?;
+    let (roles, note) = match views(client, g, &WorkspaceArg { workspace: None }, true).await {
+        Ok(v) => (my_roles(&me, &v, Utc::now()), None),
+        Err(e) => (vec![], Some(format!("your workspace roles are unknown: {e}"))),
+    };
+    const PARTNER: &str = "not knowable from here: partners are named in the operator's configuration";
+    if g.output == Output::Json {
+        emit_json(&json!({ "user": me.user, "groups": me.groups, "roles": roles, "partner": null, "note": note }));
+        return Ok(0);
+    }
+    let mut out = fields(
+        &[
+            ("user", me.user.clone()),
+            ("groups", me.groups.join(", ")),
+            ("partner", PARTNER.into()),
+        ],
+        0,
+    );
+    out.push('\n');
+    if let Some(n) = note {
+        out.push_str(&format!("{n}\n"));
+    } else if roles.is_empty() {
+        out.push_str("no active foureyes roles in the workspaces you can read\n");
+    } else {
+        let mut t = Table::new(&["workspace", "role", "via", "binding", "left"]);
+        for r in &roles {
+            t.row(vec![
+                r.workspace.clone(),
+                r.role.clone(),
+                r.via.clone(),
+                r.binding.clone(),
+                r.time_left.clone(),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    emit(&out);
+    Ok(0)
+}
+
+/// The workspaces a listing covers: one, or all the caller can read.
+async fn views(client: &Client, g: &Global, w: &WorkspaceArg, all: bool) -> Result<Vec<WorkspaceView>, PluginError> {
+    let targets = if !all && (w.workspace.is_some() || g.namespace.is_some()) {
+        vec![target(client, g, w).await?]
+    } else {
+        Api::<Workspace>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(api_err(
+                "listing workspaces (pass -w WORKSPACE if you may not list them)",
+            ))?
+            .items
+            .iter()
+            .map(|ws| Target {
+                workspace: ws.name_any(),
+                namespace: plan::control_namespace(ws),
+                by_namespace: false,
+            })
+            .collect()
+    };
+    let single = targets.len() == 1;
+    let mut out = vec![];
+    for t in targets {
+        let bindings = Api::<RoleBinding>::namespaced(client.clone(), &t.namespace)
+            .list(&ListParams::default())
+            .await;
+        let requests = Api::<RoleRequest>::namespaced(client.clone(), &t.namespace)
+            .list(&ListParams::default())
+            .await;
+        match (bindings, requests) {
+            (Ok(b), Ok(r)) => out.push(WorkspaceView {
+                name: t.workspace,
+                bindings: b.items,
+                requests: r.items,
+            }),
+            // Workspaces the caller may not read are left out of an overview...
+            (Err(e), _) | (_, Err(e)) if !single && is_code(&e, 403) => {}
+            // ...but asked for by name, that is an error.
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(api_err(format!("reading workspace {} ({})", t.workspace, t.namespace))(
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,7 +466,6 @@ mod tests {
     fn world() -> Vec<WorkspaceView> {
         vec![WorkspaceView {
             name: "a".into(),
-            namespace: "ws-a".into(),
             bindings: vec![
                 binding(
                     "alice-mgr",

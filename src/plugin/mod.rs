@@ -1,20 +1,58 @@
 //! `kubectl access`: the kubectl plugin for people and scripts.
 //!
-//! The pure parts (names, durations, tables, the checks before a vote or a
-//! revocation, the three sections of `list`, the dry run of `plan`) live in
-//! their own modules and are unit-tested without a cluster; [`commands`]
-//! gathers the world from the API server, calls them, and writes the result.
-//! The binary `src/bin/kubectl-access.rs` only parses the command line and
-//! turns the outcome into an exit code.
+//! One module per subcommand: [`grant`], [`request`], [`vote`] (`approve`
+//! and `deny`), [`revoke`], [`list`] (and `whoami`), [`history`], [`plan`].
+//! Each holds the pure parts (the checks before a vote or a revocation, the
+//! three sections of `list`, the dry run of `plan`), unit-tested without a
+//! cluster, and the command, which gathers the world from the API server,
+//! calls them, and writes the result; [`common`] holds what the commands
+//! share, [`format`] and [`names`] the formatting and naming. The plugin is
+//! a client: it imports no reconciler. The binary
+//! `src/bin/kubectl-access.rs` only parses the command line and turns the
+//! outcome into an exit code.
+//!
+//! Exit codes: 0 done; 1 error (nothing changed, or the change was refused);
+//! 2 done, but not in effect (a grant the operator does not put in place, a
+//! plan with refusals).
 
 pub mod cli;
-pub mod commands;
-pub mod format;
-pub mod history;
-pub mod list;
-pub mod names;
-pub mod plan;
-pub mod vote;
+mod common;
+mod format;
+mod grant;
+mod history;
+mod list;
+mod names;
+mod plan;
+mod request;
+mod revoke;
+mod vote;
+
+use crate::api::Decision;
+use cli::{Cli, Command};
+use common::connect;
+
+/// Exit code: done, but not in effect.
+const NOT_IN_EFFECT: u8 = 2;
+
+/// Runs a command; returns the exit code on success.
+pub async fn run(cli: Cli) -> Result<u8, PluginError> {
+    let g = cli.global;
+    if let Command::Plan(args) = &cli.command {
+        return plan::command(&g, args).await;
+    }
+    let (client, _) = connect(&g).await?;
+    match cli.command {
+        Command::Whoami => list::whoami(&client, &g).await,
+        Command::Grant(a) => grant::command(&client, &g, &a).await,
+        Command::Request(a) => request::command(&client, &g, &a).await,
+        Command::Approve(a) => vote::command(&client, &g, &a, Decision::Approve).await,
+        Command::Deny(a) => vote::command(&client, &g, &a, Decision::Deny).await,
+        Command::Revoke(a) => revoke::command(&client, &g, &a).await,
+        Command::List(a) => list::command(&client, &g, &a).await,
+        Command::History(a) => history::command(&client, &g, &a).await,
+        Command::Plan(_) => unreachable!("handled above"),
+    }
+}
 
 /// Why a command failed. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]

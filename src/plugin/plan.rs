@@ -22,9 +22,13 @@
 
 use chrono::{DateTime, Utc};
 use kube::ResourceExt;
+use kube::api::{Api, ListParams};
 use serde::Serialize;
 
+use super::cli::{Global, Output, PlanArgs};
+use super::common::{api_err, connect, emit, emit_json};
 use super::format::{fields, short_duration};
+use super::{NOT_IN_EFFECT, PluginError};
 use crate::api::documents::Object;
 use crate::api::{
     BindingPhase, IgnoredVote, OriginRequest, Project, RequestPhase, RoleBinding, RoleBindingSpec, RoleBindingStatus,
@@ -813,6 +817,87 @@ pub fn render(plan: &Plan) -> String {
         plan.items.len()
     ));
     out
+}
+
+/// Reads the manifests and the live world, and prints the plan:
+/// [`NOT_IN_EFFECT`] when anything would be refused.
+pub(super) async fn command(g: &Global, a: &PlanArgs) -> Result<u8, PluginError> {
+    let text = if a.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| PluginError::Input(format!("reading standard input: {e}")))?
+    } else {
+        std::fs::read_to_string(&a.file).map_err(|e| PluginError::Input(format!("{}: {e}", a.file.display())))?
+    };
+    let objects = crate::api::documents::parse_documents(&text)
+        .map_err(|e| PluginError::Input(format!("{}: {e}", a.file.display())))?;
+    let config = match &a.operator_config {
+        Some(path) => crate::config::Config::from_file(path).map_err(|e| PluginError::Input(e.to_string()))?,
+        None => crate::config::Config::default(),
+    };
+    let (client, default_ns) = connect(g).await?;
+    let mut world = World {
+        workspaces: Api::<Workspace>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(api_err("listing workspaces"))?
+            .items,
+        ..Default::default()
+    };
+    let mut namespaces: Vec<String> = objects
+        .iter()
+        .filter_map(|o| match o {
+            crate::api::documents::Object::Workspace(_) => None,
+            crate::api::documents::Object::Project(p) => p.namespace(),
+            crate::api::documents::Object::RoleBinding(b) => b.namespace(),
+            crate::api::documents::Object::RoleRequest(r) => r.namespace(),
+        })
+        .collect();
+    namespaces.push(default_ns.clone());
+    namespaces.sort();
+    namespaces.dedup();
+    namespaces.retain(|ns| world.workspace_of(ns).is_some());
+    for ns in &namespaces {
+        let list = ListParams::default();
+        let what = format!("reading workspace namespace {ns}");
+        world.projects.extend(
+            Api::<crate::api::Project>::namespaced(client.clone(), ns)
+                .list(&list)
+                .await
+                .map_err(api_err(what.clone()))?
+                .items,
+        );
+        world.bindings.extend(
+            Api::<RoleBinding>::namespaced(client.clone(), ns)
+                .list(&list)
+                .await
+                .map_err(api_err(what.clone()))?
+                .items,
+        );
+        world.requests.extend(
+            Api::<RoleRequest>::namespaced(client.clone(), ns)
+                .list(&list)
+                .await
+                .map_err(api_err(what))?
+                .items,
+        );
+    }
+    let context = world.overlay(&objects);
+    let judge = Judge {
+        world: &world,
+        config: &config,
+        default_ns: &default_ns,
+        now: Utc::now(),
+    };
+    let p = Plan {
+        context,
+        items: plan(&judge, &objects),
+    };
+    if g.output == Output::Json {
+        emit_json(&p);
+    } else {
+        emit(&render(&p));
+    }
+    Ok(if p.any_refused() { NOT_IN_EFFECT } else { 0 })
 }
 
 #[cfg(test)]

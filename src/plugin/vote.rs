@@ -1,5 +1,5 @@
-//! The checks the plugin makes before it votes on a request or revokes a
-//! binding, and the patches it sends.
+//! `kubectl access approve` and `deny`: the checks the plugin makes before
+//! it votes on a request, the patch it sends, and the command.
 //!
 //! The API server and the operator remain the judges (the admission policy
 //! ties the vote to the caller, the CRD keeps approvals append-only, the
@@ -8,10 +8,15 @@
 //! why.
 
 use chrono::{DateTime, Utc};
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
+use super::PluginError;
+use super::cli::{Global, Output, VoteArgs};
+use super::common::{api_err, emit, emit_json, is_code, target, who};
 use crate::api::request::MAX_APPROVALS;
-use crate::api::{Approval, BindingPhase, Decision, RequestPhase, RoleBinding, RoleRequest, SubjectKind};
+use crate::api::{Approval, Decision, RequestPhase, RoleRequest, SubjectKind};
 
 /// Why the plugin does not cast a vote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,53 +106,78 @@ pub fn vote_patch(request: &RoleRequest, resource_version: &str, vote: &Approval
     ])
 }
 
-/// Why the plugin does not revoke a binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevokeRefusal {
-    /// Revoked already, by whom and why.
-    AlreadyRevoked {
-        /// Who revoked it.
-        by: String,
-        /// Why.
-        reason: String,
-    },
-    /// It expired; there is no access left to take away.
-    Expired,
-}
-
-impl RevokeRefusal {
-    /// A message for people.
-    pub fn message(&self, binding: &str) -> String {
-        match self {
-            RevokeRefusal::AlreadyRevoked { by, reason } => {
-                format!("binding {binding} was already revoked by {by} ({reason}); nothing to do")
+/// Casts the caller's vote (retrying while the request changes under it).
+pub(super) async fn command(client: &Client, g: &Global, a: &VoteArgs, decision: Decision) -> Result<u8, PluginError> {
+    let me = who(client).await?;
+    let t = target(client, g, &a.workspace).await?;
+    let api = Api::<RoleRequest>::namespaced(client.clone(), &t.namespace);
+    let done = match decision {
+        Decision::Approve => "approved",
+        Decision::Deny => "denied",
+    };
+    let mut last_rv = None;
+    for _ in 0..5 {
+        let r = match api.get(&a.name).await {
+            Ok(r) => r,
+            Err(e) if is_code(&e, 404) => {
+                return Err(PluginError::NotFound(format!(
+                    "request {} not found in {}: list them with kubectl access list {}",
+                    a.name,
+                    t.namespace,
+                    t.flag()
+                )));
             }
-            RevokeRefusal::Expired => format!("binding {binding} has expired; its access is already gone"),
+            Err(e) => return Err(api_err(format!("reading request {}", a.name))(e)),
+        };
+        check_vote(&r, &me.user).map_err(|refusal| PluginError::Declined(refusal.message(&a.name, &me.user)))?;
+        let rv = r.resource_version().unwrap_or_default();
+        let ballot = vote(&me.user, decision, a.comment.clone(), Utc::now());
+        let patch = serde_json::from_value(vote_patch(&r, &rv, &ballot))
+            .map_err(|e| PluginError::Input(format!("building the patch: {e}")))?;
+        match api
+            .patch(&a.name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+        {
+            Ok(updated) => {
+                let status = updated.status.clone().unwrap_or_default();
+                if g.output == Output::Json {
+                    emit_json(&json!({
+                        "name": a.name, "namespace": t.namespace, "vote": ballot,
+                        "votes": updated.spec.approvals.len(), "phase": status.phase, "approvals": status.approvals,
+                    }));
+                } else {
+                    let voters: Vec<String> = updated
+                        .spec
+                        .approvals
+                        .iter()
+                        .map(|v| format!("{} ({:?})", v.user, v.decision))
+                        .collect();
+                    emit(&format!(
+                        "{done} request {} in {} as {}\nvotes so far: {}\nthe operator counts managers' votes once each; \
+                         follow it with kubectl get rr {} -n {}\n",
+                        a.name,
+                        t.namespace,
+                        me.user,
+                        voters.join(", "),
+                        a.name,
+                        t.namespace
+                    ));
+                }
+                return Ok(0);
+            }
+            // Someone else changed the request in between: look again.
+            Err(e) if is_code(&e, 409) => continue,
+            Err(e) if is_code(&e, 422) && last_rv.as_ref() != Some(&rv) => {
+                last_rv = Some(rv);
+                continue;
+            }
+            Err(e) => return Err(api_err(format!("voting on request {}", a.name))(e)),
         }
     }
-}
-
-/// Whether a binding can still be revoked.
-pub fn check_revoke(binding: &RoleBinding) -> Result<(), RevokeRefusal> {
-    if let Some(r) = &binding.spec.revocation {
-        return Err(RevokeRefusal::AlreadyRevoked {
-            by: r.by.clone(),
-            reason: r.reason.clone(),
-        });
-    }
-    match binding.status.as_ref().and_then(|s| s.phase) {
-        Some(BindingPhase::Expired) => Err(RevokeRefusal::Expired),
-        _ => Ok(()),
-    }
-}
-
-/// A merge patch that sets the revocation, only if the binding is still at
-/// `resource_version` (the API server answers Conflict otherwise).
-pub fn revoke_patch(resource_version: &str, me: &str, reason: &str) -> Value {
-    json!({
-        "metadata": { "resourceVersion": resource_version },
-        "spec": { "revocation": { "by": me, "reason": reason } },
-    })
+    Err(PluginError::Refused(format!(
+        "request {} kept changing while voting on it: try again",
+        a.name
+    )))
 }
 
 #[cfg(test)]
@@ -254,32 +284,6 @@ mod tests {
         assert_eq!(
             p[1]["value"],
             json!({ "user": "bob", "decision": "Deny", "time": "2026-01-01T12:00:00Z" })
-        );
-    }
-
-    #[test]
-    fn revocation_is_refused_once_access_is_gone() {
-        let mut b: RoleBinding = serde_json::from_value(json!({
-            "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
-            "metadata": { "name": "b1", "namespace": "ws-a" },
-            "spec": { "subject": { "kind": "User", "name": "dave" }, "workspaceRole": "member",
-                      "duration": "2h", "justification": "INC-1", "grantedBy": "alice" },
-        }))
-        .unwrap();
-        assert_eq!(check_revoke(&b), Ok(()));
-        b.status = Some(crate::api::RoleBindingStatus {
-            phase: Some(BindingPhase::Expired),
-            ..Default::default()
-        });
-        assert_eq!(check_revoke(&b), Err(RevokeRefusal::Expired));
-        b.spec.revocation = Some(crate::api::Revocation {
-            by: "bob".into(),
-            reason: "stolen laptop".into(),
-        });
-        assert!(matches!(check_revoke(&b), Err(RevokeRefusal::AlreadyRevoked { .. })));
-        assert_eq!(
-            revoke_patch("3", "alice", "why"),
-            json!({ "metadata": { "resourceVersion": "3" }, "spec": { "revocation": { "by": "alice", "reason": "why" } } })
         );
     }
 }

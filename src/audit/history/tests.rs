@@ -1,5 +1,10 @@
+use super::appender::{Head, Step, finish, plan};
+use super::chain::is_dns_subdomain;
+use super::entry::{MAX_DETAILS, MAX_FIELD, canonical, entry_hash, entry_size};
 use super::*;
+use crate::api::workspace::ChainHead;
 use crate::wire::SEAL_KEY;
+use chrono::{DateTime, Utc};
 
 fn new(uid: &str, action: &str) -> NewEntry {
     NewEntry::new(

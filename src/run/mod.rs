@@ -1,0 +1,372 @@
+//! `foureyes run`: start-up, controllers, the sweep and shutdown.
+//!
+//! Start-up order matters for invariant 1 (DESIGN §2): before any controller
+//! runs, every native binding past its expiry is revoked, so access that
+//! expired while the operator was down ends at once.
+//!
+//! With several replicas, only the holder of the leader Lease gets that far
+//! ([`crate::leader`]); the others serve the probes and metrics and wait.
+//!
+//! The pieces: [`startup`] (what runs before the controllers), [`watches`]
+//! (the caches and their streams), [`wakes`] (which change wakes which
+//! controller), [`sweep`] and [`anchors`] (the periodic checks); `run`
+//! wires them together.
+
+mod anchors;
+mod startup;
+mod sweep;
+mod wakes;
+mod watches;
+
+use crate::wire::GRANT_SELECTOR;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use futures::{FutureExt as _, StreamExt as _};
+use kube::Client;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::Reporter;
+use kube::runtime::{WatchStreamExt, watcher};
+use tracing::{info, warn};
+
+use crate::api::{Project, RoleBinding, RoleRequest};
+use crate::audit::events::Events;
+use crate::config::Config;
+use crate::reconcile::{self, Backoff, Context, SyncTracker, Triggers};
+use crate::telemetry::{Health, Metrics};
+use anchors::{check_anchors, report_anchors};
+use startup::{init_tracing, revoke_overdue, shutdown_signal, wait_for_crds};
+use watches::{cached, coalesced, namespaced_key, native_cache, receiver_stream, report_invalid, workspace_key};
+
+/// Arguments of `foureyes run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The configuration file (YAML); without it, the defaults (no partners).
+    #[arg(long, env = "FOUREYES_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, env = "FOUREYES_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Overrides the configuration's retention of finished bindings (a Go duration).
+    #[arg(long, env = "FOUREYES_RETENTION")]
+    pub retention: Option<crate::api::GoDuration>,
+    /// Overrides the configuration's sweep interval (a Go duration).
+    #[arg(long, env = "FOUREYES_SWEEP_INTERVAL")]
+    pub sweep_interval: Option<crate::api::GoDuration>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "FOUREYES_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// This instance's name in events and in the leader Lease (the pod name
+    /// in a cluster).
+    #[arg(long, env = "POD_NAME")]
+    pub instance: Option<String>,
+    /// Leader election (see [`crate::leader`]).
+    #[command(flatten)]
+    pub leader: crate::leader::LeaderArgs,
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_tracing(&args.log_format);
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(r) = args.retention.clone() {
+        config.retention = r;
+    }
+    if let Some(s) = args.sweep_interval.clone() {
+        config.sweep_interval = s;
+    }
+    config.validate()?;
+    let config = Arc::new(config);
+
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new());
+    health.set_not_ready_reason("starting");
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let shutdown = {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+        .shared()
+    };
+    let server = tokio::spawn(crate::telemetry::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    });
+
+    let client = Client::try_default().await?;
+    health.set_not_ready_reason("waiting for the foureyes CRDs");
+    tokio::select! {
+        r = wait_for_crds(&client) => r?,
+        _ = shutdown.clone() => return Ok(()),
+    }
+
+    let publisher = Events::new(
+        client.clone(),
+        Reporter {
+            controller: "foureyes".into(),
+            instance: args.instance.clone(),
+        },
+    );
+    // Only the leader acts: from the start-up revocation on (crate::leader).
+    let identity = crate::leader::identity(args.instance.as_deref());
+    let Some(leader) = crate::leader::acquire(&client, &args.leader, &identity, &health, shutdown.clone()).await?
+    else {
+        return Ok(());
+    };
+    metrics.set_leader(true);
+    health.set_not_ready_reason("revoking overdue access");
+    let revoked = tokio::select! {
+        revoked = revoke_overdue(&client, &publisher, &metrics) => revoked?,
+        reason = leader.lost() => return Err(lost_leadership(&health, reason)),
+    };
+    info!(revoked, "overdue access revoked before start");
+
+    // The trust anchors: checked before any decision, then every sweep interval.
+    let anchors = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    if let Some(problems) = check_anchors(&client).await {
+        report_anchors(&problems, &anchors, &metrics, &publisher, &health).await;
+    }
+
+    let wc = watcher::Config::default();
+    let (invalid_tx, invalid_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(report_invalid(publisher.clone(), invalid_rx));
+    let index = reconcile::index::Indexes::default();
+    let (tracker, synced) = SyncTracker::new(&[
+        "workspaces",
+        "projects",
+        "rolebindings",
+        "rolerequests",
+        "native rolebindings",
+    ]);
+    let (ws_reader, ws_stream) = cached(
+        &client,
+        wc.clone(),
+        &tracker,
+        "workspaces",
+        Some((&index.workspaces_by_namespace, workspace_key)),
+        &invalid_tx,
+    );
+    let (proj_reader, proj_stream) = cached(
+        &client,
+        wc.clone(),
+        &tracker,
+        "projects",
+        Some((&index.projects_by_namespace, namespaced_key::<Project>)),
+        &invalid_tx,
+    );
+    let (rb_reader, rb_stream) = cached(
+        &client,
+        wc.clone(),
+        &tracker,
+        "rolebindings",
+        Some((&index.bindings_by_namespace, namespaced_key::<RoleBinding>)),
+        &invalid_tx,
+    );
+    let (rr_reader, rr_stream) = cached(
+        &client,
+        wc.clone(),
+        &tracker,
+        "rolerequests",
+        Some((&index.requests_by_namespace, namespaced_key::<RoleRequest>)),
+        &invalid_tx,
+    );
+    let (native_reader, native_triggers) = native_cache(
+        &client,
+        wc.clone().labels(GRANT_SELECTOR),
+        &tracker,
+        &index.natives_by_owner,
+    );
+
+    // Relays (see reconcile::relay and `wakes`): which controllers hear of a
+    // change to an object that others depend on.
+    let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Bindings gone from the API server, to reap what they left behind.
+    let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<RoleBinding>();
+    let rb_stream = rb_stream.inspect(wakes::deleted_bindings(gone_tx));
+    let (proj_tx, proj_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (rr_tx, rr_rx) = tokio::sync::mpsc::unbounded_channel();
+    let rb_stream = rb_stream
+        .inspect(wakes::requests_of_binding(
+            rr_tx.clone(),
+            index.requests_by_namespace.clone(),
+        ))
+        .touched_objects();
+    let ws_stream = ws_stream
+        .inspect(wakes::dependents_of_workspace(
+            rb_tx.clone(),
+            rr_tx,
+            index.bindings_by_namespace.clone(),
+            index.requests_by_namespace.clone(),
+        ))
+        .inspect(wakes::projects_of_workspace(
+            proj_tx,
+            index.projects_by_namespace.clone(),
+        ))
+        .touched_objects();
+    let proj_stream = proj_stream
+        .inspect(wakes::bindings_of_project(
+            rb_tx.clone(),
+            rb_reader.clone(),
+            index.bindings_by_namespace.clone(),
+        ))
+        .touched_objects();
+    let rr_stream = rr_stream
+        .inspect(wakes::binding_of_request(rb_tx.clone()))
+        .touched_objects();
+    let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        events: publisher,
+        config: config.clone(),
+        metrics: metrics.clone(),
+        workspaces: ws_reader.clone(),
+        projects: proj_reader.clone(),
+        bindings: rb_reader.clone(),
+        requests: rr_reader.clone(),
+        natives: native_reader.clone(),
+        backoff: Backoff::default(),
+        triggers: Triggers {
+            bindings: rb_tx,
+            workspaces: ws_tx,
+        },
+        synced,
+        written: Default::default(),
+        requests_written: Default::default(),
+        approved_requests: Default::default(),
+        index,
+        deleted: Default::default(),
+        history: Arc::new(crate::audit::history::History::new(client.clone()).with_metrics(metrics.clone())),
+        workspaces_verified: Default::default(),
+        anchors: anchors.clone(),
+    });
+
+    // Bounded concurrency keeps the number of open connections (and memory)
+    // in check; 64 parallel reconciles revoke a thousand expiries in well
+    // under the 2 s budget.
+    let binding_controller = Controller::for_stream(rb_stream, rb_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(64))
+        .reconcile_on(native_triggers)
+        .reconcile_on(receiver_stream(rb_rx))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::binding::reconcile,
+            reconcile::binding::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    let project_controller = Controller::for_stream(proj_stream, proj_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(16))
+        .reconcile_on(receiver_stream(proj_rx))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::project::reconcile,
+            reconcile::project::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    // A workspace's status only carries counts and conditions: bursts of
+    // binding changes are coalesced into one reconcile a second (changes to
+    // the workspace itself are not delayed, and the expiry path never waits).
+    let workspace_controller = Controller::for_stream(ws_stream, ws_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(16))
+        .reconcile_on(coalesced(ws_rx, Duration::from_secs(1)))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::workspace::reconcile,
+            reconcile::workspace::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    // A request is decided again when it changes, when a manager of its
+    // workspace comes or goes, when a binding made from it changes, and when
+    // its workspace's spec changes. These triggers come from the streams that
+    // feed the caches, after the cache took the change in, so that the
+    // request is never decided on a cache older than its trigger.
+    let request_controller = Controller::for_stream(rr_stream, rr_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(64))
+        .reconcile_on(receiver_stream(rr_rx))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::request::reconcile,
+            reconcile::request::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    {
+        let ctx = ctx.clone();
+        let health = health.clone();
+        let tracker = tracker.clone();
+        tokio::spawn(async move {
+            while tokio::time::timeout(Duration::from_secs(2), ctx.wait_ready())
+                .await
+                .is_err()
+            {
+                let pending = tracker.pending();
+                health.set_not_ready_reason(format!("caches not synced yet: {}", pending.join(", ")));
+                info!(?pending, "waiting for caches");
+            }
+            if ctx.anchors_intact() {
+                health.set_ready(true);
+            }
+            info!("caches synced; ready");
+        });
+    }
+    let sweeper = sweep::every_interval(ctx.clone(), tracker.clone(), shutdown.clone());
+    let anchor_check = anchors::check_every_interval(ctx.clone(), health.clone(), tracker.clone(), shutdown.clone());
+
+    let reaper = {
+        let ctx = ctx.clone();
+        async move {
+            while let Some(b) = gone_rx.recv().await {
+                if let Err(err) = reconcile::binding::reap(&b, &ctx).await {
+                    warn!(binding = reconcile::describe(&b), %err, "could not reap a deleted binding; the sweep will");
+                }
+            }
+        }
+    };
+
+    info!("watching workspaces, projects, role bindings and role requests");
+    tokio::select! {
+        _ = futures::future::join(
+            futures::future::join5(
+                binding_controller,
+                project_controller,
+                workspace_controller,
+                request_controller,
+                sweeper,
+            ),
+            futures::future::join(reaper, anchor_check),
+        ) => {}
+        reason = leader.lost() => return Err(lost_leadership(&health, reason)),
+    }
+    health.set_ready(false);
+    leader.release().await;
+    let _ = server.await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Losing the Lease ends the process (non-zero, so that it is restarted as a
+/// waiting replica): returning drops the controllers and the sweep at once.
+fn lost_leadership(health: &Health, reason: String) -> anyhow::Error {
+    health.set_not_ready_reason("lost the leader lease");
+    anyhow::anyhow!("lost the leader lease ({reason}); stopping so that only the new leader acts")
+}
