@@ -687,3 +687,60 @@ async fn a_native_binding_of_another_role_is_replaced() {
     .await;
     assert!(can("dave", "create", "configmaps", &tenant).await);
 }
+
+/// Bindings granted by someone who has only just become a manager take
+/// effect: those waiting when the manager's binding turns Active, and those
+/// created the moment the manager sees it Active (before the operator's cache
+/// may show it). Whatever refused them on a cache without the manager, the
+/// cache's news of the manager wakes them again.
+#[tokio::test]
+async fn grants_by_a_manager_who_just_became_one_take_effect() {
+    let env = TestEnv::new("newmgr").await;
+    setup(&env, 1, 1).await;
+    let dave = || json!({"kind": "User", "name": "dave"});
+    let reader = || json!({"project": "app", "projectRole": "reader"});
+    for i in 0..10 {
+        grant(&env, "carol", &format!("early-{i}"), dave(), reader(), "1h").await;
+    }
+    for i in 0..10 {
+        support::world::wait_condition(&env, &format!("early-{i}"), "Authorized", "NotAuthorized").await;
+    }
+    grant(
+        &env,
+        "partner",
+        "manager-carol",
+        json!({"kind": "User", "name": "carol"}),
+        json!({"workspaceRole": "manager"}),
+        "1h",
+    )
+    .await;
+    // Carol sees her binding Active as soon as the API server has it.
+    let api = env.api::<RoleBinding>("carol").await;
+    eventually("carol's binding Active", Duration::from_secs(30), || async {
+        let b = api.get("manager-carol").await.ok()?;
+        (b.status?.phase == Some(BindingPhase::Active)).then_some(())
+    })
+    .await;
+    let late: Vec<String> = (0..10).map(|i| format!("late-{i}")).collect();
+    futures::future::join_all(
+        late.iter()
+            .map(|name| grant(&env, "carol", name, dave(), reader(), "1h")),
+    )
+    .await;
+    let names: Vec<String> = (0..10).map(|i| format!("early-{i}")).chain(late).collect();
+    let admin = env.api::<RoleBinding>("admin").await;
+    eventually("every grant by carol Active", Duration::from_secs(15), || async {
+        let mut pending = vec![];
+        for name in &names {
+            let b = admin.get(name).await.ok()?;
+            if b.status.and_then(|s| s.phase) != Some(BindingPhase::Active) {
+                pending.push(name.clone());
+            }
+        }
+        if !pending.is_empty() {
+            eprintln!("not active yet: {pending:?}");
+        }
+        pending.is_empty().then_some(())
+    })
+    .await;
+}

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use super::{Context, Error, count_finalizer_write, describe, kube_err};
 use crate::api::time::from_k8s;
-use crate::api::{BindingPhase, RequestPhase, RoleBinding, WorkspaceRole};
+use crate::api::{BindingPhase, RequestPhase, RoleBinding};
 use crate::audit::transitions::{self, object_of};
 use crate::policy::binding::{
     self as policy, BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status,
@@ -108,22 +108,15 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             .filter(|r| r.metadata.uid.as_deref() == Some(o.uid.as_str()))
             .and_then(|r| r.status.as_ref().and_then(|s| s.cluster_role.clone()))
     });
-    // The request's approval as cached, or as this process just recorded it
-    // (the binding can be reconciled before the cache shows the approval).
+    // The request's decision as this process last wrote it or, once the
+    // cache shows that, as cached (the binding can be reconciled before the
+    // cache shows the approval that made it).
     let origin = b.spec.origin_request.as_ref().and_then(|o| {
         ctx.requests.get(&ObjectRef::new(&o.name).within(&ns)).map(|r| {
-            let phase = r.status.as_ref().and_then(|s| s.phase);
-            let cached = phase.is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted));
-            let mut memo = ctx.approved_requests.lock().unwrap_or_else(|e| e.into_inner());
-            let approved = if cached {
-                memo.remove(&o.uid);
-                true
-            } else {
-                memo.contains(&o.uid)
-            };
+            let phase = ctx.request_status(&r).and_then(|s| s.phase);
             OriginFacts {
                 uid_matches: r.metadata.uid.as_deref() == Some(o.uid.as_str()),
-                approved,
+                approved: phase.is_some_and(|p| matches!(p, RequestPhase::Approved | RequestPhase::Granted)),
                 undecided: !crate::policy::quorum::is_decided(phase),
             }
         })
@@ -131,7 +124,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // Our own last status write is newer than a cache that has not caught up
     // with it yet; deciding on the stale one would write again and announce
     // the same transition twice.
-    let previous = ctx.latest_status(&uid, b.status.as_ref());
+    let previous = ctx.binding_status(&b);
     let facts = BindingFacts {
         spec: &b.spec,
         created,
@@ -254,7 +247,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         }
         ctx.metrics.api_write("RoleBinding", "status");
         let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding", "status": status });
-        Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
+        let written = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
             .patch_status(
                 &name,
                 &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
@@ -262,7 +255,9 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             )
             .await
             .map_err(kube_err("patch status"))?;
-        ctx.remember_status(&uid, status.clone());
+        ctx.own
+            .binding_statuses
+            .wrote(&uid, written.metadata.resource_version, status.clone());
     }
     let reference = b.object_ref(&());
     if !drift.is_empty() {
@@ -270,9 +265,6 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             .await;
     }
     ctx.announce(&reference, &happened).await;
-    if previous_phase != Some(decision.phase) {
-        nudge_dependents(&b, ctx, &ns);
-    }
 
     Ok(match decision.wake_at {
         // Waiting for the world to be set up: look again soon, whatever triggers arrive.
@@ -397,28 +389,6 @@ async fn sync_natives(
 }
 
 /// Events on transitions, not on every pass.
-/// A manager binding that starts or stops may change whether pending bindings
-/// of the workspace are authorised; any binding changes the workspace's counts.
-fn nudge_dependents(b: &RoleBinding, ctx: &Context, ns: &str) {
-    if let Some(ws) = ctx.workspace_of(ns) {
-        let _ = ctx.triggers.workspaces.send(ObjectRef::from_obj(ws.as_ref()));
-    }
-    if b.spec.workspace_role != Some(WorkspaceRole::Manager) {
-        return;
-    }
-    for other in ctx.bindings_in(ns) {
-        if other.uid() != b.uid()
-            && other
-                .status
-                .as_ref()
-                .and_then(|s| s.phase)
-                .is_none_or(|p| p == BindingPhase::Pending)
-        {
-            let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(other.as_ref()));
-        }
-    }
-}
-
 /// A binding that is gone from the API server (the watch saw its deletion)
 /// keeps no native RBAC: normally its finalizer removed it already and this
 /// finds nothing; if someone stripped the finalizer first, this removes its
@@ -487,7 +457,6 @@ async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             other => other?,
         }
     }
-    ctx.forget_status(&uid);
     revoke_by_selector(
         ctx,
         &format!("{MANAGED_BY_LABEL}={MANAGED_BY},{BINDING_UID_LABEL}={uid}"),
@@ -517,7 +486,6 @@ async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             }
             other => other?,
         }
-        nudge_dependents(&b, ctx, &ns);
     }
     Ok(Action::await_change())
 }

@@ -3,6 +3,7 @@
 pub mod binding;
 pub mod guard;
 pub mod index;
+pub mod overlay;
 pub mod persistence;
 pub mod project;
 pub mod relay;
@@ -20,16 +21,12 @@ use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
-/// What every reconciler shares.
-pub struct Context {
-    /// The API client.
-    pub client: Client,
-    /// The one event publisher.
-    pub events: crate::audit::events::Events,
+/// What reconcilers read: the caches and their indexes, this process's
+/// own writes that the caches do not show yet, the configuration, and the
+/// trust in the admission policies. Reconcilers decide on this alone.
+pub struct World {
     /// The configuration.
     pub config: Arc<Config>,
-    /// The metrics.
-    pub metrics: Arc<Metrics>,
     /// Every workspace.
     pub workspaces: Store<Workspace>,
     /// Every project.
@@ -40,31 +37,59 @@ pub struct Context {
     pub requests: Store<RoleRequest>,
     /// Every native binding foureyes made for a grant.
     pub natives: Store<crate::rbac::NativeGrant>,
-    /// Per-object backoff for transient errors.
-    pub backoff: Backoff,
-    /// Asks for other objects to be reconciled.
-    pub triggers: Triggers,
-    /// Becomes true once every cache has its first full list.
-    pub synced: tokio::sync::watch::Receiver<bool>,
-    /// Native bindings this process deleted (by uid), until the cache forgets them.
-    pub deleted: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Secondary indexes over the caches.
     pub index: index::Indexes,
-    /// The last status this process wrote for each binding (by uid).
-    pub written: std::sync::Mutex<std::collections::HashMap<String, crate::api::RoleBindingStatus>>,
-    /// The last status this process wrote for each request (by uid), until the cache shows it.
-    pub requests_written: std::sync::Mutex<std::collections::HashMap<String, crate::api::RoleRequestStatus>>,
-    /// Requests this process approved (by uid), until the cache shows it: a
-    /// binding made from one may be reconciled before the cache catches up.
-    pub approved_requests: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// The history appender (one per process: it caches each chain's head).
-    pub history: Arc<crate::audit::history::History>,
+    /// What this process wrote that the caches do not show yet.
+    pub own: Arc<OwnWrites>,
+    /// Becomes true once every cache has its first full list.
+    pub synced: tokio::sync::watch::Receiver<bool>,
     /// Whether every admission policy and binding is in place unaltered, as
     /// last checked (see `run::check_anchors`).
     pub anchors: Arc<std::sync::atomic::AtomicBool>,
     /// Workspaces whose control namespace, Roles and auditor binding this
     /// process last found in place (by uid: at which generation, and when).
     pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
+}
+
+/// This process's own writes, until the caches show them (see
+/// [`overlay`]): fed by the watches, read by the reconcilers.
+#[derive(Default)]
+pub struct OwnWrites {
+    /// Statuses written to foureyes bindings, by binding uid.
+    pub binding_statuses: overlay::Overlay<crate::api::RoleBindingStatus>,
+    /// Statuses written to requests (or about to be: an approval whose
+    /// binding is being created), by request uid.
+    pub request_statuses: overlay::Overlay<crate::api::RoleRequestStatus>,
+    /// Native bindings deleted, by their uid.
+    pub deleted_natives: overlay::Overlay<()>,
+}
+
+/// What reconcilers act with: the API client, the event publisher, the
+/// history appender, the metrics, the triggers of other controllers and the
+/// backoff; and, through `Deref`, the [`World`] they read.
+pub struct Context {
+    /// What reconcilers read.
+    pub world: World,
+    /// The API client.
+    pub client: Client,
+    /// The one event publisher.
+    pub events: crate::audit::events::Events,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// Per-object backoff for transient errors.
+    pub backoff: Backoff,
+    /// Asks for other objects to be reconciled.
+    pub triggers: Triggers,
+    /// The history appender (one per process: it caches each chain's head).
+    pub history: Arc<crate::audit::history::History>,
+}
+
+impl std::ops::Deref for Context {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 /// Tracks which watch streams have delivered their first full list.
@@ -120,7 +145,7 @@ pub struct Triggers {
     pub workspaces: tokio::sync::mpsc::UnboundedSender<kube::runtime::reflector::ObjectRef<Workspace>>,
 }
 
-impl Context {
+impl World {
     /// Waits until every cache has its first full list, so that nothing is
     /// decided on a partial view of the world (an empty cache would look like
     /// a missing workspace and revoke valid access).
@@ -130,64 +155,28 @@ impl Context {
     }
 
     /// The newest status of a binding: the cached one, unless this process
-    /// wrote a different one since (the cache then has not caught up yet).
-    pub fn latest_status(
-        &self,
-        uid: &str,
-        cached: Option<&crate::api::RoleBindingStatus>,
-    ) -> Option<crate::api::RoleBindingStatus> {
-        latest(&self.written, uid, cached)
+    /// wrote another since (the cache then has not caught up yet).
+    pub fn binding_status(&self, b: &RoleBinding) -> Option<crate::api::RoleBindingStatus> {
+        let uid = b.metadata.uid.as_deref().unwrap_or_default();
+        self.own
+            .binding_statuses
+            .get(uid, b.metadata.resource_version.as_deref())
+            .or_else(|| b.status.clone())
     }
 
     /// The newest status of a request, likewise.
-    pub fn latest_request_status(
-        &self,
-        uid: &str,
-        cached: Option<&crate::api::RoleRequestStatus>,
-    ) -> Option<crate::api::RoleRequestStatus> {
-        latest(&self.requests_written, uid, cached)
-    }
-
-    /// Remembers the status this process wrote for a request.
-    pub fn remember_request_status(&self, uid: &str, status: crate::api::RoleRequestStatus) {
-        self.requests_written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_owned(), status);
+    pub fn request_status(&self, r: &RoleRequest) -> Option<crate::api::RoleRequestStatus> {
+        let uid = r.metadata.uid.as_deref().unwrap_or_default();
+        self.own
+            .request_statuses
+            .get(uid, r.metadata.resource_version.as_deref())
+            .or_else(|| r.status.clone())
     }
 
     /// Whether this process already deleted the native binding with this uid
     /// (the cache may still show it for a moment).
     pub fn was_deleted(&self, uid: Option<&str>) -> bool {
-        uid.is_some_and(|u| self.deleted.lock().unwrap_or_else(|e| e.into_inner()).contains(u))
-    }
-
-    /// Remembers a deleted native binding.
-    pub fn mark_deleted(&self, uid: Option<&str>) {
-        if let Some(u) = uid {
-            self.deleted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(u.to_owned());
-        }
-    }
-
-    /// Forgets deleted native bindings that the cache no longer shows.
-    pub fn prune_deleted(&self) {
-        let live: std::collections::HashSet<String> =
-            self.natives.state().iter().filter_map(|n| n.uid.clone()).collect();
-        self.deleted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|u| live.contains(u));
-    }
-
-    /// Remembers the status this process wrote.
-    pub fn remember_status(&self, uid: &str, status: crate::api::RoleBindingStatus) {
-        self.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_owned(), status);
+        uid.is_some_and(|u| self.own.deleted_natives.contains(u))
     }
 
     /// Whether this process found the workspace's namespace, Roles and
@@ -220,40 +209,10 @@ impl Context {
             .remove(uid);
     }
 
-    /// Forgets a deleted binding's status.
-    pub fn forget_status(&self, uid: &str) {
-        self.written.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
-    }
-
     /// Whether the admission policies can be trusted: decisions that rest on
     /// verified identities and group stamps wait while they cannot.
     pub fn anchors_intact(&self) -> bool {
         self.anchors.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Publishes an event (counted as an API write).
-    pub async fn publish(
-        &self,
-        reference: &k8s_openapi::api::core::v1::ObjectReference,
-        warning: bool,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) {
-        self.metrics.api_write("Event", "create");
-        self.events.publish(reference, warning, reason, action, note).await;
-    }
-
-    /// Publishes the events of `transitions` on the object `reference`
-    /// (see [`crate::audit::transitions::event`]).
-    pub async fn announce(
-        &self,
-        reference: &k8s_openapi::api::core::v1::ObjectReference,
-        transitions: &[crate::policy::transition::Transition],
-    ) {
-        for e in transitions.iter().filter_map(crate::audit::transitions::event) {
-            self.publish(reference, e.warning, e.reason, e.action, e.note).await;
-        }
     }
 
     /// The workspace whose control namespace is `namespace`: the one that
@@ -350,25 +309,41 @@ impl Context {
     }
 }
 
-use kube::ResourceExt as _;
+impl Context {
+    /// Publishes an event (counted as an API write).
+    pub async fn publish(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        self.metrics.api_write("Event", "create");
+        self.events.publish(reference, warning, reason, action, note).await;
+    }
 
-/// The status this process last wrote for `uid` if the cache does not show
-/// it yet, else the cached one (and the memo is forgotten: the cache caught up).
-fn latest<S: Clone + PartialEq>(
-    memo: &std::sync::Mutex<std::collections::HashMap<String, S>>,
-    uid: &str,
-    cached: Option<&S>,
-) -> Option<S> {
-    let mut written = memo.lock().unwrap_or_else(|e| e.into_inner());
-    match written.get(uid) {
-        Some(mine) if cached != Some(mine) => Some(mine.clone()),
-        Some(_) => {
-            written.remove(uid);
-            cached.cloned()
+    /// Publishes the events of `transitions` on the object `reference`
+    /// (see [`crate::audit::transitions::event`]).
+    pub async fn announce(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        transitions: &[crate::policy::transition::Transition],
+    ) {
+        for e in transitions.iter().filter_map(crate::audit::transitions::event) {
+            self.publish(reference, e.warning, e.reason, e.action, e.note).await;
         }
-        None => cached.cloned(),
+    }
+
+    /// Remembers that this process deleted the native binding with `uid`.
+    pub fn mark_deleted(&self, uid: Option<&str>) {
+        if let Some(u) = uid {
+            self.own.deleted_natives.wrote(u, None, ());
+        }
     }
 }
+
+use kube::ResourceExt as _;
 
 pub use crate::policy::managers::{is_active, is_active_manager};
 
@@ -427,8 +402,9 @@ impl Error {
             Error::Kube { step, .. } => step,
             // The helper only wraps what the reconciler's own step failed on.
             Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
+                    e.category()
+                }
                 _ => "finalizer",
             },
             Error::Incomplete(_) => "incomplete",
@@ -583,7 +559,10 @@ mod tests {
     #[test]
     fn a_failure_inside_the_finalizer_is_categorised_by_its_cause() {
         let inside = |e: FinalizerError<Error>| Error::Finalizer(Box::new(e)).category();
-        assert_eq!(inside(FinalizerError::ApplyFailed(Error::Incomplete("uid"))), "incomplete");
+        assert_eq!(
+            inside(FinalizerError::ApplyFailed(Error::Incomplete("uid"))),
+            "incomplete"
+        );
         assert_eq!(
             inside(FinalizerError::CleanupFailed(Error::Waiting("the bindings"))),
             "waiting"

@@ -89,7 +89,7 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         None => ExistingBinding::None,
         Some(b) => origin_of(&b, &uid),
     };
-    let previous = ctx.latest_request_status(&uid, r.status.as_ref());
+    let previous = ctx.request_status(r);
     let ws_name = workspace.as_ref().map(|w| w.name_any());
     let facts = RequestFacts {
         spec: &r.spec,
@@ -134,14 +134,12 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         // Approved: the binding is created before the status reports the
         // approval, so that an approval costs one status write. The binding
         // waits while its request still looks undecided; this process
-        // remembers the approval, and after a crash the request is decided
-        // again (with the managers of then) before its binding can act.
+        // holds the approval as its own write about to be made, and after a
+        // crash the request is decided again (with the managers of then)
+        // before its binding can act.
         Some(plan) => {
             let approved = decided;
-            ctx.approved_requests
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(uid.clone());
+            ctx.own.request_statuses.wrote(&uid, None, approved.clone());
             // The record and the binding at once, so that the access does
             // not wait for the history: the record is queued on its chain
             // first (the binding's own entries queue behind it), and the
@@ -219,10 +217,7 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
 /// Forgets that this process approved the request: only its recorded status
 /// authorises its binding from now on (SECURITY F21).
 fn forget_approval(ctx: &Context, uid: &str) {
-    ctx.approved_requests
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(uid);
+    ctx.own.request_statuses.discard(uid);
 }
 
 /// Why the requested role cannot be granted, with the reasons a binding for
@@ -275,7 +270,7 @@ async fn write_status(
     }
     ctx.metrics.api_write("RoleRequest", "status");
     let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest", "status": status });
-    Api::<RoleRequest>::namespaced(ctx.client.clone(), ns)
+    let written = Api::<RoleRequest>::namespaced(ctx.client.clone(), ns)
         .patch_status(
             name,
             &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
@@ -283,7 +278,9 @@ async fn write_status(
         )
         .await
         .map_err(kube_err("patch request status"))?;
-    ctx.remember_request_status(uid, status.clone());
+    ctx.own
+        .request_statuses
+        .wrote(uid, written.metadata.resource_version, status.clone());
     Ok(())
 }
 

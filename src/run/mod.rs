@@ -184,11 +184,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some((&index.requests_by_namespace, namespaced_key::<RoleRequest>)),
         &invalid_tx,
     );
+    // This process's own writes, until the caches show them: each watch
+    // below feeds its part after its cache took the event in.
+    let own = Arc::new(reconcile::OwnWrites::default());
     let (native_reader, native_triggers) = native_cache(
         &client,
         wc.clone().labels(GRANT_SELECTOR),
         &tracker,
         &index.natives_by_owner,
+        &own,
     );
 
     // Relays (see reconcile::relay and `wakes`): which controllers hear of a
@@ -196,13 +200,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (rb_tx, rb_rx) = tokio::sync::mpsc::unbounded_channel();
     // Bindings gone from the API server, to reap what they left behind.
     let (gone_tx, mut gone_rx) = tokio::sync::mpsc::unbounded_channel::<RoleBinding>();
-    let rb_stream = rb_stream.inspect(wakes::deleted_bindings(gone_tx));
+    let rb_stream = rb_stream.inspect(wakes::deleted_bindings(gone_tx)).inspect({
+        let own = own.clone();
+        move |event| {
+            if let Ok(event) = event {
+                own.binding_statuses.observe(event);
+            }
+        }
+    });
     let (proj_tx, proj_rx) = tokio::sync::mpsc::unbounded_channel();
     let (rr_tx, rr_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
     let rb_stream = rb_stream
-        .inspect(wakes::requests_of_binding(
+        .inspect(wakes::dependents_of_binding(
             rr_tx.clone(),
-            index.requests_by_namespace.clone(),
+            rb_tx.clone(),
+            ws_tx.clone(),
+            wakes::BindingDependents {
+                requests: index.requests_by_namespace.clone(),
+                bindings: index.bindings_by_namespace.clone(),
+                store: rb_reader.clone(),
+                workspaces: index.workspaces_by_namespace.clone(),
+            },
         ))
         .touched_objects();
     let ws_stream = ws_stream
@@ -225,33 +244,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ))
         .touched_objects();
     let rr_stream = rr_stream
+        .inspect({
+            let own = own.clone();
+            move |event| {
+                if let Ok(event) = event {
+                    own.request_statuses.observe(event);
+                }
+            }
+        })
         .inspect(wakes::binding_of_request(rb_tx.clone()))
         .touched_objects();
-    let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
+        world: reconcile::World {
+            config: config.clone(),
+            workspaces: ws_reader.clone(),
+            projects: proj_reader.clone(),
+            bindings: rb_reader.clone(),
+            requests: rr_reader.clone(),
+            natives: native_reader.clone(),
+            index,
+            own,
+            synced,
+            anchors: anchors.clone(),
+            workspaces_verified: Default::default(),
+        },
         client: client.clone(),
         events: publisher,
-        config: config.clone(),
         metrics: metrics.clone(),
-        workspaces: ws_reader.clone(),
-        projects: proj_reader.clone(),
-        bindings: rb_reader.clone(),
-        requests: rr_reader.clone(),
-        natives: native_reader.clone(),
         backoff: Backoff::default(),
         triggers: Triggers {
             bindings: rb_tx,
             workspaces: ws_tx,
         },
-        synced,
-        written: Default::default(),
-        requests_written: Default::default(),
-        approved_requests: Default::default(),
-        index,
-        deleted: Default::default(),
         history: Arc::new(crate::audit::history::History::new(client.clone()).with_metrics(metrics.clone())),
-        workspaces_verified: Default::default(),
-        anchors: anchors.clone(),
     });
 
     // Bounded concurrency keeps the number of open connections (and memory)

@@ -55,7 +55,6 @@ async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile::Er
     let now = Utc::now();
     let mut removed = 0;
     let mut overdue = 0;
-    ctx.prune_deleted();
     for n in ctx.natives.state() {
         let owner = owner_of(&n).and_then(|r| ctx.bindings.get(&r));
         let uid = n.owner_uid.clone();

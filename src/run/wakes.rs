@@ -25,11 +25,76 @@ pub(super) fn deleted_bindings(
     }
 }
 
-/// A binding's phase or spec decides the requests of its namespace (a
-/// manager's) or the one it was made from.
-pub(super) fn requests_of_binding(
-    tx: UnboundedSender<ObjectRef<RoleRequest>>,
-    requests: Arc<Index>,
+/// What a binding's change decides, once the cache shows it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Woken {
+    /// Requests to decide again.
+    pub requests: Vec<ObjectRef<RoleRequest>>,
+    /// Bindings to decide again.
+    pub bindings: Vec<ObjectRef<RoleBinding>>,
+    /// Workspaces whose counts changed.
+    pub workspaces: Vec<ObjectRef<Workspace>>,
+}
+
+/// The indexes and caches that say who depends on a binding.
+pub(super) struct BindingDependents {
+    /// Requests by namespace.
+    pub requests: Arc<Index>,
+    /// Foureyes bindings by namespace.
+    pub bindings: Arc<Index>,
+    /// The foureyes bindings.
+    pub store: reflector::Store<RoleBinding>,
+    /// Workspaces by control namespace.
+    pub workspaces: Arc<Index>,
+}
+
+impl BindingDependents {
+    /// Who depends on `b`, which just changed: the requests of its
+    /// namespace for a manager's binding (the quorum may change), the request
+    /// it was made from; for a manager's binding, the bindings of its
+    /// namespace not in effect yet (whether its holder may grant changed);
+    /// the workspace of its namespace (its counts).
+    pub fn of(&self, b: &RoleBinding) -> Woken {
+        let ns = b.namespace().unwrap_or_default();
+        let bindings = if b.spec.workspace_role == Some(crate::api::WorkspaceRole::Manager) {
+            self.bindings
+                .get(&ns)
+                .into_iter()
+                .map(|name| ObjectRef::new(&name).within(&ns))
+                .filter(|r| {
+                    self.store.get(r).is_some_and(|other| {
+                        other.uid() != b.uid()
+                            && other
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.phase)
+                                .is_none_or(|p| p == crate::api::BindingPhase::Pending)
+                    })
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        Woken {
+            requests: requests_touched_by_binding(b, &self.requests),
+            bindings,
+            workspaces: self
+                .workspaces
+                .get(&ns)
+                .iter()
+                .map(|name| ObjectRef::new(name))
+                .collect(),
+        }
+    }
+}
+
+/// A binding's phase, spec or deletion decides others (see
+/// [`BindingDependents::of`]); they are told once the cache shows it.
+pub(super) fn dependents_of_binding(
+    rr_tx: UnboundedSender<ObjectRef<RoleRequest>>,
+    rb_tx: UnboundedSender<ObjectRef<RoleBinding>>,
+    ws_tx: UnboundedSender<ObjectRef<Workspace>>,
+    dependents: BindingDependents,
 ) -> impl FnMut(&Result<watcher::Event<RoleBinding>, watcher::Error>) + Send + 'static {
     relay(
         |b: &RoleBinding| {
@@ -40,8 +105,15 @@ pub(super) fn requests_of_binding(
             )
         },
         move |b| {
-            for r in requests_touched_by_binding(b, &requests) {
-                let _ = tx.send(r);
+            let woken = dependents.of(b);
+            for r in woken.requests {
+                let _ = rr_tx.send(r);
+            }
+            for r in woken.bindings {
+                let _ = rb_tx.send(r);
+            }
+            for r in woken.workspaces {
+                let _ = ws_tx.send(r);
             }
         },
     )
@@ -169,6 +241,61 @@ mod tests {
 
     use super::*;
     use crate::wire::BINDING_REF_ANNOTATION;
+
+    fn binding(name: &str, role: serde_json::Value, phase: Option<&str>) -> RoleBinding {
+        let mut spec = serde_json::json!({
+            "subject": { "kind": "User", "name": name }, "duration": "1h",
+            "justification": "INC-1", "grantedBy": "carol",
+        });
+        spec.as_object_mut().unwrap().extend(role.as_object().unwrap().clone());
+        let mut b: RoleBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+            "metadata": { "name": name, "namespace": "ws-a", "uid": format!("uid-{name}") },
+            "spec": spec,
+        }))
+        .unwrap();
+        if let Some(phase) = phase {
+            b.status = serde_json::from_value(serde_json::json!({ "phase": phase })).unwrap();
+        }
+        b
+    }
+
+    /// A manager whose binding the cache now shows Active (or gone) may
+    /// authorise, or no longer authorise, the pending bindings they granted:
+    /// those are decided again, after the cache took the change in (a wake
+    /// sent before it would decide on the old cache, and nothing would
+    /// wake them later).
+    #[test]
+    fn a_managers_binding_wakes_the_pending_bindings_of_its_namespace() {
+        let (store, mut writer) = reflector::store::<RoleBinding>();
+        let (by_namespace, requests) = (Arc::new(Index::default()), Arc::new(Index::default()));
+        let manager = binding("carol", serde_json::json!({"workspaceRole": "manager"}), Some("Active"));
+        let pending = binding("dave", serde_json::json!({"workspaceRole": "member"}), Some("Pending"));
+        let new = binding("erin", serde_json::json!({"workspaceRole": "member"}), None);
+        let active = binding("frank", serde_json::json!({"workspaceRole": "member"}), Some("Active"));
+        for b in [&manager, &pending, &new, &active] {
+            let event = watcher::Event::Apply(b.clone());
+            writer.apply_watcher_event(&event);
+            by_namespace.observe(&event, |b: &RoleBinding| Some(("ws-a".into(), b.name_any())));
+        }
+        let workspaces = Arc::new(Index::default());
+        workspaces.observe(&watcher::Event::Apply(()), |_| Some(("ws-a".into(), "a".into())));
+        let dependents = BindingDependents {
+            requests,
+            bindings: by_namespace,
+            store,
+            workspaces,
+        };
+        let mut woken: Vec<String> = dependents.of(&manager).bindings.into_iter().map(|r| r.name).collect();
+        woken.sort();
+        assert_eq!(woken, vec!["dave", "erin"]);
+        assert!(
+            dependents.of(&pending).bindings.is_empty(),
+            "a member's binding authorises nobody"
+        );
+        let counted: Vec<String> = dependents.of(&pending).workspaces.into_iter().map(|r| r.name).collect();
+        assert_eq!(counted, vec!["a"], "every binding counts in its workspace");
+    }
 
     #[test]
     fn owner_of_reads_the_annotation() {

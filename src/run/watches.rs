@@ -89,6 +89,7 @@ pub(super) fn native_cache(
     config: watcher::Config,
     tracker: &Arc<SyncTracker>,
     index: &Arc<reconcile::index::Index>,
+    own: &Arc<reconcile::OwnWrites>,
 ) -> (
     reflector::Store<NativeGrant>,
     impl futures::Stream<Item = ObjectRef<RoleBinding>> + Send + 'static,
@@ -97,12 +98,18 @@ pub(super) fn native_cache(
     let mut feed = reconcile::index::feed(index, native_key);
     let mut synced = synced_on_init(tracker, "native rolebindings");
     let mut first_sync_done = false;
+    let own = own.clone();
     let natives = watcher(Api::<NativeBinding>::all(client.clone()), config)
         .default_backoff()
         .map(|event| event.map(|event| map_event(event, |n| NativeGrant::from(&n))));
     let stream = reflector::reflector(writer, natives).filter_map(move |event| {
         feed(&event);
         synced(&event);
+        if let Ok(event) = &event {
+            // Only deletions are recorded for native bindings.
+            own.deleted_natives
+                .observe_with(event, |n: &NativeGrant| (n.uid.as_deref(), None));
+        }
         let owner = match event {
             Ok(watcher::Event::InitDone) => {
                 first_sync_done = true;
