@@ -15,7 +15,7 @@ use super::plan;
 use super::vote::is_open;
 use crate::api::{RoleBinding, RoleRequest, SubjectKind, Workspace, WorkspaceRole};
 use crate::policy::Role;
-use crate::policy::managers::is_active;
+use crate::policy::managers::{is_active, managers};
 
 /// One workspace as the caller sees it.
 #[derive(Debug, Clone, Default)]
@@ -46,15 +46,10 @@ impl Me {
         }
     }
 
-    /// Whether the caller holds an active manager binding in the workspace
-    /// (as a user: the operator counts only user subjects as managers).
+    /// Whether the caller is a manager of the workspace now, as the
+    /// operator counts managers.
     pub fn manages(&self, ws: &WorkspaceView, now: DateTime<Utc>) -> bool {
-        ws.bindings.iter().any(|b| {
-            b.spec.workspace_role == Some(WorkspaceRole::Manager)
-                && b.spec.subject.kind == SubjectKind::User
-                && b.spec.subject.name == self.user
-                && is_active(b, now)
-        })
+        managers(ws.bindings.iter(), now).contains(&self.user)
     }
 }
 

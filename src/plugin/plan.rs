@@ -35,7 +35,10 @@ use crate::api::{
     RoleRequest, Subject, SubjectKind, Workspace,
 };
 use crate::config::Config;
-use crate::policy::binding::{OriginFacts, ProjectFacts, WorkspaceFacts};
+use std::sync::Arc;
+
+use crate::policy::binding::OriginFacts;
+use crate::policy::facts::{Snapshot, Vantage, binding_world, made_from};
 use crate::policy::quorum::{
     ExistingBinding, Problem, RequestFacts, RequestWorkspace, decide_request, requester, voters,
 };
@@ -102,15 +105,46 @@ impl World {
     pub fn workspace_of(&self, ns: &str) -> Option<&Workspace> {
         self.workspaces.iter().find(|w| control_namespace(w) == ns)
     }
+}
 
-    /// Users holding an active manager binding in `ns`, sorted.
-    pub fn managers(&self, ns: &str, now: DateTime<Utc>) -> Vec<String> {
-        crate::policy::managers::managers(
-            self.bindings.iter().filter(|b| b.namespace().as_deref() == Some(ns)),
-            now,
-        )
-        .into_iter()
-        .collect()
+/// The plan judges with the operator's own gathering of facts.
+impl Snapshot for World {
+    fn workspace_of(&self, ns: &str) -> Option<Arc<Workspace>> {
+        World::workspace_of(self, ns).cloned().map(Arc::new)
+    }
+
+    fn project(&self, ns: &str, name: &str) -> Option<Arc<Project>> {
+        self.projects
+            .iter()
+            .find(|p| p.name_any() == name && p.namespace().as_deref() == Some(ns))
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .cloned()
+            .map(Arc::new)
+    }
+
+    fn bindings_in(&self, ns: &str) -> Vec<Arc<RoleBinding>> {
+        self.bindings
+            .iter()
+            .filter(|b| b.namespace().as_deref() == Some(ns))
+            .cloned()
+            .map(Arc::new)
+            .collect()
+    }
+
+    fn binding(&self, ns: &str, name: &str) -> Option<Arc<RoleBinding>> {
+        self.bindings
+            .iter()
+            .find(|b| b.name_any() == name && b.namespace().as_deref() == Some(ns))
+            .cloned()
+            .map(Arc::new)
+    }
+
+    fn request(&self, ns: &str, name: &str) -> Option<Arc<RoleRequest>> {
+        self.requests
+            .iter()
+            .find(|r| r.name_any() == name && r.namespace().as_deref() == Some(ns))
+            .cloned()
+            .map(Arc::new)
     }
 }
 
@@ -310,53 +344,23 @@ impl Judge<'_> {
         previous: Option<&RoleBindingStatus>,
         origin: Option<OriginFacts>,
     ) -> BindingDecision {
-        let ws = self.world.workspace_of(ns);
-        let ws_name = ws.map(|w| w.name_any()).unwrap_or_default();
-        let ws_uid = ws.and_then(|w| w.uid()).unwrap_or_default();
-        let ws_facts = ws.map(|w| WorkspaceFacts {
-            name: &ws_name,
-            uid: &ws_uid,
-            namespace: ns,
-            policy: &w.spec.approval_policy,
-            max_duration: w.spec.max_duration.to_chrono(),
-            restrict_partner_self_assignment: w.spec.restrict_partner_self_assignment,
-            // Readiness is the operator's business, not the change's.
-            ready: true,
-        });
-        let project = spec.project.as_ref().and_then(|p| {
-            self.world
-                .projects
-                .iter()
-                .find(|x| x.name_any() == *p && x.namespace().as_deref() == Some(ns))
-        });
-        // The namespaces the project holds, or (a new project) the ones it asks for.
-        let project_ns: Vec<String> = project
-            .map(|p| match p.status.as_ref().map(|s| &s.namespaces) {
-                Some(held) if !held.is_empty() => held.clone(),
-                _ => p.spec.namespaces.clone(),
-            })
-            .unwrap_or_default();
-        let project_uid = project.and_then(|p| p.uid()).unwrap_or_default();
-        let project_facts = project.map(|p| ProjectFacts {
-            uid: &project_uid,
-            namespaces: &project_ns,
-            role_map: &p.spec.role_map,
-        });
-        let managers = self.world.managers(ns, self.now);
+        // A change about to be applied: readiness is the operator's
+        // business, and a new project's namespaces are those it asks for.
+        let world = binding_world(self.world, ns, spec, self.now, Vantage::Plan);
         let facts = BindingFacts {
             spec,
             created,
             previous,
-            workspace: ws_facts,
-            project: project_facts,
+            workspace: world.workspace_facts(ns),
+            project: world.project_facts(),
             origin,
             pinned_cluster_role: previous.and_then(|s| s.cluster_role.as_deref()),
             granted_by_partner: self.config.partners.contains(&spec.granted_by, &[]),
             granted_by_groups: None,
             stamps_trusted: true,
-            workspace_alive: ws.is_some(),
-            project_alive: project.is_some(),
-            granted_by_manager: managers.contains(&spec.granted_by),
+            workspace_alive: world.workspace.is_some(),
+            project_alive: world.project.is_some(),
+            granted_by_manager: world.is_manager(&spec.granted_by),
             config: self.config,
             now: self.now,
         };
@@ -575,16 +579,9 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
             planned
         }
     };
-    let existing = match world
-        .bindings
-        .iter()
-        .find(|b| b.name_any() == name && b.namespace().as_deref() == Some(ns.as_str()))
-    {
+    let existing = match Snapshot::binding(world, &ns, &name) {
         None => ExistingBinding::None,
-        Some(b) => match (&b.spec.origin_request, &live_uid) {
-            (Some(o), Some(uid)) if o.uid == *uid => ExistingBinding::Ours,
-            _ => ExistingBinding::Foreign,
-        },
+        Some(b) => made_from(&b, live_uid.as_deref()),
     };
     let facts = RequestFacts {
         spec: &r.spec,

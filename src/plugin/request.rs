@@ -10,6 +10,7 @@ use super::cli::{Global, Output, RequestArgs};
 use super::common::{api_err, check_name, create_named, emit, emit_json, role_fields, split, subject, target, who};
 use super::plan::World;
 use crate::api::{RoleBinding, RoleRequest, RoleRequestSpec};
+use crate::policy::facts::Snapshot;
 
 /// Files the request as the caller and names the managers who can approve it.
 pub(super) async fn command(client: &Client, g: &Global, a: &RequestArgs) -> Result<u8, PluginError> {

@@ -3,6 +3,7 @@
 //! The reconcilers gather the snapshot, call these, and apply the result.
 
 pub mod binding;
+pub mod facts;
 pub mod identity;
 pub mod lifecycle;
 pub mod managers;

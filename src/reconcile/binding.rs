@@ -21,9 +21,9 @@ use crate::api::time::from_k8s;
 use crate::api::{BindingPhase, RequestPhase, RoleBinding};
 use crate::audit::transitions::{self, object_of};
 use crate::policy::binding::{
-    self as policy, BindingDecision, BindingFacts, OriginFacts, ProjectFacts, WorkspaceFacts, binding_status,
-    decide_binding,
+    self as policy, BindingDecision, BindingFacts, OriginFacts, binding_status, decide_binding,
 };
+use crate::policy::facts::{Vantage, binding_world};
 use crate::rbac::{self, NativeGrant, Owner};
 
 /// How long after an expiry its record (history, status, event) waits, so
@@ -66,34 +66,9 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     let created = b.metadata.creation_timestamp.as_ref().map(from_k8s).unwrap_or(now);
 
     // Gather the world.
-    let workspace = ctx.workspace_of(&ns);
+    let world = binding_world(&ctx.world, &ns, &b.spec, now, Vantage::Operator);
+    let workspace = world.workspace.clone();
     let ws_name = workspace.as_ref().map(|w| w.name_any());
-    let ws_uid = workspace.as_ref().and_then(|w| w.uid());
-    let ws_facts = workspace.as_ref().map(|w| WorkspaceFacts {
-        name: ws_name.as_deref().unwrap_or_default(),
-        uid: ws_uid.as_deref().unwrap_or_default(),
-        namespace: &ns,
-        policy: &w.spec.approval_policy,
-        max_duration: w.spec.max_duration.to_chrono(),
-        restrict_partner_self_assignment: w.spec.restrict_partner_self_assignment,
-        ready: w.is_ready(),
-    });
-    let project = b.spec.project.as_ref().and_then(|p| {
-        ctx.projects
-            .get(&ObjectRef::new(p).within(&ns))
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-    });
-    let project_ns: Vec<String> = project
-        .as_ref()
-        .and_then(|p| p.status.as_ref())
-        .map(|s| s.namespaces.clone())
-        .unwrap_or_default();
-    let project_uid = project.as_ref().and_then(|p| p.uid());
-    let project_facts = project.as_ref().map(|p| ProjectFacts {
-        uid: project_uid.as_deref().unwrap_or_default(),
-        namespaces: &project_ns,
-        role_map: &p.spec.role_map,
-    });
     // `grantedBy` counts only if they wrote it, or a trusted asserter did.
     let written_in_name = crate::policy::identity::written_by_self_or_asserter(
         b.metadata.annotations.as_ref(),
@@ -129,8 +104,8 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         spec: &b.spec,
         created,
         previous: previous.as_ref(),
-        workspace: ws_facts,
-        project: project_facts,
+        workspace: world.workspace_facts(&ns),
+        project: world.project_facts(),
         origin,
         pinned_cluster_role: previous
             .as_ref()
@@ -138,18 +113,13 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             .or(origin_role.as_deref()),
         granted_by_partner: written_in_name && ctx.is_partner_creator(&b.spec.granted_by, &b.metadata),
         granted_by_groups: crate::policy::identity::creator_groups(b.metadata.annotations.as_ref(), &b.spec.granted_by),
-        granted_by_manager: written_in_name && ctx.is_manager(&ns, &b.spec.granted_by, now),
+        granted_by_manager: written_in_name && world.is_manager(&b.spec.granted_by),
         workspace_alive: ctx.workspace_alive(&ns, previous.as_ref().and_then(|s| s.workspace_uid.as_deref())),
-        project_alive: b.spec.project.as_ref().is_some_and(|name| {
-            ctx.projects
-                .get(&ObjectRef::new(name).within(&ns))
-                .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .is_some_and(|p| {
-                    previous
-                        .as_ref()
-                        .and_then(|s| s.project_uid.as_deref())
-                        .is_none_or(|uid| p.uid().as_deref() == Some(uid))
-                })
+        project_alive: world.project.as_ref().is_some_and(|p| {
+            previous
+                .as_ref()
+                .and_then(|s| s.project_uid.as_deref())
+                .is_none_or(|uid| p.uid().as_deref() == Some(uid))
         }),
         stamps_trusted: ctx.anchors_intact(),
         config: &ctx.config,

@@ -13,7 +13,6 @@ pub mod workspace;
 use crate::wire::FINALIZER;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use kube::Client;
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -257,14 +256,33 @@ impl World {
             })
     }
 
-    /// The foureyes bindings in a namespace.
+    /// The foureyes bindings in a namespace, each with the status this
+    /// process last wrote for it when the cache does not show that yet.
     pub fn bindings_in(&self, namespace: &str) -> Vec<Arc<RoleBinding>> {
         self.index
             .bindings_by_namespace
             .get(namespace)
             .into_iter()
             .filter_map(|name| self.bindings.get(&ObjectRef::new(&name).within(namespace)))
+            .map(|b| self.newest(b))
             .collect()
+    }
+
+    /// `b` with the status this process last wrote, if the cache lags.
+    fn newest(&self, b: Arc<RoleBinding>) -> Arc<RoleBinding> {
+        let uid = b.metadata.uid.as_deref().unwrap_or_default();
+        match self
+            .own
+            .binding_statuses
+            .get(uid, b.metadata.resource_version.as_deref())
+        {
+            Some(status) => {
+                let mut newer = (*b).clone();
+                newer.status = Some(status);
+                Arc::new(newer)
+            }
+            None => b,
+        }
     }
 
     /// The role requests in a namespace.
@@ -289,18 +307,6 @@ impl World {
             })
             .filter(|n| n.owner_uid.as_deref() == Some(uid))
             .collect()
-    }
-
-    /// Whether `user` holds an active manager binding in the control namespace.
-    pub fn is_manager(&self, namespace: &str, user: &str, now: DateTime<Utc>) -> bool {
-        self.bindings_in(namespace)
-            .iter()
-            .any(|b| b.spec.subject.name == user && is_active_manager(b, now))
-    }
-
-    /// The users who hold an active manager binding in the control namespace.
-    pub fn managers(&self, namespace: &str, now: DateTime<Utc>) -> std::collections::BTreeSet<String> {
-        crate::policy::managers::managers(self.bindings_in(namespace).iter().map(|b| b.as_ref()), now)
     }
 
     /// Whether `user` is a partner, judged on the admission stamps of `meta`.
@@ -343,9 +349,31 @@ impl Context {
     }
 }
 
-use kube::ResourceExt as _;
+impl crate::policy::facts::Snapshot for World {
+    fn workspace_of(&self, ns: &str) -> Option<Arc<Workspace>> {
+        World::workspace_of(self, ns)
+    }
 
-pub use crate::policy::managers::{is_active, is_active_manager};
+    fn project(&self, ns: &str, name: &str) -> Option<Arc<Project>> {
+        self.projects
+            .get(&ObjectRef::new(name).within(ns))
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+    }
+
+    fn bindings_in(&self, ns: &str) -> Vec<Arc<RoleBinding>> {
+        World::bindings_in(self, ns)
+    }
+
+    fn binding(&self, ns: &str, name: &str) -> Option<Arc<RoleBinding>> {
+        self.bindings.get(&ObjectRef::new(name).within(ns))
+    }
+
+    fn request(&self, ns: &str, name: &str) -> Option<Arc<RoleRequest>> {
+        self.requests.get(&ObjectRef::new(name).within(ns))
+    }
+}
+
+use kube::ResourceExt as _;
 
 /// Per-object exponential backoff for transient errors: 1 s, 2 s, 4 s, ...
 /// up to 5 minutes, reset by a successful reconcile.

@@ -26,6 +26,7 @@ use crate::api::time::from_k8s;
 use crate::api::{OriginRequest, RequestPhase, RoleBinding, RoleBindingSpec, RoleRequest};
 use crate::audit::transitions;
 use crate::policy::binding::Refusal;
+use crate::policy::facts::{made_from, request_world};
 use crate::policy::quorum::{
     self as quorum, ExistingBinding, RequestFacts, RequestWorkspace, decide_request, qualifying_managers,
     request_status, requester, voters,
@@ -67,27 +68,23 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     let role = Role::of_request(&r.spec);
 
     // Gather the world.
-    let workspace = ctx.workspace_of(&ns);
-    let managers = ctx.managers(&ns, now);
-    let qualifying_managers = qualifying_managers(&r.spec, &managers);
+    let world = request_world(&ctx.world, &ns, r, Some(&uid), now);
+    let (workspace, managers) = (&world.workspace, &world.managers);
+    let qualifying_managers = qualifying_managers(&r.spec, managers);
     let voters = voters(
         &r.spec,
         r.metadata.annotations.as_ref(),
         r.spec.approvals.len(),
-        &managers,
+        managers,
         &ctx.config,
     );
-    let requester = requester(&r.spec, r.metadata.annotations.as_ref(), &managers, &ctx.config);
+    let requester = requester(&r.spec, r.metadata.annotations.as_ref(), managers, &ctx.config);
     let role_problem = match &role {
         None => Some((
             "InvalidSpec",
             "exactly one of spec.workspaceRole or spec.project with spec.projectRole must be set".to_owned(),
         )),
         Some(role) => role_problem(ctx, &ns, role),
-    };
-    let binding = match ctx.bindings.get(&ObjectRef::new(&name).within(&ns)) {
-        None => ExistingBinding::None,
-        Some(b) => origin_of(&b, &uid),
     };
     let previous = ctx.request_status(r);
     let ws_name = workspace.as_ref().map(|w| w.name_any());
@@ -103,7 +100,7 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         role_problem,
         requester,
         voters: &voters,
-        binding,
+        binding: world.binding,
         now,
     };
 
@@ -249,14 +246,6 @@ fn resolved_cluster_role(ctx: &Context, ns: &str, role: Option<&Role>) -> Option
     resolve_cluster_role(role, &p.spec.role_map, &ctx.config.role_map, &ctx.config.allowed()).ok()
 }
 
-/// Whether `b` is the binding made from the request with `uid`.
-fn origin_of(b: &RoleBinding, uid: &str) -> ExistingBinding {
-    match &b.spec.origin_request {
-        Some(o) if o.uid == uid => ExistingBinding::Ours,
-        _ => ExistingBinding::Foreign,
-    }
-}
-
 async fn write_status(
     ctx: &Context,
     ns: &str,
@@ -327,7 +316,7 @@ async fn create_binding(
         Ok(_) => Ok(ExistingBinding::Ours),
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let existing = api.get(&name).await.map_err(kube_err("get binding"))?;
-            Ok(origin_of(&existing, uid))
+            Ok(made_from(&existing, Some(uid)))
         }
         Err(e) => Err(kube_err("create binding")(e)),
     }

@@ -19,13 +19,14 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::{Context, Error, count_finalizer_write, describe, is_active, kube_err};
+use super::{Context, Error, count_finalizer_write, describe, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, set_condition};
 use crate::api::workspace::ChainHead;
 use crate::api::{SubjectKind, Workspace, WorkspaceRole, WorkspaceStatus};
 use crate::audit::history::Chain;
 use crate::audit::transitions;
 use crate::policy::lifecycle;
+use crate::policy::managers::is_active;
 use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_control_namespace};
 use crate::policy::transition::reason as events;
 use crate::rbac::{self, label_value};

@@ -101,7 +101,7 @@ async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile::Er
         .bindings
         .state()
         .iter()
-        .filter(|b| reconcile::is_active(b, now))
+        .filter(|b| crate::policy::managers::is_active(b, now))
         .count();
     ctx.metrics.set_active_grants(active as i64);
     ctx.metrics.set_overdue_grants(overdue);
