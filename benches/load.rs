@@ -22,7 +22,7 @@
 //! `cargo test --benches` builds it but skips the load: only `cargo bench`
 //! (which passes `--bench`) runs it.
 
-use foureyes::wire::{EXPIRES_ANNOTATION, GRANT_SELECTOR};
+use foureyes::wire::{CONTROL_NAMESPACE_LABEL, EXPIRES_ANNOTATION, GRANT_SELECTOR};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -347,9 +347,13 @@ async fn main() -> anyhow::Result<()> {
             let admin = admin.clone();
             async move {
                 let name = format!("bench-{i}");
+                // Created ahead, so that the bindings can follow at once; the
+                // operator takes an existing namespace only when it is
+                // labelled for the workspace.
                 let ns = Namespace {
                     metadata: ObjectMeta {
                         name: Some(format!("ws-{name}")),
+                        labels: Some([(CONTROL_NAMESPACE_LABEL.to_owned(), name.clone())].into()),
                         ..Default::default()
                     },
                     ..Default::default()
