@@ -5,9 +5,12 @@
 //! identity. When a test fails, the objects of its workspace are printed.
 #![allow(dead_code)]
 
+mod controlplane;
 pub mod world;
 
-use std::path::{Path, PathBuf};
+pub use controlplane::{ControlPlane, repo};
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,20 +26,7 @@ pub const IDENTITIES: &[&str] = &[
     "admin", "alice", "bob", "carol", "dave", "erin", "partner", "auditor", "gitops", "operator",
 ];
 
-/// A running control plane.
-pub struct ControlPlane {
-    /// Its state directory (kubeconfigs, logs, pids).
-    pub dir: PathBuf,
-    /// The kubectl built with it.
-    pub kubectl: PathBuf,
-}
-
 static PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
-
-/// The repository root.
-pub fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The control plane of this test binary, started on first use.
 /// If it cannot start, every test of the binary fails with the first error
@@ -72,26 +62,7 @@ fn start_plane() -> ControlPlane {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tests".into());
     let dir = std::env::temp_dir().join(format!("foureyes-{test_name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new("bash")
-        .arg(repo().join("tests/controlplane/start.sh"))
-        .arg(&dir)
-        .arg(std::process::id().to_string())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run tests/controlplane/start.sh");
-    assert!(
-        out.status.success(),
-        "tests/controlplane/start.sh failed; see its output above"
-    );
-    let env = std::fs::read_to_string(dir.join("env")).expect("control plane env file");
-    let kubectl = env
-        .lines()
-        .find_map(|l| l.strip_prefix("KUBECTL="))
-        .map(|v| PathBuf::from(v.trim_matches(|c| c == '"' || c == '\'')))
-        .expect("KUBECTL in env");
-    let plane = ControlPlane { dir, kubectl };
+    let plane = ControlPlane::start(dir).unwrap_or_else(|err| panic!("{err}"));
     if HELM_INSTALL.load(Ordering::SeqCst) {
         install_chart(&plane);
     } else {
@@ -243,35 +214,6 @@ pub fn run_helm(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
 }
 
 impl ControlPlane {
-    /// The kubeconfig file of an identity.
-    pub fn kubeconfig(&self, identity: &str) -> PathBuf {
-        self.dir.join("kubeconfig").join(format!("{identity}.kubeconfig"))
-    }
-
-    /// Runs kubectl as an identity; returns (success, stdout, stderr).
-    pub fn kubectl(&self, identity: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        use std::io::Write as _;
-        let mut child = Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig(identity))
-            .args(args)
-            .current_dir(repo())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        }
-        let out = child.wait_with_output().expect("kubectl output");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
     /// Runs kubectl as an identity and panics with its output if it fails.
     pub fn kubectl_ok(&self, identity: &str, args: &[&str], stdin: Option<&str>) -> String {
         let (ok, stdout, stderr) = self.kubectl(identity, args, stdin);

@@ -16,12 +16,15 @@
 //! the N stay in flight; then the N are approved at once. It prints approval
 //! → native RBAC latency p50/p99/max for both, and the API writes per request.
 //!
-//! Usage: `cargo run --release --bin foureyes-bench -- --bindings 1000`
-//! or `cargo run --release --bin foureyes-bench -- --requests 1000`
+//! Usage: `cargo bench --bench load -- --bindings 1000`, or
+//! `-- --requests 1000`, or `-- --history 2000`. It starts the control plane
+//! with the integration tests' code (`tests/support/controlplane.rs`).
+//! `cargo test --benches` builds it but skips the load: only `cargo bench`
+//! (which passes `--bench`) runs it.
 
-use foureyes::wire::{EXPIRES_ANNOTATION, GRANT_SELECTOR};
+use foureyes::wire::{CONTROL_NAMESPACE_LABEL, EXPIRES_ANNOTATION, GRANT_SELECTOR};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +43,11 @@ use serde_json::json;
 
 use foureyes::api::{BindingPhase, RoleBinding, Workspace};
 use foureyes::rbac::parse_expiry;
+
+#[path = "../tests/support/controlplane.rs"]
+mod controlplane;
+
+use controlplane::{ControlPlane, repo};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -64,39 +72,31 @@ struct Args {
     /// How many single expiries or approvals to measure.
     #[arg(long, default_value_t = 200)]
     singles: usize,
+    /// Passed by `cargo bench`; without it (`cargo test --benches`) nothing runs.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 /// Native binding name → (its expiry, when a watcher saw it deleted).
 type Deletions = Arc<tokio::sync::Mutex<HashMap<String, (DateTime<Utc>, DateTime<Utc>)>>>;
 
-struct Plane {
-    dir: PathBuf,
+/// The benchmark's control plane (started like the integration tests'),
+/// stopped when dropped.
+struct Plane(ControlPlane);
+
+impl std::ops::Deref for Plane {
+    type Target = ControlPlane;
+
+    fn deref(&self) -> &ControlPlane {
+        &self.0
+    }
 }
 
 impl Plane {
-    fn kubeconfig(&self, id: &str) -> PathBuf {
-        self.dir.join("kubeconfig").join(format!("{id}.kubeconfig"))
-    }
-    fn kubectl(&self, id: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
-        use std::io::Write as _;
-        let env = std::fs::read_to_string(self.dir.join("env"))?;
-        let kubectl = env
-            .lines()
-            .find_map(|l| l.strip_prefix("KUBECTL="))
-            .context("KUBECTL")?
-            .to_owned();
-        let mut child = Command::new(kubectl)
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig(id))
-            .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::null())
-            .spawn()?;
-        if let Some(s) = stdin {
-            child.stdin.take().context("stdin")?.write_all(s.as_bytes())?;
-        }
-        if !child.wait()?.success() {
-            bail!("kubectl {args:?} failed");
+    fn kubectl_ok(&self, id: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
+        let (ok, _, stderr) = self.kubectl(id, args, stdin);
+        if !ok {
+            bail!("kubectl {args:?} failed: {stderr}");
         }
         Ok(())
     }
@@ -104,10 +104,7 @@ impl Plane {
 
 impl Drop for Plane {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo().join("tests/controlplane/stop.sh"))
-            .arg(&self.dir)
-            .status();
+        self.0.stop();
     }
 }
 
@@ -116,35 +113,22 @@ impl Drop for Plane {
 /// configuration (written to `config.yaml` in the plane's directory).
 fn start_plane(prefix: &str) -> anyhow::Result<Plane> {
     let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
-    let out = Command::new("bash")
-        .arg(repo().join("tests/controlplane/start.sh"))
-        .arg(&dir)
-        .arg(std::process::id().to_string())
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !out.status.success() {
-        bail!("control plane did not start");
-    }
-    let plane = Plane { dir };
+    let plane = Plane(ControlPlane::start(dir).map_err(anyhow::Error::msg)?);
     let crds = repo().join("crds").display().to_string();
-    plane.kubectl("admin", &["apply", "--server-side", "-f", &crds], None)?;
-    plane.kubectl("admin", &["wait", "--for=condition=Established", "crd", "--all"], None)?;
+    plane.kubectl_ok("admin", &["apply", "--server-side", "-f", &crds], None)?;
+    plane.kubectl_ok("admin", &["wait", "--for=condition=Established", "crd", "--all"], None)?;
     let config = plane.dir.join("config.yaml");
     std::fs::write(&config, "partners: {users: [partner]}\nsweepInterval: 1m\n")?;
-    let rbac = Command::new(std::env::current_exe()?.with_file_name("foureyes"))
+    let rbac = Command::new(env!("CARGO_BIN_EXE_foureyes"))
         .args(["rbac", "--config"])
         .arg(&config)
         .output()?;
-    plane.kubectl(
+    plane.kubectl_ok(
         "admin",
         &["apply", "--server-side", "-f", "-"],
         Some(&String::from_utf8_lossy(&rbac.stdout)),
     )?;
     Ok(plane)
-}
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 async fn client(plane: &Plane, id: &str) -> anyhow::Result<Client> {
@@ -162,8 +146,7 @@ struct Operator {
 
 impl Operator {
     fn start(plane: &Plane, config: &Path, port: u16, log: &Path) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe()?.with_file_name("foureyes");
-        let child = Command::new(exe)
+        let child = Command::new(env!("CARGO_BIN_EXE_foureyes"))
             .args(["run", "--config"])
             .arg(config)
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
@@ -175,7 +158,7 @@ impl Operator {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?)
             .spawn()
-            .context("start the operator (build it with --release too)")?;
+            .context("start the operator")?;
         let pid = child.id();
         Ok(Self {
             child,
@@ -287,6 +270,10 @@ fn summary(name: &str, mut lags: Vec<f64>) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if !args.bench {
+        println!("the load benchmark runs with cargo bench --bench load");
+        return Ok(());
+    }
     if let Some(n) = args.history {
         return history_bench(n.max(1), args.concurrency.max(1)).await;
     }
@@ -304,7 +291,7 @@ async fn main() -> anyhow::Result<()> {
     // Control plane.
     let plane = start_plane("foureyes-bench")?;
     let config = plane.dir.join("config.yaml");
-    plane.kubectl(
+    plane.kubectl_ok(
         "admin",
         &[
             "apply",
@@ -360,9 +347,13 @@ async fn main() -> anyhow::Result<()> {
             let admin = admin.clone();
             async move {
                 let name = format!("bench-{i}");
+                // Created ahead, so that the bindings can follow at once; the
+                // operator takes an existing namespace only when it is
+                // labelled for the workspace.
                 let ns = Namespace {
                     metadata: ObjectMeta {
                         name: Some(format!("ws-{name}")),
+                        labels: Some([(CONTROL_NAMESPACE_LABEL.to_owned(), name.clone())].into()),
                         ..Default::default()
                     },
                     ..Default::default()
@@ -782,7 +773,7 @@ async fn history_bench(n: usize, concurrency: usize) -> anyhow::Result<()> {
     println!("foureyes history benchmark: {n} appends per chain");
     let plane = start_plane("foureyes-bench-history")?;
     let ns = "ws-bench-history";
-    plane.kubectl("admin", &["create", "namespace", ns], None)?;
+    plane.kubectl_ok("admin", &["create", "namespace", ns], None)?;
     let operator = client(&plane, "operator").await?;
     let appender = Arc::new(History::new(operator.clone()));
     let entry = |task: usize, i: usize| {
