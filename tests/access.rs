@@ -744,3 +744,34 @@ async fn grants_by_a_manager_who_just_became_one_take_effect() {
     })
     .await;
 }
+
+/// The workspace's own objects are watched: an edited Role or a deleted
+/// auditor binding is put back at once, with nothing else happening in the
+/// workspace.
+#[tokio::test]
+async fn the_workspace_objects_are_put_back_as_soon_as_they_change() {
+    use k8s_openapi::api::rbac::v1::Role;
+    let env = TestEnv::new("ws-watch").await;
+    setup(&env, 1, 1).await;
+    let roles = Api::<Role>::namespaced(client("admin").await, &env.ns);
+    let natives = Api::<NativeBinding>::namespaced(client("admin").await, &env.ns);
+    let patch = kube::api::Patch::Merge(json!({ "rules": [] }));
+    roles
+        .patch("foureyes-member", &kube::api::PatchParams::default(), &patch)
+        .await
+        .unwrap();
+    natives
+        .delete("foureyes-auditor", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the member Role and the auditor binding put back",
+        Duration::from_secs(8),
+        || async {
+            let role = roles.get_opt("foureyes-member").await.ok()??;
+            let auditors = natives.get_opt("foureyes-auditor").await.ok()??;
+            (role.rules.is_some_and(|r| !r.is_empty()) && auditors.subjects.is_some()).then_some(())
+        },
+    )
+    .await;
+}

@@ -46,8 +46,9 @@ pub struct World {
     /// last checked (see `run::check_anchors`).
     pub anchors: Arc<std::sync::atomic::AtomicBool>,
     /// Workspaces whose control namespace, Roles and auditor binding this
-    /// process last found in place (by uid: at which generation, and when).
-    pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, (Option<i64>, std::time::Instant)>>,
+    /// process found in place (by uid: at which generation), until a watch
+    /// of those objects sees one of them change.
+    pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>,
 }
 
 /// This process's own writes, until the caches show them (see
@@ -179,17 +180,17 @@ impl World {
     }
 
     /// Whether this process found the workspace's namespace, Roles and
-    /// auditor binding in place at this generation within the last sweep
-    /// interval. Reconciles that only refresh counts and chain heads (one or
-    /// two per grant) then read none of them again; an edit to those objects
-    /// is put back within a sweep interval, at the workspace's next reconcile.
+    /// auditor binding in place at this generation, and has seen none of
+    /// them change since (the watches of those objects forget it and wake
+    /// the workspace). Reconciles that only refresh counts and chain heads
+    /// (one or two per grant) then read none of them again; an edit to them
+    /// is put back at once.
     pub fn workspace_verified(&self, uid: &str, generation: Option<i64>) -> bool {
-        let fresh = self.config.sweep_interval.get();
         self.workspaces_verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(uid)
-            .is_some_and(|(g, at)| *g == generation && at.elapsed() < fresh)
+            .is_some_and(|g| *g == generation)
     }
 
     /// Remembers that the workspace's objects are in place at this generation.
@@ -197,7 +198,7 @@ impl World {
         self.workspaces_verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_owned(), (generation, std::time::Instant::now()));
+            .insert(uid.to_owned(), generation);
     }
 
     /// Forgets that the workspace's objects were in place.

@@ -355,6 +355,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
     let sweeper = sweep::every_interval(ctx.clone(), tracker.clone(), shutdown.clone());
+    let workspace_objects = {
+        let shutdown = shutdown.clone();
+        let watch = wakes::workspace_objects(ctx.clone());
+        async move {
+            tokio::select! {
+                _ = watch => {}
+                _ = shutdown => {}
+            }
+        }
+    };
     let anchor_check = anchors::check_every_interval(ctx.clone(), health.clone(), tracker.clone(), shutdown.clone());
 
     let reaper = {
@@ -378,7 +388,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 request_controller,
                 sweeper,
             ),
-            futures::future::join(reaper, anchor_check),
+            futures::future::join3(reaper, anchor_check, workspace_objects),
         ) => {}
         reason = leader.lost() => return Err(lost_leadership(&health, reason)),
     }

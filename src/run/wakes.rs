@@ -4,15 +4,21 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{Role as NativeRole, RoleBinding as NativeBinding};
 use kube::ResourceExt;
+use kube::api::{Api, ObjectMeta, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
 use crate::rbac::NativeGrant;
+use crate::reconcile::Context;
 use crate::reconcile::index::Index;
 use crate::reconcile::relay::relay;
+use crate::wire::{BINDING_UID_LABEL, CONTROL_NAMESPACE_LABEL, MANAGED_BY, MANAGED_BY_LABEL, WORKSPACE_LABEL};
 
 /// Bindings gone from the API server, to reap what they left behind.
 pub(super) fn deleted_bindings(
@@ -226,6 +232,61 @@ fn requests_touched_by_binding(b: &RoleBinding, requests: &Index) -> Vec<ObjectR
             .map(|o| ObjectRef::new(&o.name).within(&ns))
             .into_iter()
             .collect()
+    }
+}
+
+/// The objects a workspace keeps in its control namespace: the namespace
+/// itself, its Roles and its auditor binding. A change to any of them
+/// (someone edited, relabelled or deleted one) makes the workspace check
+/// them again, and put them back, at once: the reconciler otherwise trusts
+/// what it last found in place (see `World::workspace_verified`).
+pub(super) async fn workspace_objects(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let owned = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}");
+    let auditors = format!("{owned},!{BINDING_UID_LABEL}");
+    futures::join!(
+        changes_of::<NativeRole>(&ctx, &client, &owned, |m| m.namespace.clone()),
+        changes_of::<NativeBinding>(&ctx, &client, &auditors, |m| m.namespace.clone()),
+        changes_of::<Namespace>(&ctx, &client, CONTROL_NAMESPACE_LABEL, |m| m.name.clone()),
+    );
+}
+
+/// Watches the metadata of the objects of kind `K` that match `labels`,
+/// and makes the workspace of each changed one check its objects again.
+async fn changes_of<K>(
+    ctx: &Arc<Context>,
+    client: &kube::Client,
+    labels: &str,
+    namespace_of: fn(&ObjectMeta) -> Option<String>,
+) where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let ctx = ctx.clone();
+    watcher(
+        Api::<PartialObjectMeta<K>>::all(client.clone()),
+        watcher::Config::default().labels(labels),
+    )
+    .default_backoff()
+    .inspect(relay(
+        |m: &PartialObjectMeta<K>| m.metadata.resource_version.clone(),
+        move |m: &PartialObjectMeta<K>| {
+            if let Some(ns) = namespace_of(&m.metadata) {
+                recheck_workspace_of(&ctx, &ns);
+            }
+        },
+    ))
+    .for_each(|_| futures::future::ready(()))
+    .await
+}
+
+/// Makes the workspace whose control namespace is `ns` check its objects
+/// again.
+fn recheck_workspace_of(ctx: &Context, ns: &str) {
+    for name in ctx.index.workspaces_by_namespace.get(ns) {
+        if let Some(ws) = ctx.workspaces.get(&ObjectRef::new(&name)) {
+            ctx.forget_workspace_verified(&ws.uid().unwrap_or_default());
+            let _ = ctx.triggers.workspaces.send(ObjectRef::from_obj(ws.as_ref()));
+        }
     }
 }
 
