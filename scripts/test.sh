@@ -6,8 +6,9 @@
 # from start to end.
 #
 # Needs: rustup (or cargo with rustfmt and clippy), Go 1.26+, openssl, bash,
-# and root with Debian's containerd, runc, containernetworking-plugins and
-# iptables packages (installed here with apt-get when missing) for the node.
+# and root with Debian's containerd, runc, containernetworking-plugins,
+# iptables and iproute2 packages (installed here with apt-get when missing)
+# for the node.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,6 +22,7 @@ command -v containerd >/dev/null || node_packages+=(containerd)
 [[ -x /usr/sbin/runc ]] || node_packages+=(runc)
 [[ -x /usr/lib/cni/bridge ]] || node_packages+=(containernetworking-plugins)
 command -v iptables >/dev/null || node_packages+=(iptables)
+command -v ip >/dev/null || node_packages+=(iproute2)
 if [[ ${#node_packages[@]} -gt 0 ]]; then
   echo "==> installing ${node_packages[*]} (Debian's packages) for the node"
   command -v apt-get >/dev/null || { echo "test.sh: ${node_packages[*]} missing and no apt-get to install them" >&2; exit 1; }

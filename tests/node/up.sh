@@ -13,7 +13,7 @@
 #   NODE_IMAGES  OCI archives to import besides the sandbox image (space-separated)
 #   RUNC         the OCI runtime (default /usr/sbin/runc)
 #
-# Needs root, and `apt-get install containerd runc containernetworking-plugins iptables`.
+# Needs root, and `apt-get install containerd runc containernetworking-plugins iptables iproute2`.
 # Everything the node writes stays under NODE_DIR, except its cgroups
 # (/<cgroup hierarchy>/foureyes-node-N), its bridge fenodeN (10.88.N.0/24) and
 # one iptables rule that forwards the `kubernetes` Service's address to the API
@@ -30,7 +30,7 @@ parent_pid="${3:-}"
 node_name=localhost
 runc="${RUNC:-/usr/sbin/runc}"
 for b in containerd ctr iptables ip; do
-  command -v $b >/dev/null || die "$b is missing (apt-get install containerd runc containernetworking-plugins iptables)"
+  command -v $b >/dev/null || die "$b is missing (apt-get install containerd runc containernetworking-plugins iptables iproute2)"
 done
 [[ -x $runc ]] || die "$runc is missing (apt-get install runc)"
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local ]] || die "the CNI plugins are missing (apt-get install containernetworking-plugins)"
@@ -157,7 +157,7 @@ EOF
 service_ip="$(kubectl get service kubernetes -n default -o jsonpath='{.spec.clusterIP}')"
 [[ $service_ip =~ ^[0-9.]+$ ]] || die "no address for the Service default/kubernetes"
 api_port="${APISERVER_URL##*:}"
-sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
+echo 1 >"/proc/sys/net/ipv4/conf/$bridge/route_localnet"
 rule=(PREROUTING -i "$bridge" -d "$service_ip/32" -p tcp --dport 443 -m comment --comment "foureyes-node $dir"
   -j DNAT --to-destination "127.0.0.1:$api_port")
 printf '%q ' "${rule[@]}" >"$dir/iptables-rule"
