@@ -7,13 +7,25 @@
 # stops the demo with a message if it does not come. Then it leaves the
 # operator running until Ctrl-C, or stops at once with --once.
 #
+# With --in-cluster the operator runs as it does on a real cluster: two pods
+# from its image (scripts/image.sh), installed by `helm install` of
+# charts/foureyes, on a node that runs pods (tests/node/: containerd, runc,
+# the kubelet and the scheduler). That needs root and Debian's containerd,
+# runc and containernetworking-plugins packages.
+#
 # Needs: rustup (or cargo), Go 1.26+, openssl, bash.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd)"
 
-once=0
-[[ "${1:-}" == "--once" ]] && once=1
+once=0 in_cluster=0
+for arg in "$@"; do
+  case "$arg" in
+    --once) once=1 ;;
+    --in-cluster) in_cluster=1 ;;
+    *) echo "usage: demo.sh [--once] [--in-cluster]" >&2; exit 2 ;;
+  esac
+done
 started=$SECONDS
 
 # shown ARGS...: the arguments as one would type them (quoted where needed).
@@ -38,12 +50,25 @@ note() { printf '   (%s)\n' "$*"; }
 die() {
   printf '\ndemo FAILED: %s\n' "$*" >&2
   [[ -n "${state:-}" && -f "$state/operator.log" ]] && { echo "--- operator log (last lines) ---" >&2; tail -n 30 "$state/operator.log" >&2; }
+  [[ ${in_cluster:-0} -eq 1 && -n "${state:-}" ]] && { echo "--- operator pods' logs (last lines) ---" >&2
+    kc admin -n foureyes-system logs -l app.kubernetes.io/name=foureyes --tail=30 --prefix >&2 || true; }
   exit 1
 }
 
+if [[ $in_cluster -eq 1 && $(id -u) -ne 0 ]]; then
+  echo "demo.sh --in-cluster: a node that runs pods needs root" >&2
+  exit 1
+fi
 bold "Building the control plane and the operator"
 bin="$(bash tests/controlplane/build.sh | tail -n 1)"
 cargo build --locked --quiet --bin foureyes --bin kubectl-access
+if [[ $in_cluster -eq 1 ]]; then
+  helm_bin="$(bash tests/controlplane/helm/build.sh | tail -n 1)/helm"
+  say "scripts/image.sh"
+  image_line="$(bash scripts/image.sh | tail -n 1)"
+  read -r image image_name image_digest <<<"$image_line"
+  note "$image_name $image_digest"
+fi
 foureyes="$repo/target/debug/foureyes"
 kubectl_bin="$bin/kubectl"
 
@@ -56,6 +81,7 @@ export PATH="$state/bin:$PATH"
 operator_pid=""
 cleanup() {
   [[ -n "$operator_pid" ]] && kill "$operator_pid" 2>/dev/null && wait "$operator_pid" 2>/dev/null
+  [[ $in_cluster -eq 1 ]] && bash tests/node/down.sh "$state/plane/node" >/dev/null 2>&1
   bash tests/controlplane/stop.sh "$state/plane" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -63,6 +89,10 @@ trap 'exit 130' INT TERM
 
 bold "Starting a local control plane"
 FOUREYES_CONTROLPLANE_BIN="$bin" bash tests/controlplane/start.sh "$state/plane" $$ >/dev/null
+if [[ $in_cluster -eq 1 ]]; then
+  bold "Adding a node that runs pods (containerd, runc, kubelet, scheduler)"
+  NODE_IMAGES="$image" bash tests/node/up.sh "$state/plane" "$state/plane/node" $$ >/dev/null
+fi
 kc() { local who="$1"; shift; kubectl --kubeconfig "$state/plane/kubeconfig/$who.kubeconfig" "$@"; }
 # as WHO CMD...: prints `kubectl CMD` and runs it as WHO; the demo stops if it fails.
 as() {
@@ -93,29 +123,55 @@ refused() {
   [[ $rc -eq $code ]] || die "expected exit code $code from the step above, got $rc"
 }
 
-bold "Installing the CRDs and admission policies"
-say "foureyes crds | kubectl apply --server-side -f -"
-"$foureyes" crds | kc admin apply --server-side --field-manager=foureyes -f - >/dev/null
-kc admin wait --for=condition=Established --timeout=60s crd --all >/dev/null
-# The people of the demo may write foureyes objects; the operator gets its own
-# least-privilege ClusterRole for the demo's configuration.
-kc admin apply --server-side --field-manager=foureyes-demo -f tests/controlplane/rbac.yaml >/dev/null
-cat >"$state/config.yaml" <<'YAML'
+if [[ $in_cluster -eq 1 ]]; then
+  bold "Installing foureyes with Helm: two replicas from the image"
+  # The people of the demo may write foureyes objects.
+  kc admin apply --server-side --field-manager=foureyes-demo -f tests/controlplane/rbac.yaml >/dev/null
+  cat >"$state/values.yaml" <<'YAML'
+logFormat: text
+config:
+  partners: { users: [partner], groups: ["foureyes:partners"] }
+  auditors: { groups: ["foureyes:auditors"] }
+  sweepInterval: 10s
+YAML
+  say "helm install foureyes charts/foureyes --namespace foureyes-system --create-namespace -f values.yaml --wait"
+  "$helm_bin" --kubeconfig "$state/plane/kubeconfig/admin.kubeconfig" install foureyes charts/foureyes \
+    --namespace foureyes-system --create-namespace -f "$state/values.yaml" --wait --timeout 180s >/dev/null \
+    || die "helm install failed"
+  as admin -n foureyes-system get pods -o wide
+  for _ in $(seq 1 120); do
+    leader="$(kc admin -n foureyes-system get lease foureyes -o jsonpath='{.spec.holderIdentity}' 2>/dev/null || true)"
+    [[ -n "$leader" ]] && break
+    sleep 0.5
+  done
+  [[ -n "$leader" ]] || die "no replica holds the Lease foureyes-system/foureyes"
+  say "kubectl -n foureyes-system get lease foureyes -o jsonpath='{.spec.holderIdentity}' # as admin"
+  echo "$leader"
+else
+  bold "Installing the CRDs and admission policies"
+  say "foureyes crds | kubectl apply --server-side -f -"
+  "$foureyes" crds | kc admin apply --server-side --field-manager=foureyes -f - >/dev/null
+  kc admin wait --for=condition=Established --timeout=60s crd --all >/dev/null
+  # The people of the demo may write foureyes objects; the operator gets its own
+  # least-privilege ClusterRole for the demo's configuration.
+  kc admin apply --server-side --field-manager=foureyes-demo -f tests/controlplane/rbac.yaml >/dev/null
+  cat >"$state/config.yaml" <<'YAML'
 partners: { users: [partner], groups: ["foureyes:partners"] }
 auditors: { groups: ["foureyes:auditors"] }
 sweepInterval: 10s
 YAML
-"$foureyes" rbac --config "$state/config.yaml" | kc admin apply --server-side --field-manager=foureyes-demo -f - >/dev/null
+  "$foureyes" rbac --config "$state/config.yaml" | kc admin apply --server-side --field-manager=foureyes-demo -f - >/dev/null
 
-bold "Starting the operator (as its service account)"
-KUBECONFIG="$state/plane/kubeconfig/operator.kubeconfig" "$foureyes" run --config "$state/config.yaml" \
-  --metrics-addr 127.0.0.1:0 >"$state/operator.log" 2>&1 &
-operator_pid=$!
-for _ in $(seq 1 50); do
-  grep -q "ready" "$state/operator.log" && break
-  sleep 0.2
-done
-grep -q "ready" "$state/operator.log" || { cat "$state/operator.log"; exit 1; }
+  bold "Starting the operator (as its service account)"
+  KUBECONFIG="$state/plane/kubeconfig/operator.kubeconfig" "$foureyes" run --config "$state/config.yaml" \
+    --metrics-addr 127.0.0.1:0 >"$state/operator.log" 2>&1 &
+  operator_pid=$!
+  for _ in $(seq 1 50); do
+    grep -q "ready" "$state/operator.log" && break
+    sleep 0.2
+  done
+  grep -q "ready" "$state/operator.log" || { cat "$state/operator.log"; exit 1; }
+fi
 
 # Wait until the identity policy is active (it takes a moment after creation).
 for _ in $(seq 1 120); do
@@ -300,7 +356,12 @@ plugin auditor history verify payments --project checkout
 plugin auditor history verify payments --all
 
 bold "The operator's log"
-tail -n 15 "$state/operator.log" | sed 's/^/  /'
+if [[ $in_cluster -eq 1 ]]; then
+  say "kubectl -n foureyes-system logs $leader --tail=15 # as admin"
+  kc admin -n foureyes-system logs "$leader" --tail=15 | sed 's/^/  /'
+else
+  tail -n 15 "$state/operator.log" | sed 's/^/  /'
+fi
 
 if [[ $once -eq 1 ]]; then
   bold "Demo complete in $((SECONDS - started))s"
@@ -309,4 +370,8 @@ fi
 bold "The operator keeps running (log: $state/operator.log). Try kubectl yourself:"
 echo "  export KUBECONFIG=$state/plane/kubeconfig/alice.kubeconfig   # or bob, partner, admin, ..."
 echo "Press Ctrl-C to stop everything."
-wait "$operator_pid"
+if [[ $in_cluster -eq 1 ]]; then
+  while sleep 3600; do :; done
+else
+  wait "$operator_pid"
+fi

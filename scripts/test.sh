@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests, and integration tests
-# against a real control plane (built from Go modules on first use), then the
-# demo run once from start to end.
+# against a real control plane (built from Go modules on first use), among
+# them the operator installed by Helm from its image and running as pods on a
+# node next to the control plane (tests/in_cluster.rs); then the demo run once
+# from start to end.
 #
-# Needs: rustup (or cargo with rustfmt and clippy), Go 1.26+, openssl, bash.
+# Needs: rustup (or cargo with rustfmt and clippy), Go 1.26+, openssl, bash,
+# and root with Debian's containerd, runc, containernetworking-plugins,
+# iptables and iproute2 packages (installed here with apt-get when missing)
+# for the node.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test.sh: the suite runs the operator as pods on a node of its own, which needs root" >&2
+  echo "test.sh: (mounts, cgroups, network namespaces); this machine cannot run pods as $(id -un)" >&2
+  exit 1
+fi
+node_packages=()
+command -v containerd >/dev/null || node_packages+=(containerd)
+[[ -x /usr/sbin/runc ]] || node_packages+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || node_packages+=(containernetworking-plugins)
+command -v iptables >/dev/null || node_packages+=(iptables)
+command -v ip >/dev/null || node_packages+=(iproute2)
+if [[ ${#node_packages[@]} -gt 0 ]]; then
+  echo "==> installing ${node_packages[*]} (Debian's packages) for the node"
+  command -v apt-get >/dev/null || { echo "test.sh: ${node_packages[*]} missing and no apt-get to install them" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${node_packages[@]}" >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${node_packages[@]}" >/dev/null; }
+fi
 
 if command -v rustup >/dev/null; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -17,6 +41,12 @@ echo "==> building the control plane (cached after the first build)"
 bash tests/controlplane/build.sh >/dev/null
 echo "==> building helm for the chart's tests (cached after the first build)"
 bash tests/controlplane/helm/build.sh >/dev/null
+
+echo "==> building the operator image (scripts/image.sh, release build)"
+image_line="$(bash scripts/image.sh | tail -n 1)"
+read -r image image_name image_digest <<<"$image_line"
+echo "$image_name $image_digest"
+export FOUREYES_IMAGE="$image"
 
 echo "==> cargo fmt --check"
 cargo fmt --check

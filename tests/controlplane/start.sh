@@ -132,7 +132,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
   -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
   2>/dev/null
-# kube-apiserver serving certificate for 127.0.0.1 / localhost.
+# kube-apiserver serving certificate for 127.0.0.1 / localhost, and for the
+# `kubernetes` Service's address and names, by which pods reach the API server
+# (tests/node/up.sh forwards that address to this API server).
 openssl req -new -newkey rsa:2048 -nodes -sha256 \
   -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" -subj "/CN=kube-apiserver" \
   2>/dev/null
@@ -140,12 +142,13 @@ cat >"$pki/apiserver.ext" <<'EOF'
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost
+subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
 EOF
 openssl x509 -req -sha256 -days 365 -in "$pki/apiserver.csr" \
   -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
   -extfile "$pki/apiserver.ext" -out "$pki/apiserver.crt" 2>/dev/null
-# Service-account token signing key pair.
+# Service-account token signing key pair (pods on a node from tests/node/
+# get tokens signed with it, mounted by the ServiceAccount admission plugin).
 openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
 openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 chmod 600 "$pki"/*.key
@@ -271,7 +274,6 @@ echo "etcd $!" >>"$dir/pids"
   --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.0.0.0/24 \
   --authorization-mode=RBAC \
-  --disable-admission-plugins=ServiceAccount \
   --allow-privileged=false \
   </dev/null >"$dir/apiserver.log" 2>&1 &
 echo "kube-apiserver $!" >>"$dir/pids"

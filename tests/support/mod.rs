@@ -63,6 +63,10 @@ fn start_plane() -> ControlPlane {
         .unwrap_or_else(|| "tests".into());
     let dir = std::env::temp_dir().join(format!("foureyes-{test_name}-{}", std::process::id()));
     let plane = ControlPlane::start(dir).unwrap_or_else(|err| panic!("{err}"));
+    if NODE.load(Ordering::SeqCst) {
+        start_node(&plane);
+        return plane;
+    }
     if HELM_INSTALL.load(Ordering::SeqCst) {
         install_chart(&plane);
     } else {
@@ -160,6 +164,55 @@ fn install_chart(plane: &ControlPlane) {
     );
 }
 
+static NODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Gives this test binary's control plane a node that runs pods
+/// (`tests/node/up.sh`, with the operator image imported) and installs
+/// nothing: the test installs the chart itself, then calls
+/// [`ControlPlane::wait_for_policies`]. Call it before anything starts the plane.
+pub fn with_node() {
+    NODE.store(true, Ordering::SeqCst);
+}
+
+/// The operator image, an OCI archive: `$FOUREYES_IMAGE` if set (the test
+/// command builds it first), else built now by `scripts/image.sh` (the
+/// release binaries).
+pub fn operator_image() -> &'static PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        if let Some(path) = std::env::var_os("FOUREYES_IMAGE") {
+            return PathBuf::from(path);
+        }
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/image.sh"))
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/image.sh");
+        assert!(out.status.success(), "scripts/image.sh failed; see above");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().last().expect("scripts/image.sh's result line");
+        PathBuf::from(line.split_whitespace().next().expect("the archive's path"))
+    })
+}
+
+/// Starts the node in `<plane dir>/node`, with the plane's watchdog's parent.
+fn start_node(plane: &ControlPlane) {
+    let started = Instant::now();
+    let out = Command::new("bash")
+        .arg(repo().join("tests/node/up.sh"))
+        .arg(&plane.dir)
+        .arg(plane.dir.join("node"))
+        .arg(std::process::id().to_string())
+        .env("NODE_IMAGES", operator_image())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run tests/node/up.sh");
+    assert!(out.status.success(), "tests/node/up.sh failed; see its output above");
+    eprintln!("node ready in {:.1}s", started.elapsed().as_secs_f64());
+}
+
 static HELM_INSTALL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Makes this test binary's control plane a fresh Helm install of the chart
@@ -223,6 +276,13 @@ impl ControlPlane {
             args.join(" ")
         );
         stdout
+    }
+
+    /// After an installation by the test itself: waits until the admission
+    /// policies take effect (in the namespace `foureyes-probe`, made here).
+    pub fn wait_for_policies(&self) {
+        self.kubectl_ok("admin", &["create", "namespace", "foureyes-probe"], None);
+        self.wait_for_identity_policy();
     }
 
     /// A newly created ValidatingAdmissionPolicy takes effect after a short

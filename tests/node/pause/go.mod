@@ -1,0 +1,3 @@
+module foureyes.dev/pause
+
+go 1.26.0
