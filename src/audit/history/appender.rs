@@ -468,13 +468,12 @@ pub(super) fn finish(
         .collect()
 }
 
+/// The pause before retrying after the `attempt`th conflict: a base that
+/// doubles from 2 ms up to 64 ms, plus a random part of up to twice the
+/// base, so that contending writers spread out.
 fn jitter(attempt: u32) -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
     let base = 2u64 << attempt.min(5);
-    std::time::Duration::from_millis(base + u64::from(nanos) % (base * 2))
+    std::time::Duration::from_millis(base + rand::random_range(0..base * 2))
 }
 
 /// The ConfigMap of one chunk.
