@@ -10,6 +10,9 @@ pub mod relay;
 pub mod request;
 pub mod workspace;
 
+#[cfg(test)]
+mod mocked;
+
 use crate::wire::FINALIZER;
 use std::sync::Arc;
 
