@@ -176,44 +176,34 @@ impl Caches {
     }
 
     pub fn workspace(mut self, ws: Workspace) -> Self {
-        let event = watcher::Event::Apply(ws);
-        self.world
-            .index
-            .workspaces_by_namespace
-            .observe(&event, |w: &Workspace| Some((w.control_namespace(), w.name_any())));
-        self.workspaces.apply_watcher_event(&event);
+        fill(
+            &mut self.workspaces,
+            &self.world.index.workspaces_by_namespace,
+            ws,
+            |w| Some((w.control_namespace(), w.name_any())),
+        );
         self
     }
 
     pub fn binding(mut self, b: RoleBinding) -> Self {
-        let event = watcher::Event::Apply(b);
-        self.world
-            .index
-            .bindings_by_namespace
-            .observe(&event, |b: &RoleBinding| Some((b.namespace()?, b.name_any())));
-        self.bindings.apply_watcher_event(&event);
+        fill(&mut self.bindings, &self.world.index.bindings_by_namespace, b, |b| {
+            Some((b.namespace()?, b.name_any()))
+        });
         self
     }
 
     pub fn request(mut self, r: RoleRequest) -> Self {
-        let event = watcher::Event::Apply(r);
-        self.world
-            .index
-            .requests_by_namespace
-            .observe(&event, |r: &RoleRequest| Some((r.namespace()?, r.name_any())));
-        self.requests.apply_watcher_event(&event);
+        fill(&mut self.requests, &self.world.index.requests_by_namespace, r, |r| {
+            Some((r.namespace()?, r.name_any()))
+        });
         self
     }
 
     pub fn native(mut self, n: &k8s_openapi::api::rbac::v1::RoleBinding) -> Self {
-        let event = watcher::Event::Apply(crate::rbac::NativeGrant::from(n));
-        self.world
-            .index
-            .natives_by_owner
-            .observe(&event, |n: &crate::rbac::NativeGrant| {
-                Some((n.owner_uid.clone()?, format!("{}/{}", n.namespace, n.name)))
-            });
-        self.natives.apply_watcher_event(&event);
+        let grant = crate::rbac::NativeGrant::from(n);
+        fill(&mut self.natives, &self.world.index.natives_by_owner, grant, |n| {
+            Some((n.owner_uid.clone()?, format!("{}/{}", n.namespace, n.name)))
+        });
         self
     }
 
@@ -237,6 +227,17 @@ impl Caches {
             triggers: Triggers { bindings, workspaces },
         })
     }
+}
+
+/// Puts `obj` into a cache and its index, as its watch would.
+fn fill<K>(cache: &mut Writer<K>, index: &super::index::Index, obj: K, key: fn(&K) -> Option<(String, String)>)
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default,
+{
+    let event = watcher::Event::Apply(obj);
+    index.observe(&event, key);
+    cache.apply_watcher_event(&event);
 }
 
 /// Deserialises an object from JSON.

@@ -20,6 +20,14 @@ fn objects<K: kube::Resource<DynamicType = ()> + serde::Serialize>(obj: &K) -> B
     BTreeMap::from([(path_of(obj), serde_json::to_value(obj).unwrap())])
 }
 
+/// Asserts the sequence of a transition's record: the history (its head
+/// read, then the write), then the status that reports it, then its events
+/// and nothing else.
+fn recorded_then_status(lines: &[String], status: &str) {
+    assert_eq!(lines[..3], [HISTORY_LIST, HISTORY_WRITE, status], "{lines:#?}");
+    assert!(lines.len() > 3 && lines[3..].iter().all(|l| l == EVENT), "{lines:#?}");
+}
+
 /// alice's member grant, active until ten seconds ago, and its native binding.
 fn expired_grant() -> (RoleBinding, k8s_openapi::api::rbac::v1::RoleBinding) {
     let expired = Utc::now() - chrono::Duration::seconds(10);
@@ -63,16 +71,10 @@ async fn an_expired_grant_is_revoked_before_it_is_recorded() {
     binding::reconcile(Arc::new(b), ctx).await.unwrap();
     let calls = api.calls();
     let lines = api.lines();
-    assert_eq!(
-        lines[..3],
-        [
-            HISTORY_LIST,
-            HISTORY_WRITE,
-            "PATCH /apis/foureyes.dev/v1alpha1/namespaces/ws-team/rolebindings/alice-member/status",
-        ],
-        "{lines:#?}"
+    recorded_then_status(
+        &lines,
+        "PATCH /apis/foureyes.dev/v1alpha1/namespaces/ws-team/rolebindings/alice-member/status",
     );
-    assert!(lines.len() > 3 && lines[3..].iter().all(|l| l == EVENT), "{lines:#?}");
     let history = calls[1].body["data"].to_string();
     assert!(history.contains("Expired") && history.contains("b-uid"), "{history}");
     assert_eq!(calls[2].body["status"]["phase"], "Expired");
@@ -166,16 +168,10 @@ async fn a_deny_among_approvals_wins_and_no_binding_is_created() {
     request::reconcile(Arc::new(r), ctx).await.unwrap();
     let calls = api.calls();
     let lines = api.lines();
-    assert_eq!(
-        lines[..3],
-        [
-            HISTORY_LIST,
-            HISTORY_WRITE,
-            "PATCH /apis/foureyes.dev/v1alpha1/namespaces/ws-team/rolerequests/alice-member/status",
-        ],
-        "{lines:#?}"
+    recorded_then_status(
+        &lines,
+        "PATCH /apis/foureyes.dev/v1alpha1/namespaces/ws-team/rolerequests/alice-member/status",
     );
-    assert!(lines[3..].iter().all(|l| l == EVENT), "{lines:#?}");
     assert!(
         !lines.iter().any(|l| l.contains("rolebindings")),
         "no binding: {lines:#?}"
