@@ -19,6 +19,13 @@
 //! expiry, which is the earliest moment another replica may take over. Clock
 //! skew between replicas up to the grace period is tolerated.
 //!
+//! The lease manager cannot do that part: when a renewal fails, it logs the
+//! error and retries with a backoff, and its channel keeps saying "leader"
+//! until a later read of the Lease succeeds and names someone else, however
+//! long after the expiry that is; and it exposes neither the holder nor the
+//! expiry it last saw. The same goes for a standby's readiness, which needs
+//! the holder and the expiry of the Lease (`held_by_another`).
+//!
 //! ## Readiness
 //!
 //! A waiting replica is **ready** while another replica validly holds the
@@ -301,13 +308,9 @@ async fn held_by_another(api: &Api<Lease>, name: &str, me: &str) -> bool {
 /// Resolves when the lease manager reports that this process no longer
 /// holds the Lease, or stops.
 async fn manager_says_lost(mut state: watch::Receiver<bool>) -> String {
-    loop {
-        if !*state.borrow_and_update() {
-            return "another replica holds the lease".to_owned();
-        }
-        if state.changed().await.is_err() {
-            return "the lease manager stopped".to_owned();
-        }
+    match state.wait_for(|held| !held).await {
+        Ok(_) => "another replica holds the lease".to_owned(),
+        Err(_) => "the lease manager stopped".to_owned(),
     }
 }
 

@@ -14,10 +14,12 @@
 //! - `foureyes_revocation_lag_seconds`: histogram of the delay between a
 //!   grant's expiry and the removal of its native RBAC (buckets from 1 ms to
 //!   about 65 s);
-//! - `foureyes_api_writes_total{kind,verb}`: writes sent to the Kubernetes API.
+//! - `foureyes_api_writes_total{kind,verb}`: writes sent to the Kubernetes API,
+//!   counted by a layer on the client ([`CountWritesLayer`], see [`writes`]
+//!   for the labels).
 //!
-//! Label values are only ever the static strings the callers pass in (kinds,
-//! error categories, verbs): never user names or other unbounded values.
+//! Label values are only ever static strings (kinds, error categories,
+//! verbs): never user names or other unbounded values.
 //!
 //! [`Health`] records whether the operator is ready. [`serve`] (or [`bind`])
 //! exposes both over HTTP: `GET /metrics` (OpenMetrics text), `GET /healthz`
@@ -40,6 +42,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+pub mod writes;
+pub use writes::CountWritesLayer;
 
 /// Content type of the `/metrics` response.
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -189,8 +194,9 @@ impl Metrics {
         self.revocation_lag.observe(seconds);
     }
 
-    /// Counts one write (`verb`: create, patch, delete...) of a `kind` object
-    /// sent to the Kubernetes API (`foureyes_api_writes_total{kind,verb}`).
+    /// Counts one write (`verb`: create, apply, delete...) of a `kind` object
+    /// sent to the Kubernetes API (`foureyes_api_writes_total{kind,verb}`);
+    /// [`CountWritesLayer`] calls it for every write the client sends.
     pub fn api_write(&self, kind: &'static str, verb: &'static str) {
         self.api_writes.get_or_create(&WriteLabels { kind, verb }).inc();
         self.api_writes_sum.fetch_add(1, Ordering::Relaxed);

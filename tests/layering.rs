@@ -13,7 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["api", "wire"]),
     ("policy", &["api", "wire", "config"]),
     ("rbac", &["api", "wire", "config", "policy"]),
-    ("audit", &["api", "wire", "config", "policy", "rbac", "telemetry"]),
+    ("audit", &["api", "wire", "config", "policy", "rbac"]),
     ("manifests", &["api", "wire", "config", "policy", "rbac"]),
     (
         "plugin",

@@ -16,7 +16,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{Context, Error, count_finalizer_write, describe, kube_err};
+use super::{Context, Error, describe, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{BindingPhase, RequestPhase, RoleBinding};
 use crate::audit::transitions::{self, object_of};
@@ -37,7 +37,6 @@ pub async fn reconcile(b: Arc<RoleBinding>, ctx: Arc<Context>) -> Result<Action,
     let ns = b.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let key = describe(b.as_ref());
-    count_finalizer_write(&ctx, "RoleBinding", b.as_ref());
     let action = finalizer(&api, FINALIZER, b, |event| async {
         match event {
             Finalizer::Apply(b) => apply(b, &ctx).await,
@@ -148,7 +147,6 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         )
         .await?;
         ctx.announce(&b.object_ref(&()), &removed).await;
-        ctx.metrics.api_write("RoleBinding", "delete");
         Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
             .delete(&name, &Default::default())
             .await
@@ -215,7 +213,6 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             let policy = workspace.as_ref().map(|w| w.spec.persistence).unwrap_or_default();
             super::persistence::at_grant_end(ctx, &b, before, policy).await?;
         }
-        ctx.metrics.api_write("RoleBinding", "status");
         let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding", "status": status });
         let written = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
             .patch_status(
@@ -308,7 +305,6 @@ async fn sync_natives(
             if was_active {
                 drift.push(format!("{}/{}", key.0, key.1));
             }
-            ctx.metrics.api_write("NativeRoleBinding", "apply");
             match rbac::apply::apply(&ctx.client, &desired).await {
                 Ok(_) => {}
                 // A RoleBinding's roleRef cannot change: one made for another
@@ -318,7 +314,6 @@ async fn sync_natives(
                 Err(kube::Error::Api(e)) if e.code == 422 && e.message.contains("roleRef") => {
                     let api: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), &key.0);
                     let live = api.get_opt(&key.1).await.map_err(kube_err("get native binding"))?;
-                    ctx.metrics.api_write("NativeRoleBinding", "delete");
                     rbac::apply::delete_native(
                         &ctx.client,
                         &key.0,
@@ -327,7 +322,6 @@ async fn sync_natives(
                     )
                     .await
                     .map_err(kube_err("delete native binding"))?;
-                    ctx.metrics.api_write("NativeRoleBinding", "apply");
                     rbac::apply::apply(&ctx.client, &desired)
                         .await
                         .map_err(kube_err("apply native binding"))?;
@@ -342,7 +336,6 @@ async fn sync_natives(
         if desired_keys.contains(&key) || ctx.was_deleted(e.uid.as_deref()) {
             continue;
         }
-        ctx.metrics.api_write("NativeRoleBinding", "delete");
         rbac::apply::delete_native(&ctx.client, &key.0, &key.1, e.uid.as_deref())
             .await
             .map_err(kube_err("delete native binding"))?;
@@ -375,7 +368,6 @@ pub async fn reap(b: &RoleBinding, ctx: &Context) -> Result<(), Error> {
         if ctx.was_deleted(n.uid.as_deref()) {
             continue;
         }
-        ctx.metrics.api_write("NativeRoleBinding", "delete");
         if rbac::apply::delete_native(&ctx.client, &n.namespace, &n.name, n.uid.as_deref())
             .await
             .map_err(kube_err("delete native binding"))?
@@ -472,7 +464,6 @@ pub async fn revoke_by_selector(ctx: &Context, selector: &str) -> Result<usize, 
         let (Some(ns), Some(name)) = (item.metadata.namespace.clone(), item.metadata.name.clone()) else {
             continue;
         };
-        ctx.metrics.api_write("NativeRoleBinding", "delete");
         if rbac::apply::delete_native(&ctx.client, &ns, &name, item.metadata.uid.as_deref())
             .await
             .map_err(kube_err("delete native binding"))?

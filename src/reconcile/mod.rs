@@ -10,6 +10,9 @@ pub mod relay;
 pub mod request;
 pub mod workspace;
 
+#[cfg(test)]
+mod mocked;
+
 use crate::wire::FINALIZER;
 use std::sync::Arc;
 
@@ -317,7 +320,7 @@ impl World {
 }
 
 impl Context {
-    /// Publishes an event (counted as an API write).
+    /// Publishes an event.
     pub async fn publish(
         &self,
         reference: &k8s_openapi::api::core::v1::ObjectReference,
@@ -326,7 +329,6 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        self.metrics.api_write("Event", "create");
         self.events.publish(reference, warning, reason, action, note).await;
     }
 
@@ -557,16 +559,6 @@ pub async fn record_in(
 /// Wraps a kube error with the step that failed.
 pub fn kube_err(step: &'static str) -> impl FnOnce(kube::Error) -> Error {
     move |source| Error::Kube { step, source }
-}
-
-/// Counts the write that the finalizer helper is about to make: adding the
-/// finalizer to a live object, or removing it from a deleted one.
-pub fn count_finalizer_write<K: kube::Resource>(ctx: &Context, kind: &'static str, obj: &K) {
-    let has = obj.finalizers().iter().any(|f| f == FINALIZER);
-    let deleting = obj.meta().deletion_timestamp.is_some();
-    if has == deleting {
-        ctx.metrics.api_write(kind, "finalizer");
-    }
 }
 
 /// The name of an object, for logs.

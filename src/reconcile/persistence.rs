@@ -61,7 +61,6 @@ pub async fn at_grant_end(
     .await?;
     if revoke {
         for n in &found {
-            ctx.metrics.api_write("NativeRoleBinding", "delete");
             rbac::apply::delete_native(
                 &ctx.client,
                 &n.namespace().unwrap_or_default(),

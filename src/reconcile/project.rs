@@ -20,7 +20,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::{Context, Error, count_finalizer_write, describe, kube_err};
+use super::{Context, Error, describe, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
 use crate::api::{Project, ProjectStatus};
 use crate::audit::history::Chain;
@@ -38,7 +38,6 @@ pub async fn reconcile(p: Arc<Project>, ctx: Arc<Context>) -> Result<Action, Err
     let ns = p.namespace().ok_or(Error::Incomplete("namespace"))?;
     let api: Api<Project> = Api::namespaced(ctx.client.clone(), &ns);
     let key = describe(p.as_ref());
-    count_finalizer_write(&ctx, "Project", p.as_ref());
     let action = finalizer(&api, FINALIZER, p, |event| async {
         match event {
             Finalizer::Apply(p) => apply(p, &ctx).await,
@@ -120,7 +119,6 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                     "apiVersion": "v1", "kind": "Namespace",
                     "metadata": { "name": tenant, "labels": { PROJECT_UID_LABEL: uid } },
                 });
-                ctx.metrics.api_write("Namespace", "apply");
                 api.patch(
                     tenant,
                     &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
@@ -153,7 +151,6 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                     },
                     ..Default::default()
                 };
-                ctx.metrics.api_write("Namespace", "create");
                 match api.create(&PostParams::default(), &obj).await {
                     Ok(_) => {
                         claimed.push(tenant.clone());
@@ -247,7 +244,6 @@ async fn write_if_changed(ctx: &Context, p: &Project, status: &ProjectStatus) ->
     if p.status.as_ref() == Some(status) {
         return Ok(());
     }
-    ctx.metrics.api_write("Project", "status");
     let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "Project", "status": status });
     Api::<Project>::namespaced(ctx.client.clone(), &p.namespace().unwrap_or_default())
         .patch_status(
@@ -272,7 +268,6 @@ async fn release(ctx: &Context, uid: &str, tenant: &str, delete: bool) -> Result
         .await
         .map_err(kube_err("list native bindings"))?;
     for item in list.items {
-        ctx.metrics.api_write("NativeRoleBinding", "delete");
         rbac::apply::delete_native(&ctx.client, tenant, &item.name_any(), item.metadata.uid.as_deref())
             .await
             .map_err(kube_err("delete native binding"))?;
@@ -286,7 +281,6 @@ async fn release(ctx: &Context, uid: &str, tenant: &str, delete: bool) -> Result
         && n.labels().get(PROJECT_UID_LABEL).is_none_or(|owner| owner == uid)
         && n.metadata.deletion_timestamp.is_none()
     {
-        ctx.metrics.api_write("Namespace", "delete");
         let precondition = DeleteParams {
             preconditions: n.metadata.uid.clone().map(|u| kube::api::Preconditions {
                 uid: Some(u),

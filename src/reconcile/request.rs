@@ -257,7 +257,6 @@ async fn write_status(
     if previous == Some(status) {
         return Ok(());
     }
-    ctx.metrics.api_write("RoleRequest", "status");
     let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest", "status": status });
     let written = Api::<RoleRequest>::namespaced(ctx.client.clone(), ns)
         .patch_status(
@@ -311,7 +310,6 @@ async fn create_binding(
     // Created with the finalizer in place: one write less than adding it later.
     binding.metadata.finalizers = Some(vec![super::FINALIZER.to_owned()]);
     let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    ctx.metrics.api_write("RoleBinding", "create");
     match api.create(&PostParams::default(), &binding).await {
         Ok(_) => Ok(ExistingBinding::Ours),
         Err(kube::Error::Api(e)) if e.code == 409 => {

@@ -19,7 +19,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::{Context, Error, count_finalizer_write, describe, kube_err};
+use super::{Context, Error, describe, kube_err};
 use crate::api::conditions::{Condition, ConditionStatus, READY, set_condition};
 use crate::api::workspace::ChainHead;
 use crate::api::{SubjectKind, Workspace, WorkspaceRole, WorkspaceStatus};
@@ -37,7 +37,6 @@ pub async fn reconcile(ws: Arc<Workspace>, ctx: Arc<Context>) -> Result<Action, 
     ctx.metrics.reconciled("Workspace");
     let api: Api<Workspace> = Api::all(ctx.client.clone());
     let key = describe(ws.as_ref());
-    count_finalizer_write(&ctx, "Workspace", ws.as_ref());
     let action = finalizer(&api, FINALIZER, ws, |event| async {
         match event {
             Finalizer::Apply(ws) => apply(ws, &ctx).await,
@@ -231,7 +230,6 @@ fn count(ctx: &Context, ns: &str, status: &mut WorkspaceStatus) {
 }
 
 async fn write_status(ctx: &Context, name: &str, status: &WorkspaceStatus) -> Result<(), Error> {
-    ctx.metrics.api_write("Workspace", "status");
     let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "status": status });
     Api::<Workspace>::all(ctx.client.clone())
         .patch_status(
@@ -285,7 +283,6 @@ async fn ensure_namespace(ctx: &Context, ws: &str, uid: &str, ns: &str) -> Resul
                 },
                 ..Default::default()
             };
-            ctx.metrics.api_write("Namespace", "create");
             match api.create(&PostParams::default(), &obj).await {
                 Ok(_) => Ok(Claimed::Created),
                 // Someone created it in between: it is judged on the next pass.
@@ -303,7 +300,6 @@ async fn ensure_namespace(ctx: &Context, ws: &str, uid: &str, ns: &str) -> Resul
         NamespaceClaim::Keep | NamespaceClaim::Adopt => {
             let patch =
                 json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": labels } });
-            ctx.metrics.api_write("Namespace", "apply");
             api.patch(
                 ns,
                 &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
@@ -325,7 +321,6 @@ async fn ensure_role(ctx: &Context, role: &NativeRole) -> Result<(), Error> {
     if current.is_some_and(|c| c.rules == role.rules) {
         return Ok(());
     }
-    ctx.metrics.api_write("Role", "apply");
     rbac::apply::apply(&ctx.client, role)
         .await
         .map_err(kube_err("apply role"))?;
@@ -342,7 +337,6 @@ async fn ensure_auditors(ctx: &Context, binding: &NativeBinding) -> Result<(), E
     if current.is_some_and(|c| c.subjects == binding.subjects && c.role_ref == binding.role_ref) {
         return Ok(());
     }
-    ctx.metrics.api_write("RoleBinding", "apply");
     rbac::apply::apply(&ctx.client, binding)
         .await
         .map_err(kube_err("apply auditor binding"))?;

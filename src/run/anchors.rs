@@ -122,7 +122,6 @@ pub(super) async fn report_anchors(
             name: Some(crate::wire::IDENTITY_POLICY.into()),
             ..Default::default()
         };
-        metrics.api_write("Event", "create");
         publisher
             .publish(&reference, true, events::ADMISSION_POLICIES_ALTERED, "Check", summary)
             .await;

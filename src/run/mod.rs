@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use clap::Args;
 use futures::{FutureExt as _, StreamExt as _};
-use kube::Client;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::Reporter;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -107,7 +106,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = shutdown_tx.send(true);
     });
 
-    let client = Client::try_default().await?;
+    // Every write the operator sends is counted on the way out
+    // (`foureyes_api_writes_total`), by the client itself.
+    let client = kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
+        .with_layer(&crate::telemetry::CountWritesLayer::new(metrics.clone()))
+        .build();
     health.set_not_ready_reason("waiting for the foureyes CRDs");
     tokio::select! {
         r = wait_for_crds(&client) => r?,
@@ -276,7 +279,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             bindings: rb_tx,
             workspaces: ws_tx,
         },
-        history: Arc::new(crate::audit::history::History::new(client.clone()).with_metrics(metrics.clone())),
+        history: Arc::new(crate::audit::history::History::new(client.clone())),
     });
 
     // Bounded concurrency keeps the number of open connections (and memory)

@@ -42,7 +42,6 @@ pub(super) async fn revoke_overdue(client: &Client, publisher: &Events, metrics:
                 continue;
             }
             let ns = item.namespace().unwrap_or_default();
-            metrics.api_write("NativeRoleBinding", "delete");
             if rbac::apply::delete_native(client, &ns, &item.name_any(), item.metadata.uid.as_deref()).await? {
                 revoked += 1;
                 if let Some(e) = expiry {
@@ -86,7 +85,6 @@ pub(super) async fn revoke_overdue(client: &Client, publisher: &Events, metrics:
                         "native binding {ns}/{} was past its expiry at start-up and was removed",
                         item.name_any()
                     );
-                    metrics.api_write("Event", "create");
                     publisher
                         .publish(&reference, true, events::OVERDUE_REVOKED, "Revoke", note)
                         .await;

@@ -81,7 +81,6 @@ async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile::Er
             overdue += 1;
         }
         let ns = n.namespace.clone();
-        ctx.metrics.api_write("NativeRoleBinding", "delete");
         if rbac::apply::delete_native(&ctx.client, &ns, &n.name, n.uid.as_deref())
             .await
             .map_err(reconcile::kube_err("sweep native binding"))?

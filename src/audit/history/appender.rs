@@ -186,7 +186,6 @@ struct Slot {
 pub struct History {
     client: Client,
     rollover_bytes: usize,
-    metrics: Option<Arc<crate::telemetry::Metrics>>,
     slots: std::sync::Mutex<HashMap<(String, Chain), Arc<Slot>>>,
     heads: std::sync::Mutex<BTreeMap<(String, Chain), ChainHead>>,
 }
@@ -203,16 +202,9 @@ impl History {
         Self {
             client,
             rollover_bytes: rollover_bytes.clamp(1, 512 * 1024),
-            metrics: None,
             slots: Default::default(),
             heads: Default::default(),
         }
-    }
-
-    /// Counts this appender's writes in the operator's metrics.
-    pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::Metrics>) -> Self {
-        self.metrics = Some(metrics);
-        self
     }
 
     /// The heads of the chains of namespace `ns` that this appender wrote
@@ -389,7 +381,6 @@ impl History {
             };
             let name = chain.chunk_name(head.index);
             let cm = chunk_object(ns, workspace, chain, &name, head.resource_version.clone(), data.clone());
-            self.count_write();
             let outcome = match &head.resource_version {
                 Some(_) => api
                     .replace(&name, &PostParams::default(), &cm)
@@ -430,12 +421,6 @@ impl History {
                 }
                 Err(e) => return finish(results, &first, Some(e)),
             }
-        }
-    }
-
-    fn count_write(&self) {
-        if let Some(m) = &self.metrics {
-            m.api_write("ConfigMap", "history");
         }
     }
 
@@ -483,13 +468,12 @@ pub(super) fn finish(
         .collect()
 }
 
+/// The pause before retrying after the `attempt`th conflict: a base that
+/// doubles from 2 ms up to 64 ms, plus a random part of up to twice the
+/// base, so that contending writers spread out.
 fn jitter(attempt: u32) -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
     let base = 2u64 << attempt.min(5);
-    std::time::Duration::from_millis(base + u64::from(nanos) % (base * 2))
+    std::time::Duration::from_millis(base + rand::random_range(0..base * 2))
 }
 
 /// The ConfigMap of one chunk.
