@@ -31,12 +31,10 @@ use super::format::{fields, short_duration};
 use super::{NOT_IN_EFFECT, PluginError};
 use crate::api::documents::Object;
 use crate::api::{
-    BindingPhase, IgnoredVote, OriginRequest, Project, RequestPhase, RoleBinding, RoleBindingSpec, RoleBindingStatus,
+    BindingPhase, IgnoredVote, OriginRequest, RequestPhase, RoleBinding, RoleBindingSpec, RoleBindingStatus,
     RoleRequest, Subject, SubjectKind, Workspace,
 };
 use crate::config::Config;
-use std::sync::Arc;
-
 use crate::policy::binding::OriginFacts;
 use crate::policy::facts::{Snapshot, Vantage, binding_world, made_from};
 use crate::policy::quorum::{
@@ -44,116 +42,51 @@ use crate::policy::quorum::{
 };
 use crate::policy::{BindingDecision, BindingFacts, Role, decide_binding};
 
-/// The live world the plan is judged on.
-#[derive(Debug, Clone, Default)]
-pub struct World {
-    /// Every workspace.
-    pub workspaces: Vec<Workspace>,
-    /// The projects of the workspaces concerned.
-    pub projects: Vec<Project>,
-    /// The foureyes bindings of the workspaces concerned.
-    pub bindings: Vec<RoleBinding>,
-    /// The requests of the workspaces concerned (to tell a new object from an update).
-    pub requests: Vec<RoleRequest>,
-}
+/// The live world the plan is judged on: the listed objects, judged with
+/// the operator's own gathering of facts.
+pub use crate::policy::facts::{Listed as World, control_namespace};
 
-impl World {
-    /// Replaces live Workspaces and Projects with those of the manifests;
-    /// returns one line per object taken from the manifests.
-    pub fn overlay(&mut self, objects: &[Object]) -> Vec<String> {
-        let mut notes = vec![];
-        for o in objects {
-            match o {
-                Object::Workspace(ws) => {
-                    let name = ws.name_any();
-                    let live = self.workspaces.iter().position(|w| w.name_any() == name);
-                    let mut ws = (**ws).clone();
-                    if let Some(i) = live {
-                        ws.status = self.workspaces[i].status.clone();
-                        self.workspaces[i] = ws;
-                        notes.push(format!(
-                            "Workspace {name}: judged with the manifest's spec (it changes the live one)"
-                        ));
-                    } else {
-                        self.workspaces.push(ws);
-                        notes.push(format!("Workspace {name}: new, judged with the manifest's spec"));
-                    }
+/// Replaces live Workspaces and Projects with those of the manifests;
+/// returns one line per object taken from the manifests.
+pub fn overlay(world: &mut World, objects: &[Object]) -> Vec<String> {
+    let mut notes = vec![];
+    for o in objects {
+        match o {
+            Object::Workspace(ws) => {
+                let name = ws.name_any();
+                let live = world.workspaces.iter().position(|w| w.name_any() == name);
+                let mut ws = (**ws).clone();
+                if let Some(i) = live {
+                    ws.status = world.workspaces[i].status.clone();
+                    world.workspaces[i] = ws;
+                    notes.push(format!(
+                        "Workspace {name}: judged with the manifest's spec (it changes the live one)"
+                    ));
+                } else {
+                    world.workspaces.push(ws);
+                    notes.push(format!("Workspace {name}: new, judged with the manifest's spec"));
                 }
-                Object::Project(p) => {
-                    let (name, ns) = (p.name_any(), p.namespace().unwrap_or_default());
-                    let live = self
-                        .projects
-                        .iter()
-                        .position(|x| x.name_any() == name && x.namespace().unwrap_or_default() == ns);
-                    let mut p = (**p).clone();
-                    if let Some(i) = live {
-                        p.status = self.projects[i].status.clone();
-                        self.projects[i] = p;
-                        notes.push(format!("Project {ns}/{name}: judged with the manifest's spec"));
-                    } else {
-                        self.projects.push(p);
-                        notes.push(format!("Project {ns}/{name}: new, judged with the manifest's spec"));
-                    }
-                }
-                _ => {}
             }
+            Object::Project(p) => {
+                let (name, ns) = (p.name_any(), p.namespace().unwrap_or_default());
+                let live = world
+                    .projects
+                    .iter()
+                    .position(|x| x.name_any() == name && x.namespace().unwrap_or_default() == ns);
+                let mut p = (**p).clone();
+                if let Some(i) = live {
+                    p.status = world.projects[i].status.clone();
+                    world.projects[i] = p;
+                    notes.push(format!("Project {ns}/{name}: judged with the manifest's spec"));
+                } else {
+                    world.projects.push(p);
+                    notes.push(format!("Project {ns}/{name}: new, judged with the manifest's spec"));
+                }
+            }
+            _ => {}
         }
-        notes
     }
-
-    /// The workspace whose control namespace is `ns`.
-    pub fn workspace_of(&self, ns: &str) -> Option<&Workspace> {
-        self.workspaces.iter().find(|w| control_namespace(w) == ns)
-    }
-}
-
-/// The plan judges with the operator's own gathering of facts.
-impl Snapshot for World {
-    fn workspace_of(&self, ns: &str) -> Option<Arc<Workspace>> {
-        World::workspace_of(self, ns).cloned().map(Arc::new)
-    }
-
-    fn project(&self, ns: &str, name: &str) -> Option<Arc<Project>> {
-        self.projects
-            .iter()
-            .find(|p| p.name_any() == name && p.namespace().as_deref() == Some(ns))
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .cloned()
-            .map(Arc::new)
-    }
-
-    fn bindings_in(&self, ns: &str) -> Vec<Arc<RoleBinding>> {
-        self.bindings
-            .iter()
-            .filter(|b| b.namespace().as_deref() == Some(ns))
-            .cloned()
-            .map(Arc::new)
-            .collect()
-    }
-
-    fn binding(&self, ns: &str, name: &str) -> Option<Arc<RoleBinding>> {
-        self.bindings
-            .iter()
-            .find(|b| b.name_any() == name && b.namespace().as_deref() == Some(ns))
-            .cloned()
-            .map(Arc::new)
-    }
-
-    fn request(&self, ns: &str, name: &str) -> Option<Arc<RoleRequest>> {
-        self.requests
-            .iter()
-            .find(|r| r.name_any() == name && r.namespace().as_deref() == Some(ns))
-            .cloned()
-            .map(Arc::new)
-    }
-}
-
-/// The control namespace of a workspace: as its status reports, or as its spec implies.
-pub fn control_namespace(ws: &Workspace) -> String {
-    ws.status
-        .as_ref()
-        .and_then(|s| s.namespace.clone())
-        .unwrap_or_else(|| ws.control_namespace())
+    notes
 }
 
 /// What the operator would do with an object.
@@ -878,7 +811,7 @@ pub(super) async fn command(g: &Global, a: &PlanArgs) -> Result<u8, PluginError>
                 .items,
         );
     }
-    let context = world.overlay(&objects);
+    let context = overlay(&mut world, &objects);
     let judge = Judge {
         world: &world,
         config: &config,

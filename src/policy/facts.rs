@@ -40,6 +40,70 @@ pub trait Snapshot {
     }
 }
 
+/// A snapshot over listed objects: what the plugin reads from the cluster
+/// (and what tests build by hand).
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    /// Every workspace.
+    pub workspaces: Vec<Workspace>,
+    /// The projects of the workspaces concerned.
+    pub projects: Vec<Project>,
+    /// The foureyes bindings of the workspaces concerned.
+    pub bindings: Vec<RoleBinding>,
+    /// The requests of the workspaces concerned (to tell a new object from an update).
+    pub requests: Vec<RoleRequest>,
+}
+
+impl Listed {
+    /// The workspace whose control namespace is `ns`.
+    pub fn workspace_of(&self, ns: &str) -> Option<&Workspace> {
+        self.workspaces.iter().find(|w| control_namespace(w) == ns)
+    }
+}
+
+/// The control namespace of a workspace: as its status reports, or as its spec implies.
+pub fn control_namespace(ws: &Workspace) -> String {
+    ws.status
+        .as_ref()
+        .and_then(|s| s.namespace.clone())
+        .unwrap_or_else(|| ws.control_namespace())
+}
+
+fn in_namespace<'a, K: kube::Resource>(objects: &'a [K], ns: &'a str) -> impl Iterator<Item = &'a K> {
+    objects
+        .iter()
+        .filter(move |o| o.meta().namespace.as_deref() == Some(ns))
+}
+
+fn named<K: kube::Resource + Clone>(objects: &[K], ns: &str, name: &str) -> Option<Arc<K>> {
+    in_namespace(objects, ns)
+        .find(|o| o.meta().name.as_deref() == Some(name))
+        .cloned()
+        .map(Arc::new)
+}
+
+impl Snapshot for Listed {
+    fn workspace_of(&self, ns: &str) -> Option<Arc<Workspace>> {
+        Listed::workspace_of(self, ns).cloned().map(Arc::new)
+    }
+
+    fn project(&self, ns: &str, name: &str) -> Option<Arc<Project>> {
+        named(&self.projects, ns, name).filter(|p| p.metadata.deletion_timestamp.is_none())
+    }
+
+    fn bindings_in(&self, ns: &str) -> Vec<Arc<RoleBinding>> {
+        in_namespace(&self.bindings, ns).cloned().map(Arc::new).collect()
+    }
+
+    fn binding(&self, ns: &str, name: &str) -> Option<Arc<RoleBinding>> {
+        named(&self.bindings, ns, name)
+    }
+
+    fn request(&self, ns: &str, name: &str) -> Option<Arc<RoleRequest>> {
+        named(&self.requests, ns, name)
+    }
+}
+
 /// How the caller looks at the world.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vantage {
@@ -175,44 +239,6 @@ mod tests {
 
     use super::*;
 
-    #[derive(Default)]
-    struct Objects {
-        workspaces: Vec<Workspace>,
-        projects: Vec<Project>,
-        bindings: Vec<RoleBinding>,
-    }
-
-    impl Snapshot for Objects {
-        fn workspace_of(&self, ns: &str) -> Option<Arc<Workspace>> {
-            self.workspaces
-                .iter()
-                .find(|w| w.control_namespace() == ns)
-                .cloned()
-                .map(Arc::new)
-        }
-        fn project(&self, ns: &str, name: &str) -> Option<Arc<Project>> {
-            self.projects
-                .iter()
-                .find(|p| p.name_any() == name && p.namespace().as_deref() == Some(ns))
-                .cloned()
-                .map(Arc::new)
-        }
-        fn bindings_in(&self, ns: &str) -> Vec<Arc<RoleBinding>> {
-            self.bindings
-                .iter()
-                .filter(|b| b.namespace().as_deref() == Some(ns))
-                .cloned()
-                .map(Arc::new)
-                .collect()
-        }
-        fn binding(&self, ns: &str, name: &str) -> Option<Arc<RoleBinding>> {
-            self.bindings_in(ns).into_iter().find(|b| b.name_any() == name)
-        }
-        fn request(&self, _: &str, _: &str) -> Option<Arc<RoleRequest>> {
-            None
-        }
-    }
-
     fn manager(name: &str, kind: &str) -> RoleBinding {
         serde_json::from_value(json!({
             "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
@@ -224,8 +250,8 @@ mod tests {
         .unwrap()
     }
 
-    fn objects() -> Objects {
-        Objects {
+    fn objects() -> Listed {
+        Listed {
             workspaces: vec![
                 serde_json::from_value(json!({
                     "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace",
@@ -246,6 +272,7 @@ mod tests {
                 manager("ops", "Group"),
                 manager("system:serviceaccount:x:y", "User"),
             ],
+            requests: vec![],
         }
     }
 

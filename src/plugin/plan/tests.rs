@@ -294,7 +294,7 @@ fn manifests_override_the_live_workspace_and_projects() {
         json!({"project": "checkout", "projectRole": "admin"}),
         "2h",
     )));
-    let context = world.overlay(&objs);
+    let context = overlay(&mut world, &objs);
     assert_eq!(context.len(), 1);
     assert!(context[0].contains("changes the live one"), "{context:?}");
     let config = Config::default();
@@ -311,7 +311,7 @@ fn manifests_override_the_live_workspace_and_projects() {
     let new = objects(
         "apiVersion: foureyes.dev/v1alpha1\nkind: Project\nmetadata: {name: billing, namespace: ws-payments}\nspec: {namespaces: [payments-billing]}\n",
     );
-    world.overlay(&new);
+    overlay(&mut world, &new);
     let items = plan(
         &judge(&world, &config),
         &objects(&binding(
