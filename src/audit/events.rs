@@ -6,8 +6,6 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
-pub use crate::policy::transition::reason::*;
-
 /// The operator's event publisher, one per process and shared by every
 /// reconciler.
 ///

@@ -28,7 +28,7 @@ use crate::audit::transitions;
 use crate::policy::lifecycle;
 use crate::policy::managers::is_active;
 use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};
-use crate::policy::transition::reason as events;
+use crate::policy::transition::reason;
 use crate::rbac::{self, label_value};
 
 /// Reconciles one project.
@@ -130,7 +130,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                 ctx.publish(
                     &p.object_ref(&()),
                     false,
-                    events::NAMESPACE_ADOPTED,
+                    reason::NAMESPACE_ADOPTED,
                     "Claim",
                     format!("tenant namespace {tenant} adopted (it carried this project's labels)"),
                 )
@@ -157,7 +157,7 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                         ctx.publish(
                             &p.object_ref(&()),
                             false,
-                            events::NAMESPACE_CREATED,
+                            reason::NAMESPACE_CREATED,
                             "Claim",
                             format!("tenant namespace {tenant} created"),
                         )
@@ -212,9 +212,9 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
             &p.object_ref(&()),
             true,
             if taken {
-                events::NAMESPACE_TAKEN
+                reason::NAMESPACE_TAKEN
             } else {
-                events::NAMESPACE_REFUSED
+                reason::NAMESPACE_REFUSED
             },
             "Claim",
             refused.join("; "),

@@ -28,7 +28,7 @@ use crate::audit::transitions;
 use crate::policy::lifecycle;
 use crate::policy::managers::is_active;
 use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_control_namespace};
-use crate::policy::transition::reason as events;
+use crate::policy::transition::reason;
 use crate::rbac::{self, label_value};
 
 /// Reconciles one workspace.
@@ -128,8 +128,8 @@ async fn ensure_objects(
     let uid = ws.uid().unwrap_or_default();
     let claimed = ensure_namespace(ctx, &name, &uid, &ns).await?;
     let refusal = match &claimed {
-        Claimed::Taken(why) => Some((events::NAMESPACE_TAKEN, why.clone())),
-        Claimed::Refused(why) => Some((events::NAMESPACE_REFUSED, why.clone())),
+        Claimed::Taken(why) => Some((reason::NAMESPACE_TAKEN, why.clone())),
+        Claimed::Refused(why) => Some((reason::NAMESPACE_REFUSED, why.clone())),
         Claimed::Created | Claimed::Held => None,
     };
     match refusal {
@@ -161,7 +161,7 @@ async fn ensure_objects(
                 ctx.publish(
                     &ws.object_ref(&()),
                     false,
-                    events::NAMESPACE_READY,
+                    reason::NAMESPACE_READY,
                     "Claim",
                     format!("control namespace {ns} created"),
                 )

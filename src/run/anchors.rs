@@ -11,8 +11,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client};
 use tracing::{info, warn};
 
-use crate::audit::events::{self, Events};
+use crate::audit::events::Events;
 use crate::manifests;
+use crate::policy::transition::reason;
 use crate::reconcile::{Context, SyncTracker};
 use crate::telemetry::{Health, Metrics};
 
@@ -123,7 +124,7 @@ pub(super) async fn report_anchors(
             ..Default::default()
         };
         publisher
-            .publish(&reference, true, events::ADMISSION_POLICIES_ALTERED, "Check", summary)
+            .publish(&reference, true, reason::ADMISSION_POLICIES_ALTERED, "Check", summary)
             .await;
     }
 }

@@ -10,7 +10,8 @@ use kube::{Api, Client, ResourceExt};
 use tracing::warn;
 
 use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
-use crate::audit::events::{self, Events};
+use crate::audit::events::Events;
+use crate::policy::transition::reason;
 use crate::rbac;
 use crate::telemetry::Metrics;
 use crate::wire::{BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR};
@@ -86,7 +87,7 @@ pub(super) async fn revoke_overdue(client: &Client, publisher: &Events, metrics:
                         item.name_any()
                     );
                     publisher
-                        .publish(&reference, true, events::OVERDUE_REVOKED, "Revoke", note)
+                        .publish(&reference, true, reason::OVERDUE_REVOKED, "Revoke", note)
                         .await;
                 }
             }

@@ -11,8 +11,8 @@ use tracing::warn;
 
 use super::wakes::owner_of;
 use crate::api::RoleBinding;
-use crate::audit::events;
 use crate::policy::sweep::{OwnerFacts, sweep_reason};
+use crate::policy::transition::reason;
 use crate::rbac::{self, NativeGrant};
 use crate::reconcile::{self, Context, SyncTracker};
 
@@ -91,7 +91,7 @@ async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile::Er
             // make one look like ours, naming any foureyes binding.
             if let Some(b) = owner.filter(|b| is_native_of(&n, b)) {
                 let note = format!("sweep removed native binding {ns}/{} ({reason})", n.name);
-                ctx.publish(&b.object_ref(&()), true, events::OVERDUE_REVOKED, "Revoke", note)
+                ctx.publish(&b.object_ref(&()), true, reason::OVERDUE_REVOKED, "Revoke", note)
                     .await;
             }
         }

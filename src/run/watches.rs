@@ -161,7 +161,7 @@ pub(super) async fn report_invalid(
             .publish(
             &reference,
             true,
-            crate::audit::events::INVALID_OBJECT,
+            crate::policy::transition::reason::INVALID_OBJECT,
             "Read",
             format!("the operator cannot read this object and ignores it (a binding grants nothing while unreadable): {error}"),
         )
