@@ -6,9 +6,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use foureyes::api::{BindingPhase, RoleBinding};
+use foureyes::api::conditions::{ConditionStatus, READY, find_condition};
+use foureyes::api::{BindingPhase, RoleBinding, Workspace};
 use foureyes::audit::history::{Chain, read_chain};
-use kube::api::{DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use support::world::{grant, natives_of, setup_without_operator, wait_phase};
 use support::{OPERATOR_CONFIG, Operator, TestEnv, can, client, eventually};
@@ -62,4 +64,30 @@ async fn stripping_the_finalizer_does_not_keep_access() {
     })
     .await;
     assert_eq!(entries.actor, "unknown");
+}
+
+/// A workspace whose control namespace an administrator deletes says so at
+/// once: the namespace stays `Terminating` (its history is protected), and
+/// the workspace reports `Ready=False`, reason `NamespaceTerminating`.
+#[tokio::test]
+async fn a_terminating_control_namespace_makes_the_workspace_not_ready() {
+    let env = TestEnv::new("nsdel").await;
+    support::world::setup(&env, 1, 1).await;
+    let workspaces = Api::<Workspace>::all(client("admin").await);
+    eventually("the workspace ready", Duration::from_secs(30), || async {
+        workspaces.get(&env.name).await.ok()?.is_ready().then_some(())
+    })
+    .await;
+    Api::<Namespace>::all(client("admin").await)
+        .delete(&env.ns, &DeleteParams::default())
+        .await
+        .expect("delete the control namespace");
+    let ready = eventually("Ready=False, NamespaceTerminating", Duration::from_secs(15), || async {
+        let ws = workspaces.get(&env.name).await.ok()?;
+        let ready = find_condition(&ws.status?.conditions, READY)?.clone();
+        (ready.reason == "NamespaceTerminating").then_some(ready)
+    })
+    .await;
+    assert_eq!(ready.status, ConditionStatus::False);
+    assert!(ready.message.contains(&env.ns), "{}", ready.message);
 }

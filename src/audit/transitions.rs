@@ -133,6 +133,7 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
                 "workspace deleted: {revoked} native bindings revoked; namespace {namespace} kept for the auditors"
             ),
         ),
+        Kind::NamespaceClaimed { message, .. } | Kind::NamespaceUnusable { message, .. } => ("Claim", message.clone()),
         Kind::WorkspaceCreated { .. }
         | Kind::WorkspaceChanged { .. }
         | Kind::ProjectCreated { .. }
@@ -294,7 +295,9 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
         | Kind::RequestProblem { .. }
         | Kind::BindingCreated { .. }
         | Kind::Refused { recorded: false, .. }
-        | Kind::DriftCorrected { .. } => return None,
+        | Kind::DriftCorrected { .. }
+        | Kind::NamespaceClaimed { .. }
+        | Kind::NamespaceUnusable { .. } => return None,
     };
     let mut e = NewEntry::new(object.clone(), action, actor).details(details);
     if let Some(key) = key {

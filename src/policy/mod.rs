@@ -12,6 +12,7 @@ pub mod quorum;
 pub mod role;
 pub mod sweep;
 pub mod transition;
+pub mod workspace;
 
 pub use binding::{BindingDecision, BindingFacts, Refusal, decide_binding};
 pub use namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};

@@ -63,6 +63,12 @@ pub mod reason {
     /// A namespace is claimed by another workspace or project (by uid);
     /// nothing of the other claimant is touched (Warning).
     pub const NAMESPACE_TAKEN: &str = "NamespaceTaken";
+    /// A workspace's or project's namespace is being deleted: nothing new
+    /// can be created in it (Warning; the workspace is not Ready).
+    pub const NAMESPACE_TERMINATING: &str = "NamespaceTerminating";
+    /// A project's control namespace is held by no workspace (the project's
+    /// Ready condition).
+    pub const WORKSPACE_NOT_FOUND: &str = "WorkspaceNotFound";
     /// A project created a tenant namespace (Normal).
     pub const NAMESPACE_CREATED: &str = "NamespaceCreated";
     /// A project adopted an existing namespace that carried its labels (Normal).
@@ -282,6 +288,22 @@ pub enum Kind {
         /// Native bindings revoked.
         revoked: usize,
     },
+    /// A namespace was created or taken over for a workspace or project.
+    NamespaceClaimed {
+        /// [`reason::NAMESPACE_READY`], [`reason::NAMESPACE_CREATED`] or
+        /// [`reason::NAMESPACE_ADOPTED`].
+        reason: &'static str,
+        /// What was claimed, in words.
+        message: String,
+    },
+    /// A namespace a workspace or project wants cannot be used.
+    NamespaceUnusable {
+        /// [`reason::NAMESPACE_TAKEN`], [`reason::NAMESPACE_REFUSED`] or
+        /// [`reason::NAMESPACE_TERMINATING`].
+        reason: &'static str,
+        /// Why.
+        message: String,
+    },
     /// A project exists (its chain's first entry).
     ProjectCreated {
         /// Its spec in words.
@@ -310,7 +332,10 @@ impl Kind {
             Kind::QuorumUnreachable { .. } => reason::QUORUM_UNREACHABLE,
             Kind::Denied { .. } => reason::DENIED,
             Kind::RequestExpired { .. } => reason::REQUEST_EXPIRED,
-            Kind::RequestProblem { reason, .. } | Kind::Refused { reason, .. } => reason,
+            Kind::RequestProblem { reason, .. }
+            | Kind::Refused { reason, .. }
+            | Kind::NamespaceClaimed { reason, .. }
+            | Kind::NamespaceUnusable { reason, .. } => reason,
             Kind::BindingCreated { .. } => reason::BINDING_CREATED,
             Kind::Granted { .. } => reason::GRANTED,
             Kind::Expired { .. } => reason::EXPIRED,
@@ -339,6 +364,7 @@ impl Kind {
                 | Kind::Refused { .. }
                 | Kind::DriftCorrected { .. }
                 | Kind::PersistenceFound { .. }
+                | Kind::NamespaceUnusable { .. }
         )
     }
 }

@@ -3,17 +3,15 @@
 //! applies native RBAC, removes what should not exist, writes the status if
 //! it changed, and wakes up again exactly at the expiry.
 
-use crate::wire::{BINDING_UID_LABEL, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::wire::{BINDING_UID_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
 use std::sync::Arc;
 
 use chrono::Utc;
 use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, warn};
 
 use super::{Context, Error, describe, kube_err};
@@ -30,31 +28,24 @@ use crate::rbac::{self, NativeGrant, Owner};
 /// that simultaneous expiries revoke first and record afterwards.
 const RECORD_AFTER_EXPIRY: std::time::Duration = std::time::Duration::from_millis(1500);
 
-/// Reconciles one foureyes binding.
-pub async fn reconcile(b: Arc<RoleBinding>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.wait_ready().await;
-    ctx.metrics.reconciled("RoleBinding");
-    let ns = b.namespace().ok_or(Error::Incomplete("namespace"))?;
-    let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = describe(b.as_ref());
-    let action = finalizer(&api, FINALIZER, b, |event| async {
-        match event {
-            Finalizer::Apply(b) => apply(b, &ctx).await,
-            Finalizer::Cleanup(b) => cleanup(b, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))?;
-    ctx.backoff.succeeded(&key);
-    Ok(action)
-}
+impl super::scaffold::Reconciled for RoleBinding {
+    type Status = crate::api::RoleBindingStatus;
 
-/// Requeues after a failure, with per-object backoff.
-pub fn error_policy(b: Arc<RoleBinding>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error("RoleBinding", err.category());
-    let delay = ctx.backoff.failed(&describe(b.as_ref()));
-    warn!(binding = describe(b.as_ref()), %err, ?delay, "reconcile failed");
-    Action::requeue(delay)
+    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self> {
+        Api::namespaced(client, namespace.unwrap_or_default())
+    }
+
+    fn own_statuses(own: &super::OwnWrites) -> Option<&super::overlay::Overlay<Self::Status>> {
+        Some(&own.binding_statuses)
+    }
+
+    async fn apply(obj: Arc<Self>, ctx: &Context) -> Result<Action, Error> {
+        apply(obj, ctx).await
+    }
+
+    async fn cleanup(obj: Arc<Self>, ctx: &Context) -> Result<Action, Error> {
+        cleanup(obj, ctx).await
+    }
 }
 
 async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
@@ -213,18 +204,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             let policy = workspace.as_ref().map(|w| w.spec.persistence).unwrap_or_default();
             super::persistence::at_grant_end(ctx, &b, before, policy).await?;
         }
-        let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding", "status": status });
-        let written = Api::<RoleBinding>::namespaced(ctx.client.clone(), &ns)
-            .patch_status(
-                &name,
-                &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
-                &Patch::Apply(body),
-            )
-            .await
-            .map_err(kube_err("patch status"))?;
-        ctx.own
-            .binding_statuses
-            .wrote(&uid, written.metadata.resource_version, status.clone());
+        super::scaffold::write_status(ctx, b.as_ref(), previous.as_ref(), &status).await?;
     }
     let reference = b.object_ref(&());
     if !drift.is_empty() {

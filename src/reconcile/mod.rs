@@ -8,6 +8,7 @@ pub mod persistence;
 pub mod project;
 pub mod relay;
 pub mod request;
+pub mod scaffold;
 pub mod workspace;
 
 #[cfg(test)]

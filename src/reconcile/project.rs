@@ -4,7 +4,7 @@
 //! removes the native RBAC of its bindings and the namespaces it created.
 
 use crate::wire::{
-    BINDING_UID_LABEL, CREATED_BY_LABEL, FINALIZER, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, PROJECT_UID_LABEL,
+    BINDING_UID_LABEL, CREATED_BY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL, PROJECT_UID_LABEL,
     WORKSPACE_LABEL,
 };
 use std::collections::BTreeMap;
@@ -14,48 +14,33 @@ use chrono::Utc;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use tracing::warn;
 
-use super::{Context, Error, describe, kube_err};
-use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
-use crate::api::{Project, ProjectStatus};
+use super::{Context, Error, kube_err};
+use crate::api::Project;
 use crate::audit::history::Chain;
 use crate::audit::transitions;
 use crate::policy::lifecycle;
-use crate::policy::managers::is_active;
 use crate::policy::namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};
-use crate::policy::transition::reason;
+use crate::policy::workspace::{self as policy, Claimed};
 use crate::rbac::{self, label_value};
 
-/// Reconciles one project.
-pub async fn reconcile(p: Arc<Project>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.wait_ready().await;
-    ctx.metrics.reconciled("Project");
-    let ns = p.namespace().ok_or(Error::Incomplete("namespace"))?;
-    let api: Api<Project> = Api::namespaced(ctx.client.clone(), &ns);
-    let key = describe(p.as_ref());
-    let action = finalizer(&api, FINALIZER, p, |event| async {
-        match event {
-            Finalizer::Apply(p) => apply(p, &ctx).await,
-            Finalizer::Cleanup(p) => cleanup(p, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))?;
-    ctx.backoff.succeeded(&key);
-    Ok(action)
-}
+impl super::scaffold::Reconciled for Project {
+    type Status = crate::api::ProjectStatus;
 
-/// Requeues after a failure, with per-object backoff.
-pub fn error_policy(p: Arc<Project>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error("Project", err.category());
-    let delay = ctx.backoff.failed(&describe(p.as_ref()));
-    warn!(project = describe(p.as_ref()), %err, ?delay, "reconcile failed");
-    Action::requeue(delay)
+    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self> {
+        Api::namespaced(client, namespace.unwrap_or_default())
+    }
+
+    async fn apply(obj: Arc<Self>, ctx: &Context) -> Result<Action, Error> {
+        apply(obj, ctx).await
+    }
+
+    async fn cleanup(obj: Arc<Self>, ctx: &Context) -> Result<Action, Error> {
+        cleanup(obj, ctx).await
+    }
 }
 
 async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
@@ -63,54 +48,66 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
     let ns = p.namespace().unwrap_or_default();
     let name = p.name_any();
     let uid = p.uid().ok_or(Error::Incomplete("uid"))?;
-    let generation = p.metadata.generation;
-    let mut status = p.status.clone().unwrap_or_default();
-    status.observed_generation = generation;
-    let previous_ready = find_condition(&status.conditions, READY).cloned();
+    let workspace = ctx.workspace_of(&ns).map(|w| w.name_any());
 
-    let Some(ws) = ctx.workspace_of(&ns) else {
-        set_condition(
-            &mut status.conditions,
-            Condition::new(
-                READY,
-                ConditionStatus::False,
-                "WorkspaceNotFound",
-                format!("no workspace has {ns} as its control namespace"),
-                generation,
-                now,
-            ),
-        );
-        write_if_changed(ctx, &p, &status).await?;
-        return Ok(Action::await_change());
-    };
-    let ws_name = ws.name_any();
-
-    // The project's spec in its chain: when first seen in its workspace, and
-    // at every change, before the status says it was observed.
-    let seen = previous_ready.as_ref().is_some_and(|c| c.reason != "WorkspaceNotFound");
-    let happened = match p.status.as_ref().and_then(|s| s.observed_generation) {
-        _ if !seen => Some(lifecycle::project_created(&p)),
-        Some(g) if Some(g) != generation => Some(lifecycle::project_changed(&p)),
-        _ => None,
-    };
-    if let Some(t) = happened {
+    // The project's spec in its chain (when first seen in its workspace, and
+    // at every change) before its namespaces are touched.
+    if workspace.is_some()
+        && let Some(t) = policy::project_recorded(&p)
+    {
         super::record_transitions(ctx, &ns, Chain::project(&name), &transitions::project_object(&p), &[t]).await?;
     }
+    let mut claims = vec![];
+    if let Some(ws_name) = &workspace {
+        for tenant in &p.spec.namespaces {
+            match claim(ctx, ws_name, &name, &uid, tenant).await? {
+                Some(claimed) => claims.push((tenant.clone(), claimed)),
+                // Someone created it in between: decide again on the next pass.
+                None => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
+            }
+        }
+    }
+    let bindings = ctx.bindings_in(&ns);
+    let decision = policy::decide_project(
+        &p,
+        workspace.as_deref(),
+        &claims,
+        bindings.iter().map(|b| b.as_ref()),
+        now,
+    );
+    for (gone, removed) in &decision.release {
+        release(ctx, &uid, gone, *removed).await?;
+    }
+    let changed_namespaces = p.status.as_ref().map(|s| &s.namespaces) != Some(&decision.status.namespaces);
+    super::scaffold::write_status(ctx, p.as_ref(), p.status.as_ref(), &decision.status).await?;
+    ctx.announce(&p.object_ref(&()), &decision.happened).await;
+    if changed_namespaces {
+        // The bindings of this project now have other namespaces to grant in.
+        for b in bindings
+            .iter()
+            .filter(|b| b.spec.project.as_deref() == Some(name.as_str()))
+        {
+            let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(b.as_ref()));
+        }
+    }
+    Ok(Action::await_change())
+}
 
+/// Claims one tenant namespace as the policy says: creates it, adopts it
+/// (records the project's uid on it), or leaves it alone. `None` when
+/// someone created it concurrently.
+async fn claim(ctx: &Context, ws_name: &str, name: &str, uid: &str, tenant: &str) -> Result<Option<Claimed>, Error> {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
-    let mut claimed = vec![];
-    let mut refused = vec![];
-    let mut taken = false;
-    for tenant in &p.spec.namespaces {
-        let existing = api.get_opt(tenant).await.map_err(kube_err("get namespace"))?;
-        let labels = existing.as_ref().map(|n| n.labels().clone());
-        let facts = NamespaceFacts {
-            name: tenant,
-            labels: labels.as_ref(),
-            protected: ctx.config.is_protected_namespace(tenant),
-        };
-        match claim_namespace(&label_value(&ws_name), &label_value(&name), &uid, &facts) {
-            NamespaceClaim::Keep => claimed.push(tenant.clone()),
+    let existing = api.get_opt(tenant).await.map_err(kube_err("get namespace"))?;
+    let labels = existing.as_ref().map(|n| n.labels().clone());
+    let facts = NamespaceFacts {
+        name: tenant,
+        labels: labels.as_ref(),
+        protected: ctx.config.is_protected_namespace(tenant),
+    };
+    Ok(Some(
+        match claim_namespace(&label_value(ws_name), &label_value(name), uid, &facts) {
+            NamespaceClaim::Keep => Claimed::Held,
             NamespaceClaim::Adopt => {
                 // Labelled for this project by name before it existed: record
                 // its uid, so that a later project of the same name cannot
@@ -126,134 +123,33 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
                 )
                 .await
                 .map_err(kube_err("label namespace"))?;
-                claimed.push(tenant.clone());
-                ctx.publish(
-                    &p.object_ref(&()),
-                    false,
-                    reason::NAMESPACE_ADOPTED,
-                    "Claim",
-                    format!("tenant namespace {tenant} adopted (it carried this project's labels)"),
-                )
-                .await;
+                Claimed::Adopted
             }
             NamespaceClaim::Create => {
                 let obj = Namespace {
                     metadata: ObjectMeta {
-                        name: Some(tenant.clone()),
+                        name: Some(tenant.to_owned()),
                         labels: Some(BTreeMap::from([
                             (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
-                            (WORKSPACE_LABEL.to_owned(), label_value(&ws_name)),
-                            (PROJECT_LABEL.to_owned(), label_value(&name)),
-                            (PROJECT_UID_LABEL.to_owned(), uid.clone()),
-                            (CREATED_BY_LABEL.to_owned(), uid.clone()),
+                            (WORKSPACE_LABEL.to_owned(), label_value(ws_name)),
+                            (PROJECT_LABEL.to_owned(), label_value(name)),
+                            (PROJECT_UID_LABEL.to_owned(), uid.to_owned()),
+                            (CREATED_BY_LABEL.to_owned(), uid.to_owned()),
                         ])),
                         ..Default::default()
                     },
                     ..Default::default()
                 };
                 match api.create(&PostParams::default(), &obj).await {
-                    Ok(_) => {
-                        claimed.push(tenant.clone());
-                        ctx.publish(
-                            &p.object_ref(&()),
-                            false,
-                            reason::NAMESPACE_CREATED,
-                            "Claim",
-                            format!("tenant namespace {tenant} created"),
-                        )
-                        .await;
-                    }
-                    // Someone created it in between: decide again on the next pass.
-                    Err(kube::Error::Api(s)) if s.code == 409 => {
-                        return Ok(Action::requeue(std::time::Duration::from_secs(1)));
-                    }
+                    Ok(_) => Claimed::Created,
+                    Err(kube::Error::Api(s)) if s.code == 409 => return Ok(None),
                     Err(e) => return Err(kube_err("create namespace")(e)),
                 }
             }
-            NamespaceClaim::Taken(why) => {
-                taken = true;
-                refused.push(why);
-            }
-            NamespaceClaim::Refuse(why) => refused.push(why),
-        }
-    }
-    claimed.sort();
-
-    // Namespaces this project no longer holds: its grants there end. Only a
-    // namespace removed from the spec is released (and deleted, if this very
-    // project created it); one that is refused now (claimed by someone
-    // else, relabelled) is never deleted.
-    for gone in status.namespaces.iter().filter(|n| !claimed.contains(n)) {
-        let removed = !p.spec.namespaces.contains(gone);
-        release(ctx, &uid, gone, removed).await?;
-    }
-    status.namespaces = claimed.clone();
-    let ready = if refused.is_empty() {
-        Condition::new(
-            READY,
-            ConditionStatus::True,
-            "NamespacesClaimed",
-            format!("tenant namespaces: {}", claimed.join(", ")),
-            generation,
-            now,
-        )
-    } else {
-        Condition::new(
-            READY,
-            ConditionStatus::False,
-            if taken { "NamespaceTaken" } else { "NamespaceRefused" },
-            refused.join("; "),
-            generation,
-            now,
-        )
-    };
-    if !refused.is_empty() && previous_ready.as_ref().is_none_or(|c| c.message != ready.message) {
-        ctx.publish(
-            &p.object_ref(&()),
-            true,
-            if taken {
-                reason::NAMESPACE_TAKEN
-            } else {
-                reason::NAMESPACE_REFUSED
-            },
-            "Claim",
-            refused.join("; "),
-        )
-        .await;
-    }
-    set_condition(&mut status.conditions, ready);
-    status.active_bindings = ctx
-        .bindings_in(&ns)
-        .iter()
-        .filter(|b| b.spec.project.as_deref() == Some(name.as_str()) && is_active(b, now))
-        .count() as i32;
-    let changed_namespaces = p.status.as_ref().map(|s| &s.namespaces) != Some(&status.namespaces);
-    write_if_changed(ctx, &p, &status).await?;
-    if changed_namespaces {
-        // The bindings of this project now have other namespaces to grant in.
-        for b in ctx.bindings_in(&ns) {
-            if b.spec.project.as_deref() == Some(name.as_str()) {
-                let _ = ctx.triggers.bindings.send(ObjectRef::from_obj(b.as_ref()));
-            }
-        }
-    }
-    Ok(Action::await_change())
-}
-
-async fn write_if_changed(ctx: &Context, p: &Project, status: &ProjectStatus) -> Result<(), Error> {
-    if p.status.as_ref() == Some(status) {
-        return Ok(());
-    }
-    let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "Project", "status": status });
-    Api::<Project>::namespaced(ctx.client.clone(), &p.namespace().unwrap_or_default())
-        .patch_status(
-            &p.name_any(),
-            &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(kube_err("patch project status"))?;
-    Ok(())
+            NamespaceClaim::Taken(why) => Claimed::Taken(why),
+            NamespaceClaim::Refuse(why) => Claimed::Refused(why),
+        },
+    ))
 }
 
 /// Stops using a tenant namespace: removes the project's native bindings

@@ -14,14 +14,13 @@ use crate::wire::APPROVED_BY_ANNOTATION;
 use std::sync::Arc;
 
 use chrono::Utc;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
-use tracing::{info, warn};
+use tracing::info;
 
-use super::{Context, Error, describe, kube_err};
+use super::{Context, Error, kube_err};
 use crate::api::time::from_k8s;
 use crate::api::{OriginRequest, RequestPhase, RoleBinding, RoleBindingSpec, RoleRequest};
 use crate::audit::transitions;
@@ -33,22 +32,21 @@ use crate::policy::quorum::{
 };
 use crate::policy::role::{Role, resolve_cluster_role};
 
-/// Reconciles one role request.
-pub async fn reconcile(r: Arc<RoleRequest>, ctx: Arc<Context>) -> Result<Action, Error> {
-    ctx.wait_ready().await;
-    ctx.metrics.reconciled("RoleRequest");
-    let key = describe(r.as_ref());
-    let action = apply(&r, &ctx).await?;
-    ctx.backoff.succeeded(&key);
-    Ok(action)
-}
+impl super::scaffold::Reconciled for RoleRequest {
+    type Status = crate::api::RoleRequestStatus;
+    const FINALIZED: bool = false;
 
-/// Requeues after a failure, with per-object backoff.
-pub fn error_policy(r: Arc<RoleRequest>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.reconcile_error("RoleRequest", err.category());
-    let delay = ctx.backoff.failed(&describe(r.as_ref()));
-    warn!(request = describe(r.as_ref()), %err, ?delay, "reconcile failed");
-    Action::requeue(delay)
+    fn api(client: kube::Client, namespace: Option<&str>) -> Api<Self> {
+        Api::namespaced(client, namespace.unwrap_or_default())
+    }
+
+    fn own_statuses(own: &super::OwnWrites) -> Option<&super::overlay::Overlay<Self::Status>> {
+        Some(&own.request_statuses)
+    }
+
+    async fn apply(obj: Arc<Self>, ctx: &Context) -> Result<Action, Error> {
+        apply(&obj, ctx).await
+    }
 }
 
 async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
@@ -184,7 +182,7 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     if matches!(status.phase, Some(RequestPhase::Approved | RequestPhase::Granted)) && status.cluster_role.is_none() {
         status.cluster_role = resolved_cluster_role(ctx, &ns, role.as_ref());
     }
-    if let Err(e) = write_status(ctx, &ns, &name, &uid, previous.as_ref(), &status).await {
+    if let Err(e) = super::scaffold::write_status(ctx, r, previous.as_ref(), &status).await {
         forget_approval(ctx, &uid);
         return Err(e);
     }
@@ -244,32 +242,6 @@ fn resolved_cluster_role(ctx: &Context, ns: &str, role: Option<&Role>) -> Option
     };
     let p = ctx.projects.get(&ObjectRef::new(project).within(ns))?;
     resolve_cluster_role(role, &p.spec.role_map, &ctx.config.role_map, &ctx.config.allowed()).ok()
-}
-
-async fn write_status(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-    uid: &str,
-    previous: Option<&crate::api::RoleRequestStatus>,
-    status: &crate::api::RoleRequestStatus,
-) -> Result<(), Error> {
-    if previous == Some(status) {
-        return Ok(());
-    }
-    let body = json!({ "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest", "status": status });
-    let written = Api::<RoleRequest>::namespaced(ctx.client.clone(), ns)
-        .patch_status(
-            name,
-            &PatchParams::apply(crate::wire::FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(kube_err("patch request status"))?;
-    ctx.own
-        .request_statuses
-        .wrote(uid, written.metadata.resource_version, status.clone());
-    Ok(())
 }
 
 /// Creates the binding of an approved request (idempotent: an existing one

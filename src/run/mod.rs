@@ -291,8 +291,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .reconcile_on(receiver_stream(rb_rx))
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            reconcile::binding::reconcile,
-            reconcile::binding::error_policy,
+            reconcile::scaffold::reconcile,
+            reconcile::scaffold::error_policy,
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
@@ -302,8 +302,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .reconcile_on(receiver_stream(proj_rx))
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            reconcile::project::reconcile,
-            reconcile::project::error_policy,
+            reconcile::scaffold::reconcile,
+            reconcile::scaffold::error_policy,
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
@@ -316,8 +316,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .reconcile_on(coalesced(ws_rx, Duration::from_secs(1)))
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            reconcile::workspace::reconcile,
-            reconcile::workspace::error_policy,
+            reconcile::scaffold::reconcile,
+            reconcile::scaffold::error_policy,
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
@@ -332,8 +332,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .reconcile_on(receiver_stream(rr_rx))
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            reconcile::request::reconcile,
-            reconcile::request::error_policy,
+            reconcile::scaffold::reconcile,
+            reconcile::scaffold::error_policy,
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));

@@ -7,6 +7,7 @@ use crate::api::{BindingPhase, RequestPhase, RoleBindingStatus, RoleRequestStatu
 use crate::policy::RoleTarget;
 use crate::policy::binding::{Authorization, BindingDecision, Grant, Refusal, Revoked};
 use crate::policy::quorum::RequestDecision;
+use crate::policy::transition::reason;
 use crate::policy::{binding, lifecycle, quorum};
 
 /// One transition of every kind, with a person as actor where a person
@@ -160,6 +161,20 @@ fn every_kind() -> Vec<Transition> {
             alice(),
         ),
         t(Kind::ProjectDeleted, Actor::Unknown),
+        t(
+            Kind::NamespaceClaimed {
+                reason: reason::NAMESPACE_CREATED,
+                message: "tenant namespace a-app created".into(),
+            },
+            Actor::Operator,
+        ),
+        t(
+            Kind::NamespaceUnusable {
+                reason: reason::NAMESPACE_TERMINATING,
+                message: "namespace ws-a is being deleted".into(),
+            },
+            Actor::Operator,
+        ),
     ]
 }
 
@@ -189,6 +204,8 @@ fn listed(k: &Kind) -> usize {
         Kind::ProjectCreated { .. } => 20,
         Kind::ProjectChanged { .. } => 21,
         Kind::ProjectDeleted => 22,
+        Kind::NamespaceClaimed { .. } => 23,
+        Kind::NamespaceUnusable { .. } => 24,
     }
 }
 
@@ -215,7 +232,7 @@ fn object() -> EntryObject {
 fn every_kind_is_listed_once() {
     let mut seen: Vec<usize> = every_kind().iter().map(|t| listed(&t.kind)).collect();
     seen.sort_unstable();
-    assert_eq!(seen, (0..=22).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=24).collect::<Vec<_>>());
 }
 
 /// For every kind of transition, the event and the history entry tell the

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Caches, NS, manager, mock_client, object, path_of, workspace};
 use crate::api::{RoleBinding, RoleRequest};
-use crate::reconcile::{binding, request};
+use crate::reconcile::scaffold;
 
 const HISTORY_LIST: &str = "GET /api/v1/namespaces/ws-team/configmaps";
 const HISTORY_WRITE: &str = "POST /api/v1/namespaces/ws-team/configmaps";
@@ -59,7 +59,7 @@ async fn an_expired_grant_is_revoked_before_it_is_recorded() {
         .context(client);
 
     // The first pass removes the access and nothing else...
-    let action = binding::reconcile(Arc::new(b.clone()), ctx.clone()).await.unwrap();
+    let action = scaffold::reconcile(Arc::new(b.clone()), ctx.clone()).await.unwrap();
     assert_eq!(
         api.lines(),
         ["DELETE /apis/rbac.authorization.k8s.io/v1/namespaces/ws-team/rolebindings/foureyes-alice-member"]
@@ -68,7 +68,7 @@ async fn an_expired_grant_is_revoked_before_it_is_recorded() {
     api.clear();
 
     // ...the next records it: the history, then the status, then the event.
-    binding::reconcile(Arc::new(b), ctx).await.unwrap();
+    scaffold::reconcile(Arc::new(b), ctx).await.unwrap();
     let calls = api.calls();
     let lines = api.lines();
     recorded_then_status(
@@ -122,7 +122,7 @@ async fn an_approval_is_recorded_and_the_binding_created_before_the_status_repor
     let (client, api) = mock_client(objects(&r));
     let ctx = with_managers(Caches::new()).request(r.clone()).context(client);
 
-    request::reconcile(Arc::new(r), ctx).await.unwrap();
+    scaffold::reconcile(Arc::new(r), ctx).await.unwrap();
     let calls = api.calls();
     let lines = api.lines();
     let at = |line: &str| {
@@ -165,7 +165,7 @@ async fn a_deny_among_approvals_wins_and_no_binding_is_created() {
         .request(r.clone())
         .context(client);
 
-    request::reconcile(Arc::new(r), ctx).await.unwrap();
+    scaffold::reconcile(Arc::new(r), ctx).await.unwrap();
     let calls = api.calls();
     let lines = api.lines();
     recorded_then_status(
