@@ -5,7 +5,8 @@ use super::transition::{Actor, Kind, Transition, user};
 use crate::api::{Project, Workspace};
 use crate::wire::{CHANGED_BY_ANNOTATION, CREATED_BY_ANNOTATION};
 
-fn of(kind: Kind, actor: Actor) -> Transition {
+/// A transition of no subject and role: of a workspace, project or namespace.
+pub(super) fn of(kind: Kind, actor: Actor) -> Transition {
     Transition {
         kind,
         actor,

@@ -120,8 +120,10 @@ pub fn decide_workspace(
     let ns = ws.control_namespace();
     let was_ready = ws.is_ready();
     let mut happened = vec![];
+    let problem = claimed.and_then(|c| c.problem(&ns));
+    let set_up = claimed.is_some() && problem.is_none();
     if let Some(claimed) = claimed {
-        let ready = match claimed.problem(&ns) {
+        let ready = match problem {
             Some((why, message)) => {
                 if !matches!(find_condition(&previous.conditions, READY),
                     Some(c) if c.reason == why && c.message == message)
@@ -165,7 +167,7 @@ pub fn decide_workspace(
         happened.push(lifecycle::workspace_changed(ws));
     }
     WorkspaceDecision {
-        set_up: claimed.is_some_and(|c| c.problem(&ns).is_none()),
+        set_up,
         status,
         happened,
     }
@@ -285,18 +287,12 @@ pub fn decide_project<'a>(
         } else {
             reason::NAMESPACE_REFUSED
         };
-        Condition::new(READY, ConditionStatus::False, why, problems.join("; "), generation, now)
+        let message = problems.join("; ");
+        if previous_ready.is_none_or(|c| c.message != message) {
+            happened.push(namespace_unusable(why, message.clone()));
+        }
+        Condition::new(READY, ConditionStatus::False, why, message, generation, now)
     };
-    if !problems.is_empty() && previous_ready.is_none_or(|c| c.message != ready.message) {
-        happened.push(namespace_unusable(
-            if taken {
-                reason::NAMESPACE_TAKEN
-            } else {
-                reason::NAMESPACE_REFUSED
-            },
-            problems.join("; "),
-        ));
-    }
     set_condition(&mut status.conditions, ready);
     let name = p.metadata.name.as_deref().unwrap_or_default();
     status.active_bindings = bindings
@@ -311,21 +307,11 @@ pub fn decide_project<'a>(
 }
 
 fn namespace_claimed(why: &'static str, message: String) -> Transition {
-    Transition {
-        kind: Kind::NamespaceClaimed { reason: why, message },
-        actor: Actor::Operator,
-        subject: String::new(),
-        role: String::new(),
-    }
+    lifecycle::of(Kind::NamespaceClaimed { reason: why, message }, Actor::Operator)
 }
 
 fn namespace_unusable(why: &'static str, message: String) -> Transition {
-    Transition {
-        kind: Kind::NamespaceUnusable { reason: why, message },
-        actor: Actor::Operator,
-        subject: String::new(),
-        role: String::new(),
-    }
+    lifecycle::of(Kind::NamespaceUnusable { reason: why, message }, Actor::Operator)
 }
 
 #[cfg(test)]
