@@ -99,6 +99,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // with it yet; deciding on the stale one would write again and announce
     // the same transition twice.
     let previous = ctx.binding_status(&b);
+    let locks = ctx.lockouts_in_force(now);
     let facts = BindingFacts {
         spec: &b.spec,
         created,
@@ -121,6 +122,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
                 .is_none_or(|uid| p.uid().as_deref() == Some(uid))
         }),
         stamps_trusted: ctx.anchors_intact(),
+        lockout: locks.subject(&b.spec.subject),
         config: &ctx.config,
         now,
     };

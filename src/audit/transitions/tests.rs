@@ -160,6 +160,35 @@ fn every_kind() -> Vec<Transition> {
             alice(),
         ),
         t(Kind::ProjectDeleted, Actor::Unknown),
+        t(
+            Kind::LockedOut {
+                lockout: "dave-compromised".into(),
+                reason: "INC-9 laptop stolen".into(),
+            },
+            alice(),
+        ),
+        t(
+            Kind::LockoutCreated {
+                lockout: "dave-compromised".into(),
+                reason: "INC-9 laptop stolen".into(),
+                until,
+            },
+            alice(),
+        ),
+        t(
+            Kind::LockoutExpired {
+                lockout: "dave-compromised".into(),
+                until,
+            },
+            Actor::Operator,
+        ),
+        t(
+            Kind::LockoutLifted {
+                lockout: "dave-compromised".into(),
+                reason: "INC-9 closed".into(),
+            },
+            alice(),
+        ),
     ]
 }
 
@@ -189,6 +218,10 @@ fn listed(k: &Kind) -> usize {
         Kind::ProjectCreated { .. } => 20,
         Kind::ProjectChanged { .. } => 21,
         Kind::ProjectDeleted => 22,
+        Kind::LockedOut { .. } => 23,
+        Kind::LockoutCreated { .. } => 24,
+        Kind::LockoutExpired { .. } => 25,
+        Kind::LockoutLifted { .. } => 26,
     }
 }
 
@@ -215,7 +248,7 @@ fn object() -> EntryObject {
 fn every_kind_is_listed_once() {
     let mut seen: Vec<usize> = every_kind().iter().map(|t| listed(&t.kind)).collect();
     seen.sort_unstable();
-    assert_eq!(seen, (0..=22).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=26).collect::<Vec<_>>());
 }
 
 /// For every kind of transition, the event and the history entry tell the
@@ -440,6 +473,7 @@ fn request_decision(phase: RequestPhase, approved_by: &[&str]) -> RequestDecisio
         create_binding: None,
         problem: None,
         wake_at: None,
+        lockout: None,
     }
 }
 
