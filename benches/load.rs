@@ -621,10 +621,20 @@ async fn lockout_bench(
                     },
                 }))
                 .expect("binding");
-                Api::<RoleBinding>::namespaced(partner, &ws)
-                    .create(&PostParams::default(), &b)
-                    .await
-                    .map(|_| ())
+                // Right after the CRDs are installed, the API server needs a
+                // moment to resolve the Lockout kind that foureyes-lockouts
+                // reads: until then it refuses (fail closed). Retried.
+                let api = Api::<RoleBinding>::namespaced(partner, &ws);
+                let mut tries = 0;
+                loop {
+                    match api.create(&PostParams::default(), &b).await {
+                        Err(kube::Error::Api(e)) if e.message.contains("failed to configure policy") && tries < 100 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        other => break other.map(|_| ()),
+                    }
+                }
             }
         })
         .buffer_unordered(concurrency)

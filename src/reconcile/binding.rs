@@ -182,8 +182,13 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     if revoked && decision.phase != BindingPhase::Active {
         // Access is gone. Recording it (status, event) waits for the next
         // pass, so that when many grants end at once every revocation is
-        // sent before any bookkeeping.
-        return Ok(Action::requeue(std::time::Duration::ZERO));
+        // sent before any bookkeeping; a lockout ends all of its subject's
+        // grants at once, so their records wait as an expiry's do.
+        let wait = match decision.revoked {
+            Some(policy::Revoked::LockedOut(_)) => RECORD_AFTER_EXPIRY,
+            _ => std::time::Duration::ZERO,
+        };
+        return Ok(Action::requeue(wait));
     }
     let previous_phase = previous.as_ref().and_then(|s| s.phase);
     let status = binding_status(&decision, previous.as_ref(), b.metadata.generation, now);
