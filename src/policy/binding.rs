@@ -607,6 +607,7 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
                     lockout: name.clone(),
                     by: String::new(),
                     reason: String::new(),
+                    since: None,
                 }),
                 (None, Some(BindingPhase::Revoked), None, _) => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
                 (None, _, _, Some(hit)) => Revoked::LockedOut(hit.clone()),

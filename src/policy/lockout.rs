@@ -62,6 +62,9 @@ pub struct Hit {
     pub by: String,
     /// Its reason.
     pub reason: String,
+    /// When it was created: a lockout's revocations are recorded shortly
+    /// after, so that every one of them is sent before any record.
+    pub since: Option<DateTime<Utc>>,
 }
 
 impl Hit {
@@ -100,6 +103,7 @@ impl InForce {
                     lockout: l.metadata.name.clone().unwrap_or_default(),
                     by: l.spec.created_by.clone(),
                     reason: l.spec.reason.clone(),
+                    since: Some(created),
                 });
         }
         Self { by_subject }

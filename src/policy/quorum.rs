@@ -790,6 +790,7 @@ pub fn transitions(
                     lockout: String::new(),
                     by: String::new(),
                     reason: String::new(),
+                    since: None,
                 });
                 say(
                     Kind::LockedOut {

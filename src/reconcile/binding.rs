@@ -179,16 +179,26 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             return Ok(Action::requeue((record_at - Utc::now()).to_std().unwrap_or_default()));
         }
     }
+    // A lockout ends all of its subject's grants at once: their records
+    // wait until shortly after the lockout's creation, as an expiry's do,
+    // so that the API server takes every revocation first (a pass woken by
+    // the deletion of its native binding would otherwise record at once).
+    if previous.as_ref().and_then(|s| s.phase) != Some(BindingPhase::Revoked)
+        && let Some(policy::Revoked::LockedOut(hit)) = &decision.revoked
+        && let Some(since) = hit.since
+    {
+        // (Creation times have whole seconds: one more second covers that.)
+        let record_at =
+            since + chrono::Duration::seconds(1) + chrono::Duration::from_std(RECORD_AFTER_EXPIRY).unwrap_or_default();
+        if Utc::now() < record_at {
+            return Ok(Action::requeue((record_at - Utc::now()).to_std().unwrap_or_default()));
+        }
+    }
     if revoked && decision.phase != BindingPhase::Active {
         // Access is gone. Recording it (status, event) waits for the next
         // pass, so that when many grants end at once every revocation is
-        // sent before any bookkeeping; a lockout ends all of its subject's
-        // grants at once, so their records wait as an expiry's do.
-        let wait = match decision.revoked {
-            Some(policy::Revoked::LockedOut(_)) => RECORD_AFTER_EXPIRY,
-            _ => std::time::Duration::ZERO,
-        };
-        return Ok(Action::requeue(wait));
+        // sent before any bookkeeping.
+        return Ok(Action::requeue(std::time::Duration::ZERO));
     }
     let previous_phase = previous.as_ref().and_then(|s| s.phase);
     let status = binding_status(&decision, previous.as_ref(), b.metadata.generation, now);

@@ -2109,6 +2109,7 @@ fn lockout_hit() -> crate::policy::lockout::Hit {
         lockout: "dave-compromised".into(),
         by: "partner".into(),
         reason: "INC-9 laptop stolen".into(),
+        since: None,
     }
 }
 

@@ -865,6 +865,7 @@ fn lockout_hit() -> crate::policy::lockout::Hit {
         lockout: "dave-compromised".into(),
         by: "partner".into(),
         reason: "INC-9".into(),
+        since: None,
     }
 }
 
