@@ -16,8 +16,14 @@
 //! the N stay in flight; then the N are approved at once. It prints approval
 //! → native RBAC latency p50/p99/max for both, and the API writes per request.
 //!
+//! With `--lockout` it measures a lockout (DESIGN §5, §7 procedure 6): one
+//! user holds `--bindings` grants in bindings/10 workspaces, a partner locks
+//! them out, and it prints the time from the Lockout's creation until a
+//! watcher sees the last of their native RoleBindings deleted, and the API
+//! writes the lockout took (all kinds, events and history included).
+//!
 //! Usage: `cargo bench --bench load -- --bindings 1000`, or
-//! `-- --requests 1000`, or `-- --history 2000`. It starts the control plane
+//! `-- --requests 1000`, or `-- --lockout --bindings 1000`, or `-- --history 2000`. It starts the control plane
 //! with the integration tests' code (`tests/support/controlplane.rs`).
 //! `cargo test --benches` builds it but skips the load: only `cargo bench`
 //! (which passes `--bench`) runs it.
@@ -72,6 +78,10 @@ struct Args {
     /// How many single expiries or approvals to measure.
     #[arg(long, default_value_t = 200)]
     singles: usize,
+    /// Measure a lockout instead: one user holds `--bindings` grants in
+    /// bindings/10 workspaces and is locked out.
+    #[arg(long)]
+    lockout: bool,
     /// Passed by `cargo bench`; without it (`cargo test --benches`) nothing runs.
     #[arg(long, hide = true)]
     bench: bool,
@@ -313,6 +323,11 @@ async fn main() -> anyhow::Result<()> {
         op.stop();
         return result;
     }
+    if args.lockout {
+        let result = lockout_bench(&admin, &partner, &op, n, workspaces, args.concurrency).await;
+        op.stop();
+        return result;
+    }
 
     // Watch native bindings: record when each disappears.
     let deletions: Deletions = Default::default();
@@ -520,6 +535,241 @@ async fn main() -> anyhow::Result<()> {
         op.peak_rss_mib()
     );
     op.stop();
+    Ok(())
+}
+
+/// Creates the workspaces `bench-0` ... `bench-<count - 1>` as the partner,
+/// their control namespaces ahead (labelled for them) as the admin.
+async fn create_workspaces(admin: &Client, partner: &Client, count: usize, concurrency: usize) -> anyhow::Result<()> {
+    let ws_api: Api<Workspace> = Api::all(partner.clone());
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let ws_api = ws_api.clone();
+            let admin = admin.clone();
+            async move {
+                let name = format!("bench-{i}");
+                let ns = Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(format!("ws-{name}")),
+                        labels: Some([(CONTROL_NAMESPACE_LABEL.to_owned(), name.clone())].into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let _ = Api::<Namespace>::all(admin).create(&PostParams::default(), &ns).await;
+                let ws: Workspace = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
+                    "spec": { "maxDuration": "24h" },
+                }))
+                .expect("workspace");
+                ws_api.create(&PostParams::default(), &ws).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
+/// Waits until the operator's write counter stops moving for 3 seconds.
+async fn settle(op: &Operator) -> anyhow::Result<f64> {
+    let mut last = op.writes().await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let now = op.writes().await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
+
+/// A lockout of one user holding `n` grants in `workspaces` workspaces
+/// (DESIGN §5: all their native RBAC gone within 2 s).
+async fn lockout_bench(
+    admin: &Client,
+    partner: &Client,
+    op: &Operator,
+    n: usize,
+    workspaces: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    const USER: &str = "compromised@example.com";
+    println!("foureyes lockout benchmark: one user holding {n} grants in {workspaces} workspaces");
+    let t0 = Instant::now();
+    create_workspaces(admin, partner, workspaces, concurrency).await?;
+    println!("created {workspaces} workspaces in {:.1} s", t0.elapsed().as_secs_f64());
+    // Others' grants alongside, one per workspace, which the lockout leaves alone.
+    let t1 = Instant::now();
+    futures::stream::iter(0..n + workspaces)
+        .map(|i| {
+            let partner = partner.clone();
+            async move {
+                let ws = format!("ws-bench-{}", i % workspaces);
+                let user = if i < n {
+                    USER.to_owned()
+                } else {
+                    format!("other-{i}@example.com")
+                };
+                let b: RoleBinding = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                    "metadata": { "name": format!("grant-{i}"), "namespace": ws },
+                    "spec": {
+                        "subject": { "kind": "User", "name": user },
+                        "workspaceRole": "member", "duration": "2h",
+                        "justification": "benchmark", "grantedBy": "partner",
+                    },
+                }))
+                .expect("binding");
+                // Right after the CRDs are installed, the API server needs a
+                // moment to resolve the Lockout kind that foureyes-lockouts
+                // reads: until then it refuses (fail closed). Retried.
+                let api = Api::<RoleBinding>::namespaced(partner, &ws);
+                let mut tries = 0;
+                loop {
+                    match api.create(&PostParams::default(), &b).await {
+                        Err(kube::Error::Api(e)) if e.message.contains("failed to configure policy") && tries < 900 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        other => break other.map(|_| ()),
+                    }
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let all: Api<RoleBinding> = Api::all(admin.clone());
+    loop {
+        let active = all
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active))
+            .count();
+        if active >= n + workspaces {
+            break;
+        }
+        if t1.elapsed() > Duration::from_secs(600) {
+            bail!("only {active}/{} grants active after 10 minutes", n + workspaces);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "all {} grants active after {:.1} s",
+        n + workspaces,
+        t1.elapsed().as_secs_f64()
+    );
+    let before = settle(op).await?;
+
+    // A watcher records when each of the user's native bindings goes.
+    let gone: Arc<tokio::sync::Mutex<Vec<Instant>>> = Default::default();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    {
+        let gone = gone.clone();
+        let api: Api<NativeBinding> = Api::all(admin.clone());
+        tokio::spawn(async move {
+            let mut stream = watcher(api, watcher::Config::default().labels(GRANT_SELECTOR)).boxed();
+            let mut ready = Some(ready_tx);
+            while let Ok(Some(ev)) = stream.try_next().await {
+                match ev {
+                    watcher::Event::InitDone => {
+                        if let Some(tx) = ready.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    watcher::Event::Delete(nb) => {
+                        let ours = nb.subjects.iter().flatten().any(|s| s.name == USER);
+                        if ours {
+                            gone.lock().await.push(Instant::now());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+    let _ = ready_rx.await;
+
+    let locked = Instant::now();
+    let lockout: foureyes::api::Lockout = serde_json::from_value(json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "Lockout",
+        "metadata": { "name": "bench-lockout" },
+        "spec": { "subject": { "kind": "User", "name": USER }, "reason": "benchmark", "createdBy": "partner" },
+    }))?;
+    Api::<foureyes::api::Lockout>::all(partner.clone())
+        .create(&PostParams::default(), &lockout)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while gone.lock().await.len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut times = gone.lock().await.clone();
+    times.sort();
+    let last = times.last().map(|t| t.duration_since(locked));
+    if !times.is_empty() {
+        let at = |q: f64| {
+            let i = ((times.len() - 1) as f64 * q).round() as usize;
+            times[i].duration_since(locked).as_secs_f64() * 1000.0
+        };
+        println!(
+            "  native RoleBindings gone after: first {:.0} ms, 10% {:.0} ms, 50% {:.0} ms, 90% {:.0} ms",
+            at(0.0),
+            at(0.1),
+            at(0.5),
+            at(0.9)
+        );
+    }
+    // The records (statuses, history, events, the lockout's status) follow.
+    let lockouts: Api<foureyes::api::Lockout> = Api::all(admin.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let enforced = loop {
+        let l = lockouts.get("bench-lockout").await?;
+        let s = l.status.unwrap_or_default();
+        if s.revoked as usize >= n && s.remaining == 0 {
+            break Some(locked.elapsed());
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let after = settle(op).await?;
+    let others_active = all
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|b| {
+            !b.spec.subject.name.starts_with("compromised")
+                && b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active)
+        })
+        .count();
+    println!("lockout of one user holding {n} grants in {workspaces} workspaces:");
+    match last {
+        Some(d) if times.len() >= n => println!(
+            "  all {n} native RoleBindings gone {:.0} ms after the Lockout was created (target: under 2 s)",
+            d.as_secs_f64() * 1000.0
+        ),
+        _ => println!("  only {}/{n} native RoleBindings gone after 60 s", times.len()),
+    }
+    if let Some(d) = enforced {
+        println!(
+            "  every revocation recorded (the Lockout reports {n} revoked, none remaining) after {:.1} s",
+            d.as_secs_f64()
+        );
+    }
+    println!(
+        "  API writes: {} in all ({:.2} per revoked grant, events and history included)",
+        after - before,
+        (after - before) / n as f64
+    );
+    for (labels, v) in op.writes_by_kind().await? {
+        println!("  writes {labels}: {v} (since the operator started)");
+    }
+    println!("  other users' grants still active: {others_active}/{workspaces}");
     Ok(())
 }
 

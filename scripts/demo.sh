@@ -339,6 +339,40 @@ can dave create deployments payments-checkout no
 note "a revocation cannot be taken back"
 refused 1 alice kubectl -n ws-payments patch frb member-dave --type=json -p '[{"op":"remove","path":"/spec/revocation"}]'
 
+bold "Procedure 6: dave's account is compromised: a partner locks him out of everything foureyes granted"
+note "dave holds grants in two workspaces again and has a pending request"
+as partner apply -f - <<'YAML'
+apiVersion: foureyes.dev/v1alpha1
+kind: Workspace
+metadata: { name: billing }
+spec: { approvalPolicy: { workspaceRoleApprovals: 1, projectRoleApprovals: 2 } }
+YAML
+kc admin wait workspace/billing --for=condition=Ready --timeout=60s >/dev/null || die "workspace billing not ready"
+plugin partner grant dave -w billing --role member --for 8h --name member-dave \
+  --reason "INC-4716 dave helps the billing team"
+plugin alice grant dave -w payments --role member --for 8h --name member-dave-again \
+  --reason "INC-4716 dave is back on call"
+wait_phase member-dave-again Active
+kc admin -n ws-billing wait rolebindings.foureyes.dev/member-dave --for=jsonpath='{.status.phase}'=Active \
+  --timeout=30s >/dev/null || die "dave's billing membership did not become Active"
+plugin dave request -w payments --project checkout --project-role reader --for 1h \
+  --name dave-checkout-reader --reason "INC-4716 dave wants to read the checkout logs"
+wait_request dave-checkout-reader Pending
+can dave list configmaps ws-payments yes
+can dave list configmaps ws-billing yes
+note "one step, every workspace: the partner waits until every revocation is done"
+plugin partner lockout dave --for 24h --reason "INC-4717 dave's credentials were phished"
+can dave list configmaps ws-payments no
+can dave list configmaps ws-billing no
+can dave create deployments payments-checkout no
+wait_request dave-checkout-reader Denied
+as partner -n ws-payments get rr dave-checkout-reader \
+  -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,LOCKOUT:.status.lockout
+note "a new request by dave, and a manager's new grant for him, are refused while the lockout lasts"
+refused 1 dave request -w payments --role member --for 1h --name dave-again --reason "let me back in"
+refused 1 alice grant dave -w payments --role member --for 1h --name member-dave-3 --reason "he says it is fine"
+plugin partner lockout list
+
 bold "Procedure 5: what an auditor sees"
 as auditor -n ws-payments get rolebindings.foureyes.dev,rolerequests.foureyes.dev
 say "kubectl get events -n ws-payments # as auditor"

@@ -7,6 +7,7 @@
 //! - `foureyes_reconcile_errors_total{kind,category}`: reconciliations that failed,
 //!   by resource kind and error category;
 //! - `foureyes_active_grants`: grants currently in force;
+//! - `foureyes_active_lockouts`: Lockouts currently in force (no subject names);
 //! - `foureyes_leader`: 1 while this replica holds the leader Lease (or runs
 //!   without leader election), 0 while it waits;
 //! - `foureyes_overdue_grants`: grants whose native RBAC is still active past
@@ -78,6 +79,7 @@ pub struct Metrics {
     reconciles: Family<KindLabels, Counter>,
     reconcile_errors: Family<ErrorLabels, Counter>,
     active_grants: Gauge,
+    active_lockouts: Gauge,
     leader: Gauge,
     overdue_grants: Gauge,
     revocation_lag: Histogram,
@@ -94,6 +96,7 @@ impl Metrics {
         let reconciles = Family::<KindLabels, Counter>::default();
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
         let active_grants = Gauge::default();
+        let active_lockouts = Gauge::default();
         let leader = Gauge::default();
         let overdue_grants = Gauge::default();
         let revocation_lag = Histogram::new(exponential_buckets(0.001, 2.0, 17));
@@ -112,6 +115,11 @@ impl Metrics {
             reconcile_errors.clone(),
         );
         registry.register("active_grants", "Grants currently in force", active_grants.clone());
+        registry.register(
+            "active_lockouts",
+            "Lockouts currently in force",
+            active_lockouts.clone(),
+        );
         registry.register(
             "leader",
             "1 while this replica holds the leader lease, else 0",
@@ -144,6 +152,7 @@ impl Metrics {
             reconciles,
             reconcile_errors,
             active_grants,
+            active_lockouts,
             leader,
             overdue_grants,
             revocation_lag,
@@ -174,6 +183,11 @@ impl Metrics {
     /// Sets the number of grants currently in force (`foureyes_active_grants`).
     pub fn set_active_grants(&self, n: i64) {
         self.active_grants.set(n);
+    }
+
+    /// Sets the number of Lockouts currently in force (`foureyes_active_lockouts`).
+    pub fn set_active_lockouts(&self, n: i64) {
+        self.active_lockouts.set(n);
     }
 
     /// Records whether every admission policy and binding is in place

@@ -40,6 +40,29 @@ pub const STATUS_POLICY: &str = "foureyes-status";
 /// The policy that lets only those who could rewrite the admission policies
 /// change their parameters.
 pub const PARAMS_POLICY: &str = "foureyes-params";
+/// The policy that refuses new bindings, requests and votes for or by a
+/// locked-out subject; its parameters are the Lockouts in force.
+pub const LOCKOUT_POLICY: &str = "foureyes-lockouts";
+/// The policy that lets only partners and cluster administrators (and the
+/// operator, for its marks) write Lockouts.
+pub const LOCKOUT_WRITERS_POLICY: &str = "foureyes-lockout-writers";
+/// The RBAC verb on `lockouts` that the writers' policy asks the authorizer
+/// for: partners hold it through [`LOCKOUT_WRITER_ROLE`], cluster
+/// administrators through their wildcard.
+pub const LOCKOUT_VERB: &str = "lock";
+/// The ClusterRole (and ClusterRoleBinding, to the configured partners) that
+/// lets partners write Lockouts.
+pub const LOCKOUT_WRITER_ROLE: &str = "foureyes-lockout-writer";
+/// Label the operator puts on a Lockout at its expiry instant (value
+/// `true`): the admission policy's parameter selector leaves such lockouts
+/// out. Admission has no clock, so until the mark a lockout past its expiry
+/// still refuses (the safe direction).
+pub const LOCKOUT_EXPIRED_LABEL: &str = "foureyes.dev/lockout-expired";
+/// Annotation on a Lockout: the user who lifts it, set (and verified at
+/// admission) right before the deletion, so that the history names them.
+pub const LIFTED_BY_ANNOTATION: &str = "foureyes.dev/lifted-by";
+/// Annotation on a Lockout: why it is lifted, set with [`LIFTED_BY_ANNOTATION`].
+pub const LIFTED_REASON_ANNOTATION: &str = "foureyes.dev/lifted-reason";
 /// The policy that lets only the operator write history ConfigMaps.
 pub const HISTORY_POLICY: &str = "foureyes-history";
 /// The policy that keeps the history chunks' name prefix for labelled chunks.

@@ -277,6 +277,8 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrolebinding/foureyes-operator",
         "clusterrole/foureyes-auditor",
         "clusterrolebinding/foureyes-auditor",
+        "clusterrole/foureyes-lockout-writer",
+        "clusterrolebinding/foureyes-lockout-writer",
         "clusterrole/foureyes-view",
         "clusterrole/foureyes-edit",
         "clusterrole/foureyes-admin",
@@ -430,9 +432,13 @@ fn the_chart_renders_exactly_the_admission_policies_of_foureyes_crds() {
         let name = doc["metadata"]["name"].as_str().unwrap();
         assert_eq!(find(&rendered, kind, name), doc, "{kind} {name}");
     }
-    // In another release namespace, only the parameters' namespace differs.
+    // In another release namespace, only the parameters' namespace differs
+    // (the lockouts policy's parameters are the cluster-scoped Lockouts).
     let elsewhere = parse_docs(&template("platform", "{}", &[]));
-    for doc in expected.iter().filter(|d| !d["spec"]["paramRef"].is_null()) {
+    for doc in expected
+        .iter()
+        .filter(|d| !d["spec"]["paramRef"]["namespace"].is_null())
+    {
         let name = doc["metadata"]["name"].as_str().unwrap();
         let moved = find(&elsewhere, doc["kind"].as_str().unwrap(), name);
         assert_eq!(moved["spec"]["paramRef"]["namespace"], "platform", "{name}");

@@ -329,6 +329,41 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
     );
     assert!(full.contains("partner-manager"), "{full}");
 
+    // 6. An account is compromised: a partner locks erin out of everything
+    //    foureyes granted, in one step; new access for her is refused.
+    wait_access("erin", "create", "pods", TENANT, true).await;
+    apply("partner", "08-lockout.yaml");
+    let revoked = wait_phase(&env, "erin-checkout-user", BindingPhase::Revoked).await;
+    assert_eq!(
+        revoked.status.and_then(|s| s.lockout).as_deref(),
+        Some("erin-compromised")
+    );
+    wait_access("erin", "create", "pods", TENANT, false).await;
+    let (ok, _, err) = p.kubectl(
+        "erin",
+        &["create", "-f", "-"],
+        Some(
+            "apiVersion: foureyes.dev/v1alpha1\nkind: RoleRequest\nmetadata: { name: erin-again, namespace: ws-payments }\n\
+             spec: { subject: { kind: User, name: erin }, workspaceRole: member, duration: 1h, justification: INC-4715, requester: erin }\n",
+        ),
+    );
+    assert!(!ok && err.contains("erin-compromised"), "a new request by erin: {err}");
+    eventually("the lockout enforced", Duration::from_secs(20), || async {
+        let out = p.kubectl_ok(
+            "partner",
+            &[
+                "get",
+                "lockout",
+                "erin-compromised",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
+            ],
+            None,
+        );
+        (out.trim() == "Enforced").then_some(())
+    })
+    .await;
+
     // Every example file was covered above.
     let mut files: Vec<_> = std::fs::read_dir(support::repo().join("examples"))
         .unwrap()
@@ -346,6 +381,7 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
             "05-partner-self-assignment.yaml",
             "06-revoke.yaml",
             "07-partner-leaves.yaml",
+            "08-lockout.yaml",
         ],
         "a new example needs a step in this test"
     );

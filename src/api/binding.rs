@@ -220,4 +220,10 @@ pub struct RoleBindingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     pub project_uid: Option<String>,
+
+    /// The Lockout that revoked this binding, if one did (phase `Revoked`):
+    /// lifting the lockout later restores nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub lockout: Option<String>,
 }

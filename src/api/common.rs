@@ -9,7 +9,7 @@ pub const MAX_SUBJECT_NAME: usize = 253;
 pub const MAX_TEXT: usize = 1024;
 
 /// Whether a subject names a user or a group, as the API server authenticates them.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, schemars::JsonSchema)]
 pub enum SubjectKind {
     /// A user name as authenticated by the API server (for example `jane@example.com`).
     User,

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{Project, RoleBinding, RoleRequest, Workspace};
+use super::{Lockout, Project, RoleBinding, RoleRequest, Workspace};
 
 /// A foureyes object read from a manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,8 @@ pub enum Object {
     RoleBinding(Box<RoleBinding>),
     /// A `RoleRequest`.
     RoleRequest(Box<RoleRequest>),
+    /// A `Lockout`.
+    Lockout(Box<Lockout>),
 }
 
 impl Object {
@@ -27,6 +29,7 @@ impl Object {
             Object::Project(_) => "Project",
             Object::RoleBinding(_) => "RoleBinding",
             Object::RoleRequest(_) => "RoleRequest",
+            Object::Lockout(_) => "Lockout",
         }
     }
 }
@@ -102,6 +105,7 @@ pub fn parse_documents(yaml: &str) -> Result<Vec<Object>, DocumentError> {
             "Project" => Object::Project(Box::new(serde_json::from_value(value).map_err(invalid)?)),
             "RoleBinding" => Object::RoleBinding(Box::new(serde_json::from_value(value).map_err(invalid)?)),
             "RoleRequest" => Object::RoleRequest(Box::new(serde_json::from_value(value).map_err(invalid)?)),
+            "Lockout" => Object::Lockout(Box::new(serde_json::from_value(value).map_err(invalid)?)),
             _ => {
                 return Err(DocumentError::UnknownKind {
                     index,

@@ -4,6 +4,7 @@ pub mod binding;
 pub mod common;
 pub mod conditions;
 pub mod documents;
+pub mod lockout;
 pub mod project;
 pub mod request;
 pub mod time;
@@ -12,6 +13,7 @@ pub mod workspace;
 pub use binding::{BindingPhase, OriginRequest, Revocation, RoleBinding, RoleBindingSpec, RoleBindingStatus};
 pub use common::{GoDuration, Subject, SubjectKind, WorkspaceRole};
 pub use conditions::{Condition, ConditionStatus};
+pub use lockout::{Lockout, LockoutPhase, LockoutSpec, LockoutStatus, OutsideGrant};
 pub use project::{Project, ProjectSpec, ProjectStatus};
 pub use request::{
     Approval, Decision, IgnoreReason, IgnoredVote, RequestPhase, RoleRequest, RoleRequestSpec, RoleRequestStatus,

@@ -181,6 +181,9 @@ pub enum IgnoreReason {
     /// stamp names them as its writer), or, for a group subject, with which
     /// groups: its author may be in the subject group.
     Unverified,
+    /// The voter is locked out (a `Lockout` names them or their group), or
+    /// was when the vote was last evaluated: it never counts again.
+    LockedOut,
 }
 
 /// A vote that did not count.
@@ -262,4 +265,9 @@ pub struct RoleRequestStatus {
     /// When a still-pending request expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_until: Option<DateTime<Utc>>,
+    /// The Lockout that ended this request (phase `Denied`, reason
+    /// `LockedOut`), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub lockout: Option<String>,
 }

@@ -14,7 +14,7 @@
 use kube::ResourceExt;
 
 use super::history::{Chain, EntryObject, NewEntry, OPERATOR_ACTOR, UNKNOWN_ACTOR, action};
-use crate::api::{IgnoreReason, Project, RoleBinding, RoleRequest, Workspace};
+use crate::api::{IgnoreReason, Lockout, Project, RoleBinding, RoleRequest, Workspace};
 use crate::policy::transition::{Actor, Kind, Transition};
 use crate::rbac::format_expiry;
 
@@ -134,6 +134,37 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
             ),
         ),
         Kind::NamespaceClaimed { message, .. } | Kind::NamespaceUnusable { message, .. } => ("Claim", message.clone()),
+        Kind::LockedOut { lockout, reason } => (
+            "Revoke",
+            format!("{role} of {subject} ended: locked out by {actor} (Lockout {lockout}): {reason}"),
+        ),
+        Kind::LockoutCreated { reason, until, .. } => (
+            "Lock",
+            format!(
+                "{subject} locked out by {actor} {}: {reason}; every foureyes binding of theirs is revoked and new ones refused",
+                until
+                    .map(|u| format!("until {}", format_expiry(u)))
+                    .unwrap_or_else(|| "until lifted".into())
+            ),
+        ),
+        Kind::LockoutExpired { until, .. } => (
+            "Unlock",
+            format!(
+                "the lockout of {subject} expired at {}; nothing it ended is restored",
+                until.map(format_expiry).unwrap_or_default()
+            ),
+        ),
+        Kind::LockoutLifted { reason, .. } => (
+            "Unlock",
+            format!(
+                "the lockout of {subject} was lifted by {actor}{}; nothing it ended is restored",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            ),
+        ),
         Kind::WorkspaceCreated { .. }
         | Kind::WorkspaceChanged { .. }
         | Kind::ProjectCreated { .. }
@@ -157,6 +188,7 @@ fn ignored_because(why: IgnoreReason) -> &'static str {
         IgnoreReason::Unverified => {
             "the API server did not verify that its author wrote it, or with which groups (the subject is a group)"
         }
+        IgnoreReason::LockedOut => "the voter is locked out",
     }
 }
 
@@ -291,6 +323,41 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
             None,
             "project deleted; its native RBAC removed and its bindings ended".into(),
         ),
+        Kind::LockedOut { lockout, reason } => (
+            action::LOCKED_OUT,
+            None,
+            format!("access removed or request ended; Lockout {lockout}: {reason}"),
+        ),
+        Kind::LockoutCreated { lockout, reason, until } => (
+            action::LOCKOUT_CREATED,
+            None,
+            format!(
+                "Lockout {lockout} {}: {reason}",
+                until
+                    .map(|u| format!("until {}", format_expiry(u)))
+                    .unwrap_or_else(|| "until lifted".into())
+            ),
+        ),
+        Kind::LockoutExpired { lockout, until } => (
+            action::LOCKOUT_EXPIRED,
+            None,
+            format!(
+                "Lockout {lockout} expired at {}; nothing it ended is restored",
+                until.map(format_expiry).unwrap_or_default()
+            ),
+        ),
+        Kind::LockoutLifted { lockout, reason } => (
+            action::LOCKOUT_LIFTED,
+            None,
+            format!(
+                "Lockout {lockout} lifted{}; nothing it ended is restored",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            ),
+        ),
         Kind::VoteIgnored(_)
         | Kind::RequestProblem { .. }
         | Kind::BindingCreated { .. }
@@ -304,7 +371,10 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
         e = e.transition(&key);
     }
     if !t.subject.is_empty() {
-        e = e.subject(t.subject.clone()).role(t.role.clone());
+        e = e.subject(t.subject.clone());
+        if !t.role.is_empty() {
+            e = e.role(t.role.clone());
+        }
     }
     Some(e)
 }
@@ -344,6 +414,11 @@ pub fn object_of<K: kube::Resource<DynamicType = ()>>(obj: &K) -> EntryObject {
 /// A workspace as the object of an entry.
 pub fn workspace_object(ws: &Workspace) -> EntryObject {
     object_of(ws)
+}
+
+/// A lockout as the object of an entry.
+pub fn lockout_object(l: &Lockout) -> EntryObject {
+    object_of(l)
 }
 
 /// A project as the object of an entry.

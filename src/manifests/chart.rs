@@ -100,14 +100,16 @@ fn rbac_template() -> String {
     let rest = operator::operator_rbac(&without_bind, NAMESPACE, SERVICE_ACCOUNT, LEASE_NAME);
     // Everything but the operator's ClusterRole (above) and the auditors'
     // binding, whose subjects come from the values (below).
-    let rest: Vec<_> = rest
-        .into_iter()
-        .skip(1)
-        .filter(|o| !(o["kind"] == "ClusterRoleBinding" && o["metadata"]["name"] == crate::wire::AUDITOR_ROLE))
-        .collect();
+    let from_values = |o: &serde_json::Value| {
+        o["kind"] == "ClusterRoleBinding"
+            && (o["metadata"]["name"] == crate::wire::AUDITOR_ROLE
+                || o["metadata"]["name"] == crate::wire::LOCKOUT_WRITER_ROLE)
+    };
+    let rest: Vec<_> = rest.into_iter().skip(1).filter(|o| !from_values(o)).collect();
     out.push_str("---\n");
     out.push_str(&with_header("", &rest));
     out.push_str(AUDITOR_BINDING);
+    out.push_str(LOCKOUT_WRITER_BINDING);
     out
 }
 
@@ -126,6 +128,36 @@ roleRef:
   name: foureyes-auditor
 {{- $groups := .Values.config.auditors.groups | default list | uniq | sortAlpha }}
 {{- $users := .Values.config.auditors.users | default list | uniq | sortAlpha }}
+{{- if or $groups $users }}
+subjects:
+{{- range $groups }}
+- apiGroup: rbac.authorization.k8s.io
+  kind: Group
+  name: {{ . | quote }}
+{{- end }}
+{{- range $users }}
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: {{ . | quote }}
+{{- end }}
+{{- end }}
+"#;
+
+/// The lockout writers' ClusterRoleBinding, to the groups and users of
+/// `config.partners` (sorted, as the operator's configuration reads them).
+const LOCKOUT_WRITER_BINDING: &str = r#"---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  labels:
+    app.kubernetes.io/part-of: foureyes
+  name: foureyes-lockout-writer
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: foureyes-lockout-writer
+{{- $groups := .Values.config.partners.groups | default list | uniq | sortAlpha }}
+{{- $users := .Values.config.partners.users | default list | uniq | sortAlpha }}
 {{- if or $groups $users }}
 subjects:
 {{- range $groups }}
@@ -204,7 +236,7 @@ mod tests {
     #[test]
     fn the_crds_are_copies_of_those_in_crds() {
         let crds: Vec<_> = files().into_iter().filter(|m| m.file.starts_with("crds/")).collect();
-        assert_eq!(crds.len(), 4);
+        assert_eq!(crds.len(), 5);
         for m in crds {
             let original = manifests::all()
                 .into_iter()
@@ -234,9 +266,10 @@ mod tests {
             }
         }
         // The policies: only the params namespace is templated, once per
-        // parameterised policy (identity, history, status, lease).
+        // parameterised policy (identity, history, status, lease, lockout
+        // writers; the lockouts policy reads Lockouts, cluster-wide).
         let policies = policies_template();
-        assert_eq!(policies.matches("{{").count(), 4, "{policies}");
+        assert_eq!(policies.matches("{{").count(), 5, "{policies}");
         assert!(policies.contains("namespace: '{{ .Release.Namespace }}'"), "{policies}");
         let rbac = rbac_template();
         assert!(rbac.contains("- bind\n{{- end }}\n---\n"), "{rbac}");

@@ -14,7 +14,7 @@ use kube::CustomResourceExt;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
+use crate::api::{Lockout, Project, RoleBinding, RoleRequest, Workspace};
 
 /// The file of the default project ClusterRoles (`foureyes-view`,
 /// `foureyes-edit`, `foureyes-admin`; see [`crate::rbac::project_roles`]).
@@ -49,13 +49,19 @@ pub(crate) fn with_header<T: Serialize>(header: &str, docs: &[T]) -> String {
 
 /// Every generated manifest, in the order they should be applied.
 pub fn all() -> Vec<Manifest> {
-    let mut out: Vec<Manifest> = [Workspace::crd(), Project::crd(), RoleBinding::crd(), RoleRequest::crd()]
-        .into_iter()
-        .map(|crd| Manifest {
-            file: format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default()),
-            yaml: to_yaml_docs(&[crd]),
-        })
-        .collect();
+    let mut out: Vec<Manifest> = [
+        Workspace::crd(),
+        Project::crd(),
+        RoleBinding::crd(),
+        RoleRequest::crd(),
+        Lockout::crd(),
+    ]
+    .into_iter()
+    .map(|crd| Manifest {
+        file: format!("{}.yaml", crd.metadata.name.clone().unwrap_or_default()),
+        yaml: to_yaml_docs(&[crd]),
+    })
+    .collect();
     let (ns, cm) = admission_params(
         DEFAULT_TRUSTED_ASSERTER_GROUP,
         DEFAULT_OPERATOR_USER,
@@ -169,7 +175,13 @@ mod tests {
 
     #[test]
     fn every_crd_has_status_short_names_and_printer_columns() {
-        for crd in [Workspace::crd(), Project::crd(), RoleBinding::crd(), RoleRequest::crd()] {
+        for crd in [
+            Workspace::crd(),
+            Project::crd(),
+            RoleBinding::crd(),
+            RoleRequest::crd(),
+            Lockout::crd(),
+        ] {
             let v = &crd.spec.versions[0];
             assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
             assert!(!crd.spec.names.short_names.clone().unwrap_or_default().is_empty());
@@ -195,7 +207,13 @@ mod tests {
             }
         }
         let mut missing = vec![];
-        for crd in [Workspace::crd(), Project::crd(), RoleBinding::crd(), RoleRequest::crd()] {
+        for crd in [
+            Workspace::crd(),
+            Project::crd(),
+            RoleBinding::crd(),
+            RoleRequest::crd(),
+            Lockout::crd(),
+        ] {
             let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
             walk(&crd.spec.names.kind, &schema["openAPIV3Schema"], &mut missing);
         }

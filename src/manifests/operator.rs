@@ -11,7 +11,9 @@
 //! the Role, reading the operator's roles from storage one by one: about
 //! 100 ms per binding under load, the largest part of an approval's latency.
 
-use crate::wire::{AUDITOR_ROLE, LEASE_ROLE, MANAGER_ROLE, MEMBER_ROLE, OPERATOR_ROLE};
+use crate::wire::{
+    AUDITOR_ROLE, LEASE_ROLE, LOCKOUT_VERB, LOCKOUT_WRITER_ROLE, MANAGER_ROLE, MEMBER_ROLE, OPERATOR_ROLE,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::ObjectMeta;
 
@@ -35,6 +37,13 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
             &["get", "list", "watch", "update", "patch"],
         ),
         rule(&["foureyes.dev"], &["rolebindings", "rolerequests"], &write),
+        // Lockouts: read, and marked (the expired label, the finalizer);
+        // never created or deleted by the operator.
+        rule(
+            &["foureyes.dev"],
+            &["lockouts"],
+            &["get", "list", "watch", "update", "patch"],
+        ),
         rule(
             &["foureyes.dev"],
             &[
@@ -42,9 +51,12 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
                 "projects/status",
                 "rolebindings/status",
                 "rolerequests/status",
+                "lockouts/status",
             ],
             &["get", "update", "patch"],
         ),
+        // What a locked-out subject still holds outside foureyes: read only.
+        rule(&["rbac.authorization.k8s.io"], &["clusterrolebindings"], &read),
         // Control and tenant namespaces.
         rule(
             &[""],
@@ -175,6 +187,64 @@ pub fn auditor_cluster_role_binding(config: &Config) -> ClusterRoleBinding {
     }
 }
 
+/// What partners need to lock a subject out (DESIGN §7, procedure 6):
+/// write Lockouts, and the verb `lock` on them that the admission policy
+/// `foureyes-lockout-writers` asks the authorizer for.
+pub fn lockout_writer_cluster_role() -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(LOCKOUT_WRITER_ROLE.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        rules: Some(vec![rule(
+            &["foureyes.dev"],
+            &["lockouts"],
+            &[
+                "get",
+                "list",
+                "watch",
+                "create",
+                "update",
+                "patch",
+                "delete",
+                LOCKOUT_VERB,
+            ],
+        )]),
+        ..Default::default()
+    }
+}
+
+/// Binds the lockout writers' ClusterRole to the configured partners.
+pub fn lockout_writer_cluster_role_binding(config: &Config) -> ClusterRoleBinding {
+    let subject = |kind: &str, name: &String| Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: kind.into(),
+        name: name.clone(),
+        namespace: None,
+    };
+    let subjects: Vec<Subject> = config
+        .partners
+        .groups
+        .iter()
+        .map(|g| subject("Group", g))
+        .chain(config.partners.users.iter().map(|u| subject("User", u)))
+        .collect();
+    ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(LOCKOUT_WRITER_ROLE.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: LOCKOUT_WRITER_ROLE.into(),
+        },
+        subjects: (!subjects.is_empty()).then_some(subjects),
+    }
+}
+
 /// The operator's Role in the Lease's namespace: create a Lease (creation
 /// cannot be limited by name), and read and renew only the one named
 /// `lease_name` (the lease manager writes by patch).
@@ -247,6 +317,8 @@ pub fn operator_rbac(
         typed(operator_lease_role_binding(namespace, service_account), "RoleBinding"),
         typed(auditor_cluster_role(), "ClusterRole"),
         typed(auditor_cluster_role_binding(config), "ClusterRoleBinding"),
+        typed(lockout_writer_cluster_role(), "ClusterRole"),
+        typed(lockout_writer_cluster_role_binding(config), "ClusterRoleBinding"),
     ]
 }
 
@@ -289,11 +361,14 @@ mod tests {
             }
         }
         assert_eq!(rules.iter().filter(|r| r.verbs.iter().any(|v| v == "bind")).count(), 2);
-        assert!(
-            !rules
-                .iter()
-                .any(|r| r.resources.iter().flatten().any(|x| x == "clusterrolebindings"))
-        );
+        // ClusterRoleBindings are read (what a locked-out subject holds
+        // outside foureyes), never written.
+        for r in rules
+            .iter()
+            .filter(|r| r.resources.iter().flatten().any(|x| x == "clusterrolebindings"))
+        {
+            assert_eq!(r.verbs, ["get", "list", "watch"], "{r:?}");
+        }
         assert!(
             !rules
                 .iter()
@@ -347,8 +422,27 @@ mod tests {
                 "Role",
                 "RoleBinding",
                 "ClusterRole",
+                "ClusterRoleBinding",
+                "ClusterRole",
                 "ClusterRoleBinding"
             ]
+        );
+    }
+
+    #[test]
+    fn partners_may_write_lockouts_and_nothing_else() {
+        let config: Config = serde_yaml::from_str("partners: {users: [pat], groups: [platform]}").unwrap();
+        let rules = lockout_writer_cluster_role().rules.unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resources.as_deref(), Some(&["lockouts".to_owned()][..]));
+        assert!(rules[0].verbs.iter().any(|v| v == "lock"));
+        let subjects = lockout_writer_cluster_role_binding(&config).subjects.unwrap();
+        let names: Vec<_> = subjects.iter().map(|s| (s.kind.as_str(), s.name.as_str())).collect();
+        assert_eq!(names, [("Group", "platform"), ("User", "pat")]);
+        assert!(
+            lockout_writer_cluster_role_binding(&Config::default())
+                .subjects
+                .is_none()
         );
     }
 

@@ -3,7 +3,8 @@
 
 use crate::wire::{
     CHANGES_POLICY, CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, CREATOR_POLICY, HISTORY_NAMES_POLICY,
-    HISTORY_POLICY, IDENTITY_POLICY, LEASE_POLICY, PARAMS_NAME, PARAMS_NAMESPACE, PARAMS_POLICY, STATUS_POLICY,
+    HISTORY_POLICY, IDENTITY_POLICY, LEASE_POLICY, LIFTED_BY_ANNOTATION, LOCKOUT_EXPIRED_LABEL, LOCKOUT_POLICY,
+    LOCKOUT_VERB, LOCKOUT_WRITERS_POLICY, PARAMS_NAME, PARAMS_NAMESPACE, PARAMS_POLICY, STATUS_POLICY,
     TENANT_STAMP_POLICY, TRUST_ANCHOR_LABEL, VOTES_POLICY,
 };
 use k8s_openapi::api::admissionregistration::v1::{
@@ -57,6 +58,8 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
     let (status, status_binding) = status_policy_in(params_namespace);
     let (params, params_binding) = params_policy();
     let (lease, lease_binding) = lease_policy_in(params_namespace);
+    let (writers, writers_binding) = lockout_writers_policy_in(params_namespace);
+    let (lockouts, lockouts_binding) = lockout_policy();
     vec![
         json!(policy),
         json!(binding),
@@ -80,7 +83,158 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
         json!(params_binding),
         json!(lease),
         json!(lease_binding),
+        json!(writers),
+        json!(writers_binding),
+        json!(lockouts),
+        json!(lockouts_binding),
     ]
+}
+
+/// DESIGN §2, invariant 11, and §7 procedure 6: while a Lockout lasts, no
+/// new binding or request for its subject, no vote in the name of a locked
+/// user, and no foureyes write by a locked caller (a locked user, or a
+/// caller in a locked group) is admitted, with a message naming the lockout.
+///
+/// Its parameters are the Lockouts themselves: the binding selects every
+/// Lockout without the label `foureyes.dev/lockout-expired`, the policy is
+/// evaluated against each of them, and any one that fails denies; with no
+/// Lockout at all it allows (`parameterNotFoundAction: Allow`). Admission
+/// has no clock: the operator sets the label at the expiry instant, and
+/// until then an expired lockout still refuses (the safe direction).
+///
+/// Requests and bindings of other subjects pass; what the operator does is
+/// refused too when it would create a binding for a locked subject (an
+/// approval that raced the lockout).
+pub fn lockout_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let named = "'Lockout ' + params.metadata.name + ' (' + params.spec.reason + ')'";
+    let policy = validating_policy(
+        LOCKOUT_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "paramKind": { "apiVersion": "foureyes.dev/v1alpha1", "kind": "Lockout" },
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["foureyes.dev"],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE", "DELETE"],
+                "resources": ["rolebindings", "rolerequests", "lockouts"],
+            }],
+        },
+        "variables": [
+            { "name": "lockedUser", "expression": "params.spec.subject.kind == 'User' ? params.spec.subject.name : ''" },
+            { "name": "lockedGroup", "expression": "params.spec.subject.kind == 'Group' ? params.spec.subject.name : ''" },
+            { "name": "callerLocked", "expression":
+                "request.userInfo.username == variables.lockedUser || (variables.lockedGroup != '' && has(request.userInfo.groups) && variables.lockedGroup in request.userInfo.groups)" },
+            { "name": "from", "expression": VOTES_FROM },
+        ],
+        "validations": [
+            {
+                "expression": "!variables.callerLocked",
+                "messageExpression": format!("'you (' + request.userInfo.username + ') are locked out by ' + {named} + ': foureyes refuses your writes'"),
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation != 'CREATE' || request.resource.resource == 'lockouts' || !(object.spec.subject.kind == params.spec.subject.kind && object.spec.subject.name == params.spec.subject.name)",
+                "messageExpression": format!("params.spec.subject.kind + ' ' + params.spec.subject.name + ' is locked out by ' + {named} + ': no new ' + (request.resource.resource == 'rolebindings' ? 'binding' : 'request') + ' for them is admitted'"),
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation == 'DELETE' || request.resource.resource != 'rolerequests' || variables.lockedUser == '' || !has(object.spec.approvals) || object.spec.approvals.all(a, object.spec.approvals.lastIndexOf(a) < variables.from || a.user != variables.lockedUser)",
+                "messageExpression": format!("'user ' + variables.lockedUser + ' is locked out by ' + {named} + ': a vote in their name is refused'"),
+                "reason": "Forbidden",
+            },
+        ],
+        }),
+    );
+    let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": { "name": LOCKOUT_POLICY, "labels": { "app.kubernetes.io/part-of": "foureyes" } },
+        "spec": {
+            "policyName": LOCKOUT_POLICY,
+            "validationActions": ["Deny"],
+            "paramRef": {
+                "selector": { "matchExpressions": [{ "key": LOCKOUT_EXPIRED_LABEL, "operator": "DoesNotExist" }] },
+                "parameterNotFoundAction": "Allow",
+            },
+        },
+    }))
+    .expect("valid ValidatingAdmissionPolicyBinding");
+    (policy, binding)
+}
+
+/// Who may write Lockouts (DESIGN §7, procedure 6): partners and cluster
+/// administrators, as the authorizer says (the RBAC verb `lock` on
+/// `lockouts`, which `foureyes rbac` and the chart give the configured
+/// partners in the ClusterRole `foureyes-lockout-writer`, and which cluster
+/// administrators hold through their wildcard), and the operator for its
+/// marks (the expired label, its finalizer). `spec.createdBy` must name the
+/// caller (unless a trusted asserter or the operator writes it); the
+/// operator cannot be locked out; only the operator sets the expired label;
+/// the annotation `foureyes.dev/lifted-by` names the caller who sets it.
+/// Fails closed without its parameters, like the identity policy.
+pub fn lockout_writers_policy_in(
+    params_namespace: &str,
+) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let label = LOCKOUT_EXPIRED_LABEL;
+    let lifted = LIFTED_BY_ANNOTATION;
+    let policy = validating_policy(
+        LOCKOUT_WRITERS_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["foureyes.dev"],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE", "DELETE"],
+                "resources": ["lockouts"],
+            }],
+        },
+        "variables": [
+            { "name": "trustedGroups", "expression": list_param_expression("trustedAsserterGroups") },
+            list_param("operatorUsers"),
+            { "name": "caller", "expression": "request.userInfo.username" },
+            { "name": "isOperator", "expression": "variables.caller in variables.operatorUsers" },
+            { "name": "mayAssert", "expression":
+                "variables.isOperator || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in variables.trustedGroups))" },
+            { "name": "mayLock", "expression": format!("authorizer.group('foureyes.dev').resource('lockouts').check('{LOCKOUT_VERB}').allowed()") },
+            { "name": "labelled", "expression": format!("request.operation != 'DELETE' && has(object.metadata.labels) && '{label}' in object.metadata.labels") },
+            { "name": "wasLabelled", "expression": format!("request.operation != 'CREATE' && has(oldObject.metadata.labels) && '{label}' in oldObject.metadata.labels") },
+            { "name": "liftedBy", "expression": format!("request.operation != 'DELETE' && has(object.metadata.annotations) && '{lifted}' in object.metadata.annotations ? object.metadata.annotations['{lifted}'] : ''") },
+            { "name": "wasLiftedBy", "expression": format!("request.operation != 'CREATE' && has(oldObject.metadata.annotations) && '{lifted}' in oldObject.metadata.annotations ? oldObject.metadata.annotations['{lifted}'] : ''") },
+        ],
+        "validations": [
+            {
+                "expression": "variables.isOperator || variables.mayLock",
+                "messageExpression": "'only partners and cluster administrators may ' + request.operation.lowerAscii() + ' a Lockout; ' + variables.caller + ' may not'",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation != 'CREATE' || variables.mayAssert || object.spec.createdBy == variables.caller",
+                "messageExpression": "'spec.createdBy must be your own user name (' + variables.caller + ')'",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation == 'DELETE' || object.spec.subject.kind != 'User' || !(object.spec.subject.name in variables.operatorUsers)",
+                "message": "the foureyes operator cannot be locked out: it is what enforces lockouts",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation == 'DELETE' || variables.isOperator || variables.labelled == variables.wasLabelled",
+                "message": format!("the label {label} is set only by the foureyes operator, at the lockout's expiry"),
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation == 'DELETE' || variables.liftedBy == variables.wasLiftedBy || variables.liftedBy == variables.caller || (variables.mayAssert && request.operation == 'UPDATE')",
+                "messageExpression": format!("'the annotation {lifted} must be your own user name (' + variables.caller + ')'"),
+                "reason": "Forbidden",
+            },
+        ],
+        }),
+    );
+    let binding = deny_binding(LOCKOUT_WRITERS_POLICY, Some(params_namespace));
+    (policy, binding)
 }
 
 /// The namespace and ConfigMap that parameterise the admission policies.
@@ -373,7 +527,7 @@ pub fn status_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, V
                 "apiGroups": ["foureyes.dev"],
                 "apiVersions": ["*"],
                 "operations": ["UPDATE"],
-                "resources": ["workspaces/status", "projects/status", "rolebindings/status", "rolerequests/status"],
+                "resources": ["workspaces/status", "projects/status", "rolebindings/status", "rolerequests/status", "lockouts/status"],
             }],
         },
         "variables": [

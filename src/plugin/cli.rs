@@ -72,6 +72,58 @@ pub enum Command {
     /// Dry-run a manifest file (a GitOps change): who may approve, the votes
     /// that count, quorum, caps, and whether the operator would refuse it.
     Plan(PlanArgs),
+    /// Lock a user (or --group) out of everything foureyes granted, in every
+    /// workspace, at once (partners); `lockout list` lists the lockouts.
+    Lockout(LockoutArgs),
+    /// Lift a lockout (partners); it restores nothing.
+    Unlock(UnlockArgs),
+}
+
+/// `lockout`.
+#[derive(Args, Debug, Clone)]
+pub struct LockoutArgs {
+    /// The user (or with --group, the group) to lock out; `list` (without
+    /// --reason) lists the lockouts instead.
+    pub subject: String,
+    /// The subject is a group.
+    #[arg(long)]
+    pub group: bool,
+    /// Why (an incident or ticket reference); named in every revocation and refusal.
+    #[arg(long, value_parser = parse_text)]
+    pub reason: Option<String>,
+    /// How long the lockout lasts (a Go duration such as 24h); without it, until lifted.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_lockout_duration)]
+    pub r#for: Option<GoDuration>,
+    /// The Lockout's name (default: generated from the subject).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long to wait for every revocation (0s: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub wait: GoDuration,
+}
+
+/// `unlock`.
+#[derive(Args, Debug, Clone)]
+pub struct UnlockArgs {
+    /// The user (or with --group, the group) whose lockouts to lift.
+    pub subject: String,
+    /// The subject is a group.
+    #[arg(long)]
+    pub group: bool,
+    /// Why (recorded in the history of every workspace the lockout touched).
+    #[arg(long, value_parser = parse_text)]
+    pub reason: String,
+    /// How long to wait for the operator to let the lockout go.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub wait: GoDuration,
+}
+
+fn parse_lockout_duration(s: &str) -> Result<GoDuration, String> {
+    let d: GoDuration = s.parse()?;
+    if d.get().is_zero() || d.get() > std::time::Duration::from_secs(8760 * 3600) {
+        return Err("must be positive and at most 8760h (a year)".into());
+    }
+    Ok(d)
 }
 
 /// The workspace to act in.

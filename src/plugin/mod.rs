@@ -1,7 +1,8 @@
 //! `kubectl access`: the kubectl plugin for people and scripts.
 //!
 //! One module per subcommand: [`grant`], [`request`], [`vote`] (`approve`
-//! and `deny`), [`revoke`], [`list`] (and `whoami`), [`history`], [`plan`].
+//! and `deny`), [`revoke`], [`list`] (and `whoami`), [`history`], [`plan`],
+//! [`lockout`] (and `unlock`).
 //! Each holds the pure parts (the checks before a vote or a revocation, the
 //! three sections of `list`, the dry run of `plan`), unit-tested without a
 //! cluster, and the command, which gathers the world from the API server,
@@ -21,6 +22,7 @@ mod format;
 mod grant;
 mod history;
 mod list;
+mod lockout;
 mod names;
 mod plan;
 mod request;
@@ -50,6 +52,8 @@ pub async fn run(cli: Cli) -> Result<u8, PluginError> {
         Command::Revoke(a) => revoke::command(&client, &g, &a).await,
         Command::List(a) => list::command(&client, &g, &a).await,
         Command::History(a) => history::command(&client, &g, &a).await,
+        Command::Lockout(a) => lockout::command(&client, &g, &a).await,
+        Command::Unlock(a) => lockout::unlock(&client, &g, &a).await,
         Command::Plan(_) => unreachable!("handled above"),
     }
 }

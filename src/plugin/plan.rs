@@ -294,6 +294,9 @@ impl Judge<'_> {
             workspace_alive: world.workspace.is_some(),
             project_alive: world.project.is_some(),
             granted_by_manager: world.is_manager(&spec.granted_by),
+            // Lockouts are the operator's to apply: a plan shows the grant as
+            // the approvals would have it.
+            lockout: None,
             config: self.config,
             now: self.now,
         };
@@ -530,6 +533,9 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         }),
         role_problem: refusal.filter(|r| !r.is_transient()).map(|r| (r.reason(), r.message())),
         requester,
+        // Lockouts are the operator's to apply (see the binding's plan).
+        lockout: None,
+        locked_voters: &[],
         voters: &voters,
         binding: existing,
         now,
@@ -776,7 +782,7 @@ pub(super) async fn command(g: &Global, a: &PlanArgs) -> Result<u8, PluginError>
     let mut namespaces: Vec<String> = objects
         .iter()
         .filter_map(|o| match o {
-            crate::api::documents::Object::Workspace(_) => None,
+            crate::api::documents::Object::Workspace(_) | crate::api::documents::Object::Lockout(_) => None,
             crate::api::documents::Object::Project(p) => p.namespace(),
             crate::api::documents::Object::RoleBinding(b) => b.namespace(),
             crate::api::documents::Object::RoleRequest(r) => r.namespace(),

@@ -95,6 +95,9 @@ pub struct BindingFacts<'a> {
     /// groups are in place unaltered: without them no new grant is
     /// authorised (what is authorised stays; expiry and revocation go on).
     pub stamps_trusted: bool,
+    /// The lockout in force on the binding's subject, if any: an unfinished
+    /// binding then ends `Revoked` for good (DESIGN §2, invariant 11).
+    pub lockout: Option<&'a super::lockout::Hit>,
     /// The operator's configuration.
     pub config: &'a Config,
     /// The current time.
@@ -254,6 +257,10 @@ pub enum Revoked {
     /// Its workspace or project was deleted (or replaced by another of the
     /// same name): the operator ended it for good.
     OwnerGone(String),
+    /// Its subject is locked out: ended for good, whatever becomes of the
+    /// lockout. (Once recorded, only the lockout's name is kept: `by` and
+    /// `reason` may then be empty.)
+    LockedOut(super::lockout::Hit),
 }
 
 impl Revoked {
@@ -262,6 +269,7 @@ impl Revoked {
         match self {
             Revoked::By { user, .. } => Some(user),
             Revoked::OwnerGone(_) => None,
+            Revoked::LockedOut(hit) => (!hit.by.is_empty()).then_some(hit.by.as_str()),
         }
     }
 
@@ -270,6 +278,7 @@ impl Revoked {
         match self {
             Revoked::By { reason, .. } => reason,
             Revoked::OwnerGone(why) => why,
+            Revoked::LockedOut(hit) => &hit.reason,
         }
     }
 }
@@ -580,19 +589,31 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         Some(BindingPhase::Revoked)
     } else if expires_at.is_some_and(|e| e <= facts.now) {
         Some(BindingPhase::Expired)
-    } else if owner_gone.is_some() {
+    } else if facts.lockout.is_some() || owner_gone.is_some() {
         Some(BindingPhase::Revoked)
     } else {
         None
     };
     if finished == Some(BindingPhase::Revoked) {
-        d.revoked = Some(match &facts.spec.revocation {
-            Some(r) => Revoked::By {
-                user: r.by.clone(),
-                reason: r.reason.clone(),
+        let recorded_lockout = facts.previous.and_then(|s| s.lockout.as_ref());
+        d.revoked = Some(
+            match (&facts.spec.revocation, previous_phase, recorded_lockout, facts.lockout) {
+                (Some(r), ..) => Revoked::By {
+                    user: r.by.clone(),
+                    reason: r.reason.clone(),
+                },
+                // Ended before: as it ended (a lockout lifted since changes nothing).
+                (None, Some(BindingPhase::Revoked), Some(name), _) => Revoked::LockedOut(super::lockout::Hit {
+                    lockout: name.clone(),
+                    by: String::new(),
+                    reason: String::new(),
+                    since: None,
+                }),
+                (None, Some(BindingPhase::Revoked), None, _) => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
+                (None, _, _, Some(hit)) => Revoked::LockedOut(hit.clone()),
+                (None, _, _, None) => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
             },
-            None => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
-        });
+        );
     }
     if let Some(phase) = finished {
         let at = facts.previous.and_then(|s| s.finished_at).unwrap_or(match phase {
@@ -684,6 +705,17 @@ pub fn transitions(
             Actor::Operator,
         ),
         (p, BindingPhase::Revoked) if p != Some(BindingPhase::Revoked) => match &decision.revoked {
+            Some(Revoked::LockedOut(hit)) => (
+                Kind::LockedOut {
+                    lockout: hit.lockout.clone(),
+                    reason: hit.reason.clone(),
+                },
+                if hit.by.is_empty() {
+                    Actor::Operator
+                } else {
+                    user(&hit.by)
+                },
+            ),
             Some(r) => (
                 Kind::Revoked {
                     reason: r.reason().to_owned(),
@@ -792,6 +824,9 @@ pub fn binding_status(
     }
     s.workspace_uid = decision.owners.workspace.clone();
     s.project_uid = decision.owners.project.clone();
+    if let Some(Revoked::LockedOut(hit)) = &decision.revoked {
+        s.lockout = Some(hit.lockout.clone());
+    }
     if decision.phase == BindingPhase::Active && s.activated_at.is_none() {
         s.activated_at = Some(now);
     }
@@ -836,6 +871,17 @@ pub fn binding_status(
             ConditionStatus::False,
             "Expired",
             "the role expired; access removed",
+            generation,
+            now,
+        ),
+        (BindingPhase::Revoked, _) if matches!(decision.revoked, Some(Revoked::LockedOut(_))) => Condition::new(
+            READY,
+            ConditionStatus::False,
+            super::transition::reason::LOCKED_OUT,
+            format!(
+                "revoked: its subject is locked out (Lockout {}); access removed, and nothing is restored when the lockout ends",
+                s.lockout.clone().unwrap_or_default()
+            ),
             generation,
             now,
         ),

@@ -6,6 +6,7 @@ pub mod binding;
 pub mod facts;
 pub mod identity;
 pub mod lifecycle;
+pub mod lockout;
 pub mod managers;
 pub mod namespaces;
 pub mod quorum;

@@ -103,6 +103,12 @@ pub struct RequestFacts<'a> {
     pub voters: &'a [Voter],
     /// The binding named after the request.
     pub binding: ExistingBinding,
+    /// The lockout in force on the request's subject: a request still
+    /// pending ends `Denied` (DESIGN §2, invariant 11).
+    pub lockout: Option<&'a super::lockout::Hit>,
+    /// Voters (the requester, vote authors) locked out now: their votes do
+    /// not count (`LockedOut`), and never again on this request.
+    pub locked_voters: &'a [String],
     /// The current time.
     pub now: DateTime<Utc>,
 }
@@ -179,6 +185,8 @@ pub struct RequestDecision {
     pub problem: Option<Problem>,
     /// When to look again without any change (the pending timeout).
     pub wake_at: Option<DateTime<Utc>>,
+    /// The lockout that ended it now (phase `Denied`).
+    pub lockout: Option<super::lockout::Hit>,
 }
 
 impl RequestDecision {
@@ -299,7 +307,28 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
         create_binding: None,
         problem: None,
         wake_at: None,
+        lockout: None,
     };
+    let votes = facts.spec.approvals.len();
+    if let Some(hit) = facts.lockout {
+        // The subject is locked out: ended at once, whatever the votes say.
+        if let Some(ws) = &facts.workspace {
+            d.required = if facts.spec.workspace_role.is_some() {
+                ws.policy.workspace_role_approvals
+            } else {
+                ws.policy.project_role_approvals
+            }
+            .max(1);
+            d.pending_until = Some(facts.created + ws.policy.pending_timeout.to_chrono());
+            tally(facts, &mut d, votes);
+        }
+        d.denied_by = None;
+        d.phase = RequestPhase::Denied;
+        d.decided_at = Some(facts.now);
+        d.decided_on_votes = Some(votes as i32);
+        d.lockout = Some(hit.clone());
+        return d;
+    }
     let Some(ws) = &facts.workspace else {
         // Votes are tallied when the workspace is known; without it nothing counts.
         d.problem = Some(Problem::WorkspaceNotFound);
@@ -314,7 +343,6 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
     .max(1);
     let deadline = facts.created + ws.policy.pending_timeout.to_chrono();
     d.pending_until = Some(deadline);
-    let votes = facts.spec.approvals.len();
     if facts.now >= deadline {
         d.phase = RequestPhase::Expired;
         d.decided_at = Some(facts.now);
@@ -387,9 +415,25 @@ fn tally(facts: &RequestFacts<'_>, d: &mut RequestDecision, votes: usize) -> Vec
     let spec = facts.spec;
     let is_subject_user = |user: &str| spec.subject.kind == SubjectKind::User && spec.subject.name == user;
     let mut seen: Vec<&str> = vec![];
+    // Locked out now, or when last evaluated: never counts again here.
+    let locked = |user: &str| {
+        facts.locked_voters.iter().any(|u| u == user)
+            || facts.previous.is_some_and(|p| {
+                p.ignored
+                    .iter()
+                    .any(|v| v.user == user && v.reason == IgnoreReason::LockedOut)
+            })
+    };
     let r = facts.requester;
     if r.manager && r.verified && !r.in_subject_group && !is_subject_user(&spec.requester) {
-        d.approved_by.push(spec.requester.clone());
+        if locked(&spec.requester) {
+            d.ignored.push(IgnoredVote {
+                user: spec.requester.clone(),
+                reason: IgnoreReason::LockedOut,
+            });
+        } else {
+            d.approved_by.push(spec.requester.clone());
+        }
         seen.push(&spec.requester);
     }
     let mut partner_approvals = vec![];
@@ -397,6 +441,8 @@ fn tally(facts: &RequestFacts<'_>, d: &mut RequestDecision, votes: usize) -> Vec
         let voter = facts.voters.get(i).copied().unwrap_or_default();
         let reason = if i >= votes {
             Some(IgnoreReason::TooLate)
+        } else if locked(&vote.user) {
+            Some(IgnoreReason::LockedOut)
         } else if is_subject_user(&vote.user) || voter.in_subject_group {
             Some(IgnoreReason::IsSubject)
         } else if !voter.verified {
@@ -459,6 +505,7 @@ fn keep_decision(facts: &RequestFacts<'_>, previous: &RoleRequestStatus) -> Requ
         create_binding: None,
         problem: None,
         wake_at: None,
+        lockout: None,
     };
     if d.phase == RequestPhase::Approved
         && facts.binding != ExistingBinding::Ours
@@ -553,6 +600,9 @@ pub fn request_status(
     s.decided_at = d.decided_at;
     s.decided_on_votes = d.decided_on_votes;
     s.pending_until = d.pending_until;
+    if let Some(hit) = &d.lockout {
+        s.lockout = Some(hit.lockout.clone());
+    }
 
     let quorum = match (d.phase, &d.break_glass_by) {
         (_, Some(partner)) => Some((
@@ -618,6 +668,14 @@ pub fn request_status(
             ConditionStatus::False,
             "Approved",
             "approved; creating the RoleBinding".to_owned(),
+        ),
+        (None, RequestPhase::Denied) if s.lockout.is_some() => (
+            ConditionStatus::False,
+            super::transition::reason::LOCKED_OUT,
+            format!(
+                "ended: its subject is locked out (Lockout {})",
+                s.lockout.clone().unwrap_or_default()
+            ),
         ),
         (None, RequestPhase::Denied) => (
             ConditionStatus::False,
@@ -727,6 +785,25 @@ pub fn transitions(
                 ),
             },
             RequestPhase::QuorumUnreachable => say(Kind::QuorumUnreachable { required: d.required }, Actor::Operator),
+            RequestPhase::Denied if d.lockout.is_some() => {
+                let hit = d.lockout.clone().unwrap_or_else(|| super::lockout::Hit {
+                    lockout: String::new(),
+                    by: String::new(),
+                    reason: String::new(),
+                    since: None,
+                });
+                say(
+                    Kind::LockedOut {
+                        lockout: hit.lockout,
+                        reason: hit.reason,
+                    },
+                    if hit.by.is_empty() {
+                        Actor::Operator
+                    } else {
+                        user(&hit.by)
+                    },
+                )
+            }
             RequestPhase::Denied => say(
                 Kind::Denied { tally: d.tally() },
                 d.denied_by.as_deref().map(user).unwrap_or(Actor::Unknown),

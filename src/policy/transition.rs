@@ -50,6 +50,17 @@ pub mod reason {
     pub const PERSISTENCE_FOUND: &str = "PersistenceFound";
     /// Likewise, and the workspace's `persistence: Revoke` deleted them (Warning).
     pub const PERSISTENCE_REMOVED: &str = "PersistenceRemoved";
+    /// A Lockout was created: its subject loses everything foureyes granted
+    /// (Warning).
+    pub const LOCKOUT_CREATED: &str = "LockoutCreated";
+    /// A binding was revoked, or a pending request ended, because its
+    /// subject is locked out (Warning).
+    pub const LOCKED_OUT: &str = "LockedOut";
+    /// A Lockout reached its expiry: it refuses nothing any more and
+    /// restored nothing (Normal).
+    pub const LOCKOUT_EXPIRED: &str = "LockoutExpired";
+    /// A Lockout was lifted (deleted); nothing it ended is restored (Warning).
+    pub const LOCKOUT_LIFTED: &str = "LockoutLifted";
     /// A workspace was deleted and everything it granted was revoked (Normal).
     pub const WORKSPACE_DELETED: &str = "WorkspaceDeleted";
     /// Native RBAC found past its expiry at start-up or by the sweep, and
@@ -318,6 +329,37 @@ pub enum Kind {
     },
     /// A project was deleted.
     ProjectDeleted,
+    /// A binding was revoked, or a pending request ended (`Denied`), because
+    /// its subject is locked out (the actor: who created the lockout).
+    LockedOut {
+        /// The Lockout's name.
+        lockout: String,
+        /// The lockout's reason.
+        reason: String,
+    },
+    /// A Lockout was created (the actor: who created it).
+    LockoutCreated {
+        /// The Lockout's name.
+        lockout: String,
+        /// Its reason.
+        reason: String,
+        /// Its expiry (none: until lifted).
+        until: Option<DateTime<Utc>>,
+    },
+    /// A Lockout reached its expiry.
+    LockoutExpired {
+        /// The Lockout's name.
+        lockout: String,
+        /// When.
+        until: Option<DateTime<Utc>>,
+    },
+    /// A Lockout was lifted (the actor: who lifted it, when they said so).
+    LockoutLifted {
+        /// The Lockout's name.
+        lockout: String,
+        /// Why, when the lifter said so.
+        reason: String,
+    },
 }
 
 impl Kind {
@@ -350,6 +392,10 @@ impl Kind {
             Kind::ProjectCreated { .. } => "ProjectCreated",
             Kind::ProjectChanged { .. } => "ProjectChanged",
             Kind::ProjectDeleted => "ProjectDeleted",
+            Kind::LockedOut { .. } => reason::LOCKED_OUT,
+            Kind::LockoutCreated { .. } => reason::LOCKOUT_CREATED,
+            Kind::LockoutExpired { .. } => reason::LOCKOUT_EXPIRED,
+            Kind::LockoutLifted { .. } => reason::LOCKOUT_LIFTED,
         }
     }
 
@@ -365,6 +411,9 @@ impl Kind {
                 | Kind::DriftCorrected { .. }
                 | Kind::PersistenceFound { .. }
                 | Kind::NamespaceUnusable { .. }
+                | Kind::LockedOut { .. }
+                | Kind::LockoutCreated { .. }
+                | Kind::LockoutLifted { .. }
         )
     }
 }

@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod build;
 pub mod cached;
+pub mod outside;
 pub mod project_roles;
 
 pub use build::*;

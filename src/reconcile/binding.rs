@@ -90,6 +90,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // with it yet; deciding on the stale one would write again and announce
     // the same transition twice.
     let previous = ctx.binding_status(&b);
+    let locks = ctx.lockouts_in_force(now);
     let facts = BindingFacts {
         spec: &b.spec,
         created,
@@ -112,6 +113,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
                 .is_none_or(|uid| p.uid().as_deref() == Some(uid))
         }),
         stamps_trusted: ctx.anchors_intact(),
+        lockout: locks.subject(&b.spec.subject),
         config: &ctx.config,
         now,
     };
@@ -164,6 +166,21 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         && let Some(expired) = decision.expires_at
     {
         let record_at = expired + chrono::Duration::from_std(RECORD_AFTER_EXPIRY).unwrap_or_default();
+        if Utc::now() < record_at {
+            return Ok(Action::requeue((record_at - Utc::now()).to_std().unwrap_or_default()));
+        }
+    }
+    // A lockout ends all of its subject's grants at once: their records
+    // wait until shortly after the lockout's creation, as an expiry's do,
+    // so that the API server takes every revocation first (a pass woken by
+    // the deletion of its native binding would otherwise record at once).
+    if previous.as_ref().and_then(|s| s.phase) != Some(BindingPhase::Revoked)
+        && let Some(policy::Revoked::LockedOut(hit)) = &decision.revoked
+        && let Some(since) = hit.since
+    {
+        // (Creation times have whole seconds: one more second covers that.)
+        let record_at =
+            since + chrono::Duration::seconds(1) + chrono::Duration::from_std(RECORD_AFTER_EXPIRY).unwrap_or_default();
         if Utc::now() < record_at {
             return Ok(Action::requeue((record_at - Utc::now()).to_std().unwrap_or_default()));
         }

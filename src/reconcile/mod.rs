@@ -3,6 +3,7 @@
 pub mod binding;
 pub mod guard;
 pub mod index;
+pub mod lockout;
 pub mod overlay;
 pub mod persistence;
 pub mod project;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use kube::Client;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
+use crate::api::{Lockout, Project, RoleBinding, RoleRequest, Workspace};
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
@@ -40,6 +41,11 @@ pub struct World {
     pub requests: Store<RoleRequest>,
     /// Every native binding foureyes made for a grant.
     pub natives: Store<crate::rbac::NativeGrant>,
+    /// Every lockout.
+    pub lockouts: Store<Lockout>,
+    /// The native RBAC that foureyes did not make (what a locked-out subject
+    /// still holds outside foureyes).
+    pub outside: Arc<crate::rbac::outside::Outside>,
     /// Secondary indexes over the caches.
     pub index: index::Indexes,
     /// What this process wrote that the caches do not show yet.
@@ -147,6 +153,15 @@ pub struct Triggers {
     pub bindings: tokio::sync::mpsc::UnboundedSender<kube::runtime::reflector::ObjectRef<RoleBinding>>,
     /// Reconcile a workspace.
     pub workspaces: tokio::sync::mpsc::UnboundedSender<kube::runtime::reflector::ObjectRef<Workspace>>,
+}
+
+impl World {
+    /// The lockouts in force at `now`: the one fact "is this subject (or
+    /// caller) locked out" that bindings, requests and votes consult.
+    pub fn lockouts_in_force(&self, now: chrono::DateTime<chrono::Utc>) -> crate::policy::lockout::InForce {
+        let all = self.lockouts.state();
+        crate::policy::lockout::InForce::new(all.iter().map(|l| l.as_ref()), now)
+    }
 }
 
 impl World {

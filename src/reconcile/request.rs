@@ -86,6 +86,15 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     };
     let previous = ctx.request_status(r);
     let ws_name = workspace.as_ref().map(|w| w.name_any());
+    let locks = ctx.lockouts_in_force(now);
+    let locked_voters: Vec<String> = crate::policy::lockout::locked_voters(
+        &r.spec,
+        r.metadata.annotations.as_ref(),
+        &ctx.config.trusted_asserters,
+        &locks,
+    )
+    .into_iter()
+    .collect();
     let facts = RequestFacts {
         spec: &r.spec,
         created,
@@ -99,6 +108,8 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         requester,
         voters: &voters,
         binding: world.binding,
+        lockout: locks.subject(&r.spec.subject),
+        locked_voters: &locked_voters,
         now,
     };
 

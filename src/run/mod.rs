@@ -31,7 +31,7 @@ use kube::runtime::events::Reporter;
 use kube::runtime::{WatchStreamExt, watcher};
 use tracing::{info, warn};
 
-use crate::api::{Project, RoleBinding, RoleRequest};
+use crate::api::{Lockout, Project, RoleBinding, RoleRequest};
 use crate::audit::events::Events;
 use crate::config::Config;
 use crate::reconcile::{self, Backoff, Context, SyncTracker, Triggers};
@@ -154,6 +154,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "rolebindings",
         "rolerequests",
         "native rolebindings",
+        "lockouts",
+        "outside rolebindings",
+        "outside clusterrolebindings",
     ]);
     let (ws_reader, ws_stream) = cached(
         &client,
@@ -187,6 +190,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some((&index.requests_by_namespace, namespaced_key::<RoleRequest>)),
         &invalid_tx,
     );
+    let (lo_reader, lo_stream) = cached::<Lockout>(&client, wc.clone(), &tracker, "lockouts", None, &invalid_tx);
+    let outside = Arc::new(crate::rbac::outside::Outside::default());
     // This process's own writes, until the caches show them: each watch
     // below feeds its part after its cache took the event in.
     let own = Arc::new(reconcile::OwnWrites::default());
@@ -214,7 +219,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (proj_tx, proj_rx) = tokio::sync::mpsc::unbounded_channel();
     let (rr_tx, rr_rx) = tokio::sync::mpsc::unbounded_channel();
     let (ws_tx, ws_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (lo_tx, lo_rx) = tokio::sync::mpsc::unbounded_channel();
+    // A lockout ends its subject's bindings and open requests (they consult
+    // the lockouts in force); what they become changes what it reports.
+    let lo_stream = lo_stream
+        .inspect(wakes::dependents_of_lockout(
+            rb_tx.clone(),
+            rr_tx.clone(),
+            rb_reader.clone(),
+            rr_reader.clone(),
+        ))
+        .touched_objects();
     let rb_stream = rb_stream
+        .inspect(wakes::lockouts_of_binding(lo_tx.clone(), lo_reader.clone()))
         .inspect(wakes::dependents_of_binding(
             rr_tx.clone(),
             rb_tx.clone(),
@@ -256,6 +273,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         })
         .inspect(wakes::binding_of_request(rb_tx.clone()))
+        .inspect(wakes::lockouts_of_request(lo_tx.clone(), lo_reader.clone()))
         .touched_objects();
     let ctx = Arc::new(Context {
         world: reconcile::World {
@@ -265,6 +283,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             bindings: rb_reader.clone(),
             requests: rr_reader.clone(),
             natives: native_reader.clone(),
+            lockouts: lo_reader.clone(),
+            outside: outside.clone(),
             index,
             own,
             synced,
@@ -338,6 +358,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )
         .for_each(|_| futures::future::ready(()));
 
+    // A lockout's status follows what its subject's bindings and requests
+    // became: bursts of their changes (a thousand revocations) are
+    // coalesced, so that its status is written a few times, not per binding.
+    let lockout_controller = Controller::for_stream(lo_stream, lo_reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(4))
+        .reconcile_on(coalesced(lo_rx, Duration::from_millis(500)))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            reconcile::scaffold::reconcile,
+            reconcile::scaffold::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+    let outside_watch = {
+        let shutdown = shutdown.clone();
+        let watch = watches::outside_rbac(client.clone(), tracker.clone(), outside, lo_reader.clone(), lo_tx);
+        async move {
+            tokio::select! {
+                _ = watch => {}
+                _ = shutdown => {}
+            }
+        }
+    };
+
     {
         let ctx = ctx.clone();
         let health = health.clone();
@@ -381,7 +425,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
-    info!("watching workspaces, projects, role bindings and role requests");
+    info!("watching workspaces, projects, role bindings, role requests and lockouts");
     tokio::select! {
         _ = futures::future::join(
             futures::future::join5(
@@ -391,7 +435,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 request_controller,
                 sweeper,
             ),
-            futures::future::join3(reaper, anchor_check, workspace_objects),
+            futures::future::join5(reaper, anchor_check, workspace_objects, lockout_controller, outside_watch),
         ) => {}
         reason = leader.lost() => return Err(lost_leadership(&health, reason)),
     }

@@ -13,7 +13,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::api::{Project, RoleBinding, RoleRequest, Workspace};
+use crate::api::{Lockout, Project, RoleBinding, RoleRequest, SubjectKind, Workspace};
 use crate::rbac::NativeGrant;
 use crate::reconcile::Context;
 use crate::reconcile::index::Index;
@@ -212,6 +212,112 @@ pub(super) fn binding_of_request(
             }
         },
     )
+}
+
+/// A lockout's coming, expiry mark or lifting decides the bindings of its
+/// subject (they end) and every open request (its subject or a voter may be
+/// locked out): they are told once the cache shows the lockout, so that
+/// their reconcilers find it there. Its status changes wake nobody.
+pub(super) fn dependents_of_lockout(
+    rb_tx: UnboundedSender<ObjectRef<RoleBinding>>,
+    rr_tx: UnboundedSender<ObjectRef<RoleRequest>>,
+    bindings: reflector::Store<RoleBinding>,
+    requests: reflector::Store<RoleRequest>,
+) -> impl FnMut(&Result<watcher::Event<Lockout>, watcher::Error>) + Send + 'static {
+    relay(
+        |l: &Lockout| {
+            (
+                l.metadata.generation,
+                l.labels().contains_key(crate::wire::LOCKOUT_EXPIRED_LABEL),
+                l.metadata.deletion_timestamp.is_some(),
+            )
+        },
+        move |l: &Lockout| {
+            for b in bindings.state() {
+                if b.spec.subject == l.spec.subject {
+                    let _ = rb_tx.send(ObjectRef::from_obj(b.as_ref()));
+                }
+            }
+            for r in requests.state() {
+                if !crate::policy::quorum::is_decided(r.status.as_ref().and_then(|s| s.phase)) {
+                    let _ = rr_tx.send(ObjectRef::from_obj(r.as_ref()));
+                }
+            }
+        },
+    )
+}
+
+/// The lockouts whose subject is `kind`/`name` (as RBAC names subject kinds).
+fn lockouts_naming<'a>(
+    lockouts: &'a reflector::Store<Lockout>,
+    kind: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = ObjectRef<Lockout>> + 'a {
+    lockouts.state().into_iter().filter_map(move |l| {
+        let k = match l.spec.subject.kind {
+            SubjectKind::User => "User",
+            SubjectKind::Group => "Group",
+        };
+        (k == kind && l.spec.subject.name == name).then(|| ObjectRef::from_obj(l.as_ref()))
+    })
+}
+
+/// A binding's phase changes what the lockouts of its subject report.
+pub(super) fn lockouts_of_binding(
+    tx: UnboundedSender<ObjectRef<Lockout>>,
+    lockouts: reflector::Store<Lockout>,
+) -> impl FnMut(&Result<watcher::Event<RoleBinding>, watcher::Error>) + Send + 'static {
+    relay(
+        |b: &RoleBinding| b.status.as_ref().and_then(|s| s.phase),
+        move |b: &RoleBinding| {
+            if lockouts.is_empty() {
+                return;
+            }
+            for l in lockouts.state() {
+                if l.spec.subject == b.spec.subject {
+                    let _ = tx.send(ObjectRef::from_obj(l.as_ref()));
+                }
+            }
+        },
+    )
+}
+
+/// A request's phase changes what the lockouts of its subject (or of a
+/// user who voted on it) report.
+pub(super) fn lockouts_of_request(
+    tx: UnboundedSender<ObjectRef<Lockout>>,
+    lockouts: reflector::Store<Lockout>,
+) -> impl FnMut(&Result<watcher::Event<RoleRequest>, watcher::Error>) + Send + 'static {
+    relay(
+        |r: &RoleRequest| r.status.as_ref().and_then(|s| s.phase),
+        move |r: &RoleRequest| {
+            if lockouts.is_empty() {
+                return;
+            }
+            for l in lockouts.state() {
+                let s = &l.spec.subject;
+                let voted = s.kind == SubjectKind::User
+                    && (r.spec.requester == s.name || r.spec.approvals.iter().any(|a| a.user == s.name));
+                if r.spec.subject == *s || voted {
+                    let _ = tx.send(ObjectRef::from_obj(l.as_ref()));
+                }
+            }
+        },
+    )
+}
+
+/// Native RBAC outside foureyes changed for these subjects: the lockouts
+/// naming them report it.
+pub(super) fn lockouts_of_subjects(
+    tx: &UnboundedSender<ObjectRef<Lockout>>,
+    lockouts: &reflector::Store<Lockout>,
+    subjects: &std::collections::BTreeSet<(String, String)>,
+) {
+    for (kind, name) in subjects {
+        for l in lockouts_naming(lockouts, kind, name) {
+            let _ = tx.send(l);
+        }
+    }
 }
 
 /// The requests to decide again when a binding changes: every request of the

@@ -130,6 +130,77 @@ pub(super) fn native_cache(
     (reader, stream)
 }
 
+/// The native RBAC that foureyes did not make (RoleBindings and
+/// ClusterRoleBindings without its label), kept in `outside` as what each
+/// grants to whom; each change wakes the lockouts whose subject it names,
+/// before or after. Runs until the watches end.
+pub(super) async fn outside_rbac(
+    client: Client,
+    tracker: Arc<SyncTracker>,
+    outside: Arc<crate::rbac::outside::Outside>,
+    lockouts: reflector::Store<crate::api::Lockout>,
+    tx: tokio::sync::mpsc::UnboundedSender<ObjectRef<crate::api::Lockout>>,
+) {
+    use crate::rbac::outside::{of_cluster_role_binding, of_role_binding};
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    let shared = Outsiders {
+        tracker,
+        outside,
+        lockouts,
+        tx,
+    };
+    futures::join!(
+        follow_outside::<NativeBinding>(&client, &shared, "RoleBinding", "outside rolebindings", of_role_binding),
+        follow_outside::<ClusterRoleBinding>(
+            &client,
+            &shared,
+            "ClusterRoleBinding",
+            "outside clusterrolebindings",
+            of_cluster_role_binding
+        ),
+    );
+}
+
+/// What the watches of native RBAC outside foureyes feed and wake.
+struct Outsiders {
+    tracker: Arc<SyncTracker>,
+    outside: Arc<crate::rbac::outside::Outside>,
+    lockouts: reflector::Store<crate::api::Lockout>,
+    tx: tokio::sync::mpsc::UnboundedSender<ObjectRef<crate::api::Lockout>>,
+}
+
+async fn follow_outside<K>(
+    client: &Client,
+    shared: &Outsiders,
+    kind: &'static str,
+    sync_name: &'static str,
+    convert: fn(&K) -> crate::policy::lockout::NativeSubjects,
+) where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let config = watcher::Config::default().labels(crate::rbac::outside::OUTSIDE_SELECTOR);
+    let mut first_sync_done = false;
+    watcher(Api::<K>::all(client.clone()), config)
+        .default_backoff()
+        .for_each(|event| {
+            match event {
+                Ok(event) => {
+                    let touched = shared.outside.observe(kind, &event, convert);
+                    if matches!(event, watcher::Event::InitDone) {
+                        first_sync_done = true;
+                        shared.tracker.synced(sync_name);
+                    }
+                    if first_sync_done {
+                        super::wakes::lockouts_of_subjects(&shared.tx, &shared.lockouts, &touched);
+                    }
+                }
+                Err(err) => warn!(%err, kind, "watch of native RBAC outside foureyes failed; retrying"),
+            }
+            futures::future::ready(())
+        })
+        .await
+}
+
 /// A watch event with its object converted.
 fn map_event<A, B>(event: watcher::Event<A>, f: impl Fn(A) -> B) -> watcher::Event<B> {
     match event {

@@ -11,7 +11,7 @@
 //!   `rbac.authorization.k8s.io` RoleBindings are `NativeRoleBinding` (the
 //!   workspace auditors' binding among them), their Roles `Role`; then
 //!   `Namespace`, `ConfigMap` (the history chunks), `Event` (core or
-//!   `events.k8s.io`), and `Other` for anything else. Writes to `Lease`s are
+//!   `events.k8s.io`), `Lockout`, and `Other` for anything else. Writes to `Lease`s are
 //!   not counted: they are the leader election's heartbeat, not work on
 //!   objects, and counting them would hide the "zero writes in steady state"
 //!   figure under renewals.
@@ -94,6 +94,7 @@ fn labels<B>(request: &Request<B>) -> Option<(&'static str, &'static str)> {
         ("foureyes.dev", "rolerequests") => "RoleRequest",
         ("foureyes.dev", "workspaces") => "Workspace",
         ("foureyes.dev", "projects") => "Project",
+        ("foureyes.dev", "lockouts") => "Lockout",
         ("rbac.authorization.k8s.io", "rolebindings") => "NativeRoleBinding",
         ("rbac.authorization.k8s.io", "roles") => "Role",
         ("", "namespaces") => "Namespace",

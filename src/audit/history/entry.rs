@@ -66,6 +66,16 @@ pub mod action {
     pub const BREAK_GLASS: &str = "BreakGlass";
     /// A role request stayed pending past the workspace's timeout.
     pub const REQUEST_EXPIRED: &str = "RequestExpired";
+    /// A Lockout was created that concerns this workspace (its subject held,
+    /// asked for or voted on a role here).
+    pub const LOCKOUT_CREATED: &str = "LockoutCreated";
+    /// A binding was revoked, or a pending request ended, because its
+    /// subject is locked out.
+    pub const LOCKED_OUT: &str = "LockedOut";
+    /// A Lockout that concerned this workspace reached its expiry.
+    pub const LOCKOUT_EXPIRED: &str = "LockoutExpired";
+    /// A Lockout that concerned this workspace was lifted (deleted).
+    pub const LOCKOUT_LIFTED: &str = "LockoutLifted";
 }
 
 /// The object an entry is about.

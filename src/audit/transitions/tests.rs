@@ -175,6 +175,35 @@ fn every_kind() -> Vec<Transition> {
             },
             Actor::Operator,
         ),
+        t(
+            Kind::LockedOut {
+                lockout: "dave-compromised".into(),
+                reason: "INC-9 laptop stolen".into(),
+            },
+            alice(),
+        ),
+        t(
+            Kind::LockoutCreated {
+                lockout: "dave-compromised".into(),
+                reason: "INC-9 laptop stolen".into(),
+                until,
+            },
+            alice(),
+        ),
+        t(
+            Kind::LockoutExpired {
+                lockout: "dave-compromised".into(),
+                until,
+            },
+            Actor::Operator,
+        ),
+        t(
+            Kind::LockoutLifted {
+                lockout: "dave-compromised".into(),
+                reason: "INC-9 closed".into(),
+            },
+            alice(),
+        ),
     ]
 }
 
@@ -206,6 +235,10 @@ fn listed(k: &Kind) -> usize {
         Kind::ProjectDeleted => 22,
         Kind::NamespaceClaimed { .. } => 23,
         Kind::NamespaceUnusable { .. } => 24,
+        Kind::LockedOut { .. } => 25,
+        Kind::LockoutCreated { .. } => 26,
+        Kind::LockoutExpired { .. } => 27,
+        Kind::LockoutLifted { .. } => 28,
     }
 }
 
@@ -232,7 +265,7 @@ fn object() -> EntryObject {
 fn every_kind_is_listed_once() {
     let mut seen: Vec<usize> = every_kind().iter().map(|t| listed(&t.kind)).collect();
     seen.sort_unstable();
-    assert_eq!(seen, (0..=24).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=28).collect::<Vec<_>>());
 }
 
 /// For every kind of transition, the event and the history entry tell the
@@ -457,6 +490,7 @@ fn request_decision(phase: RequestPhase, approved_by: &[&str]) -> RequestDecisio
         create_binding: None,
         problem: None,
         wake_at: None,
+        lockout: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn payments() -> World {
                 world.bindings.push(*b);
             }
             Object::RoleRequest(r) => world.requests.push(*r),
+            Object::Lockout(_) => {}
         }
     }
     world

@@ -202,6 +202,7 @@ struct World {
     stamps_trusted: bool,
     workspace_alive: Option<bool>,
     manager: bool,
+    lockout: Option<crate::policy::lockout::Hit>,
     config: Config,
     now: DateTime<Utc>,
 }
@@ -233,6 +234,7 @@ impl World {
             stamps_trusted: true,
             workspace_alive: None,
             manager: true,
+            lockout: None,
             config: Config::default(),
             now: now(),
         }
@@ -298,6 +300,7 @@ impl World {
             granted_by_groups: self.granted_by_groups.clone(),
             stamps_trusted: self.stamps_trusted,
             granted_by_manager: self.manager,
+            lockout: self.lockout.as_ref(),
             workspace_alive: self.workspace_alive.unwrap_or_else(|| {
                 let recorded = self.previous.as_ref().and_then(|p| p.workspace_uid.as_deref());
                 self.workspace
@@ -2099,4 +2102,78 @@ fn a_workspace_that_does_not_resolve_for_a_moment_ends_nothing() {
     assert_eq!(d.refusal, Some(Refusal::WorkspaceNotFound));
     let back = World::new(Spec::project("admin")).partner(true).previous(s);
     assert_eq!(back.decide().phase, BindingPhase::Active);
+}
+
+fn lockout_hit() -> crate::policy::lockout::Hit {
+    crate::policy::lockout::Hit {
+        lockout: "dave-compromised".into(),
+        by: "partner".into(),
+        reason: "INC-9 laptop stolen".into(),
+        since: None,
+    }
+}
+
+/// DESIGN §2, invariant 11: an active grant of a locked-out subject ends
+/// `Revoked`, naming the lockout, and stays so once the lockout is gone.
+#[test]
+fn a_locked_out_subject_loses_an_active_binding_for_good() {
+    let mut w = World::new(Spec::member()).partner(true);
+    let (active, status) = w.status();
+    assert_active(&active, Authorization::Partner);
+    w = w.previous(status);
+    w.lockout = Some(lockout_hit());
+    let (d, locked) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(d.grants.is_empty());
+    assert!(matches!(&d.revoked, Some(Revoked::LockedOut(h)) if h.lockout == "dave-compromised"));
+    assert_eq!(locked.lockout.as_deref(), Some("dave-compromised"));
+    let ready = condition(&locked, READY);
+    assert_eq!(ready.reason, "LockedOut");
+    assert!(ready.message.contains("dave-compromised"), "{}", ready.message);
+    let happened = transitions(&w.spec, None, w.previous.as_ref(), &d);
+    assert_eq!(happened.len(), 1);
+    assert!(matches!(&happened[0].kind, Kind::LockedOut { lockout, .. } if lockout == "dave-compromised"));
+    assert_eq!(happened[0].actor, Actor::User("partner".into()));
+
+    // The lockout is lifted: nothing comes back, and nothing is written again.
+    w.previous = Some(locked.clone());
+    w.lockout = None;
+    let (after, again) = w.status();
+    assert_eq!(after.phase, BindingPhase::Revoked);
+    assert!(after.grants.is_empty());
+    assert_eq!(again, locked, "an unchanged record is not written again");
+    assert!(transitions(&w.spec, None, Some(&locked), &after).is_empty());
+}
+
+/// A binding not in effect yet never takes effect after a lockout either;
+/// an expired one stays expired; a person's revocation keeps its author.
+#[test]
+fn a_lockout_ends_pending_bindings_and_leaves_finished_ones_as_they_ended() {
+    let mut pending = World::new(Spec::project("admin")).quorums(2, 2);
+    assert_pending(&pending.decide(), "NotAuthorized");
+    pending.lockout = Some(lockout_hit());
+    assert_eq!(pending.decide().phase, BindingPhase::Revoked);
+
+    let mut expired = World::new(Spec::member()).partner(true).at(created() + hours(5));
+    expired.lockout = Some(lockout_hit());
+    assert_eq!(expired.decide().phase, BindingPhase::Expired);
+
+    let mut revoked = World::new(Spec::member().revoked()).partner(true);
+    revoked.lockout = Some(lockout_hit());
+    let d = revoked.decide();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(matches!(d.revoked, Some(Revoked::By { .. })));
+
+    // Revoked earlier for another reason: a later lockout does not claim it.
+    let mut gone = World::new(Spec::member()).partner(true);
+    let (_, status) = gone.status();
+    gone = gone.previous(RoleBindingStatus {
+        phase: Some(BindingPhase::Revoked),
+        finished_at: Some(now()),
+        ..status
+    });
+    gone.lockout = Some(lockout_hit());
+    let (d, s) = gone.status();
+    assert!(matches!(d.revoked, Some(Revoked::OwnerGone(_))));
+    assert_eq!(s.lockout, None);
 }

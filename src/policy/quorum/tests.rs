@@ -65,6 +65,8 @@ struct World {
     previous: Option<RoleRequestStatus>,
     role_problem: Option<(&'static str, String)>,
     binding: ExistingBinding,
+    lockout: Option<crate::policy::lockout::Hit>,
+    locked_voters: Vec<String>,
     now: DateTime<Utc>,
 }
 
@@ -92,6 +94,8 @@ impl World {
             previous: None,
             role_problem: None,
             binding: ExistingBinding::None,
+            lockout: None,
+            locked_voters: vec![],
             now: now(),
         }
     }
@@ -131,6 +135,8 @@ impl World {
             requester: self.requester,
             voters: &self.voters,
             binding: self.binding,
+            lockout: self.lockout.as_ref(),
+            locked_voters: &self.locked_voters,
             now: self.now,
         })
     }
@@ -843,7 +849,7 @@ fn quorum_invariants_hold_for_every_combination() {
                 IgnoreReason::NotManager => v.user == "erin" || (v.user == "pat" && !w.policy.partner_break_glass),
                 IgnoreReason::Duplicate => true,
                 IgnoreReason::TooLate => false,
-                IgnoreReason::Unverified => false,
+                IgnoreReason::Unverified | IgnoreReason::LockedOut => false,
             };
             assert!(fits || v.reason == IgnoreReason::Duplicate, "{ctx}");
         }
@@ -852,4 +858,69 @@ fn quorum_invariants_hold_for_every_combination() {
             assert!(w.managers < d.required as usize, "{ctx}");
         }
     }
+}
+
+fn lockout_hit() -> crate::policy::lockout::Hit {
+    crate::policy::lockout::Hit {
+        lockout: "dave-compromised".into(),
+        by: "partner".into(),
+        reason: "INC-9".into(),
+        since: None,
+    }
+}
+
+/// DESIGN §2, invariant 11: a pending request for a locked-out subject ends
+/// `Denied` with the lockout named; a decided one stays as it was decided.
+#[test]
+fn a_pending_request_for_a_locked_out_subject_ends_denied() {
+    let mut w = World::new().approve("alice", MANAGER);
+    w.lockout = Some(lockout_hit());
+    let d = w.decide();
+    assert_eq!(d.phase, RequestPhase::Denied);
+    assert_eq!(d.lockout.as_ref().map(|h| h.lockout.as_str()), Some("dave-compromised"));
+    assert_eq!(d.denied_by, None);
+    let s = request_status(&d, None, None, None, Some(1), now());
+    assert_eq!(s.lockout.as_deref(), Some("dave-compromised"));
+    let ready = find_condition(&s.conditions, READY).unwrap();
+    assert_eq!(ready.reason, "LockedOut");
+    let happened = transitions(&w.spec, None, None, &d);
+    assert!(happened.iter().any(
+        |t| matches!(&t.kind, Kind::LockedOut { lockout, .. } if lockout == "dave-compromised")
+            && t.actor == Actor::User("partner".into())
+    ));
+    assert!(!happened.iter().any(|t| matches!(t.kind, Kind::Denied { .. })));
+
+    // Decided since: the lifted lockout changes nothing, nothing is rewritten.
+    w.previous = Some(s.clone());
+    w.lockout = None;
+    let kept = w.decide();
+    assert_eq!(kept.phase, RequestPhase::Denied);
+    assert_eq!(request_status(&kept, Some(&s), None, None, Some(1), now()), s);
+}
+
+/// A locked-out voter's votes stop counting on an open request, and never
+/// count again there, even after the lockout ends.
+#[test]
+fn a_locked_out_voters_votes_stop_counting_for_good() {
+    let mut w = World::new().requested_by_manager("alice").approve("bob", MANAGER);
+    assert_eq!(w.decide().phase, RequestPhase::Approved);
+    w.locked_voters = vec!["bob".into()];
+    let d = w.decide();
+    assert_eq!(d.phase, RequestPhase::Pending);
+    assert_eq!(d.approved_by, vec!["alice".to_owned()]);
+    assert!(d.ignored.contains(&IgnoredVote {
+        user: "bob".into(),
+        reason: IgnoreReason::LockedOut
+    }));
+    w.previous = Some(request_status(&d, None, None, None, Some(1), now()));
+    w.locked_voters = vec![];
+    let later = w.decide();
+    assert_eq!(later.phase, RequestPhase::Pending, "bob's vote does not come back");
+
+    // A locked requester's implicit approval does not count either.
+    let mut r = World::new().requested_by_manager("alice");
+    r.locked_voters = vec!["alice".into()];
+    let d = r.decide();
+    assert!(d.approved_by.is_empty());
+    assert_eq!(d.ignored[0].reason, IgnoreReason::LockedOut);
 }

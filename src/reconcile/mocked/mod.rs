@@ -153,6 +153,7 @@ impl Caches {
         let (bindings_r, bindings) = reflector::store();
         let (requests_r, requests) = reflector::store();
         let (natives_r, natives) = reflector::store();
+        let (lockouts_r, _) = reflector::store();
         let world = World {
             config: Arc::new(Config::default()),
             workspaces: workspaces_r,
@@ -160,6 +161,8 @@ impl Caches {
             bindings: bindings_r,
             requests: requests_r,
             natives: natives_r,
+            lockouts: lockouts_r,
+            outside: Default::default(),
             index: Default::default(),
             own: Default::default(),
             synced: tokio::sync::watch::channel(true).1,
