@@ -18,6 +18,10 @@ use crate::api::{IgnoreReason, Project, RoleBinding, RoleRequest, Workspace};
 use crate::policy::transition::{Actor, Kind, Transition};
 use crate::rbac::format_expiry;
 
+/// What the history and the events say of an expiry whose native RBAC was
+/// gone when the operator came to remove it.
+pub const REMOVED_BEFORE: &str = "the native binding had already been removed before the operator acted (by a standby replica, the start-up revocation or `foureyes sweep`; the API server does not say who)";
+
 /// An event to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSpec {
@@ -93,6 +97,9 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
                 until.map(format_expiry).unwrap_or_default()
             ),
         ),
+        Kind::Expired {
+            already_removed: true, ..
+        } => ("Revoke", format!("{role} of {subject} expired; {REMOVED_BEFORE}")),
         Kind::Expired { .. } => ("Revoke", format!("{role} of {subject} expired; access removed")),
         Kind::Revoked { reason } => (
             "Revoke",
@@ -223,12 +230,18 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
                 suffix("created by", created_by)
             ),
         ),
-        Kind::Expired { until, was_active } => {
+        Kind::Expired {
+            until,
+            was_active,
+            already_removed,
+        } => {
             let until = until.map(format_expiry).unwrap_or_default();
             (
                 action::EXPIRED,
                 None,
-                if *was_active {
+                if *was_active && *already_removed {
+                    format!("expired at {until}; {REMOVED_BEFORE}")
+                } else if *was_active {
                     format!("expired at {until}; access removed")
                 } else {
                     format!("expired at {until} without having been granted")

@@ -2,9 +2,9 @@
 //! parameters: one function renders them for the raw manifests and the chart.
 
 use crate::wire::{
-    CHANGES_POLICY, CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, CREATOR_POLICY, HISTORY_NAMES_POLICY,
-    HISTORY_POLICY, IDENTITY_POLICY, LEASE_POLICY, PARAMS_NAME, PARAMS_NAMESPACE, PARAMS_POLICY, STATUS_POLICY,
-    TENANT_STAMP_POLICY, TRUST_ANCHOR_LABEL, VOTES_POLICY,
+    BINDING_UID_LABEL, CHANGES_POLICY, CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, CREATOR_POLICY,
+    HISTORY_NAMES_POLICY, HISTORY_POLICY, IDENTITY_POLICY, LEASE_POLICY, MANAGED_BY, MANAGED_BY_LABEL, PARAMS_NAME,
+    PARAMS_NAMESPACE, PARAMS_POLICY, STATUS_POLICY, SWEEP, TENANT_STAMP_POLICY, TRUST_ANCHOR_LABEL, VOTES_POLICY,
 };
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding, ValidatingAdmissionPolicy,
@@ -57,6 +57,7 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
     let (status, status_binding) = status_policy_in(params_namespace);
     let (params, params_binding) = params_policy();
     let (lease, lease_binding) = lease_policy_in(params_namespace);
+    let (sweep, sweep_binding) = sweep_policy_in(params_namespace);
     vec![
         json!(policy),
         json!(binding),
@@ -80,6 +81,8 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
         json!(params_binding),
         json!(lease),
         json!(lease_binding),
+        json!(sweep),
+        json!(sweep_binding),
     ]
 }
 
@@ -504,6 +507,42 @@ pub fn lease_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, Va
         p.parameter_not_found_action = Some("Allow".into());
     }
     (policy, binding)
+}
+
+/// DESIGN §5: `foureyes sweep --once` bounds overdue access while the
+/// operator is down, as the ServiceAccount `foureyes-sweep` in `namespace`
+/// (the operator's), with `list` and `delete` on every RoleBinding: RBAC
+/// cannot limit a verb by label. This policy does: that identity may delete
+/// only RoleBindings that carry the labels foureyes puts on the native
+/// bindings of a grant (`app.kubernetes.io/managed-by: foureyes` and
+/// `foureyes.dev/binding-uid`). It reads no parameters, so that it never
+/// depends on a ConfigMap that could be missing; every other caller passes
+/// untouched (a match condition).
+pub fn sweep_policy_in(namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let policy = validating_policy(
+        SWEEP,
+        json!({
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "apiVersions": ["*"],
+                "operations": ["DELETE"],
+                "resources": ["rolebindings"],
+            }],
+        },
+        "matchConditions": [{
+            "name": "the-sweep",
+            "expression": format!("request.userInfo.username == 'system:serviceaccount:{namespace}:{SWEEP}'"),
+        }],
+        "validations": [{
+            "expression": format!("has(oldObject.metadata.labels) && '{MANAGED_BY_LABEL}' in oldObject.metadata.labels && oldObject.metadata.labels['{MANAGED_BY_LABEL}'] == '{MANAGED_BY}' && '{BINDING_UID_LABEL}' in oldObject.metadata.labels"),
+            "message": "foureyes sweep may delete only the native RoleBindings foureyes made for a grant",
+            "reason": "Forbidden",
+        }],
+        }),
+    );
+    (policy, deny_binding(SWEEP, None))
 }
 
 /// The CEL for a comma-separated list in the parameters ConfigMap (empty

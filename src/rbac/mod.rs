@@ -13,6 +13,7 @@ pub mod apply;
 pub mod build;
 pub mod cached;
 pub mod project_roles;
+pub mod revoke;
 
 pub use build::*;
 pub use cached::{NativeGrant, in_sync};
