@@ -1,0 +1,623 @@
+//! Faults around the operator (issue: what foureyes survives, measured):
+//! the operator killed, frozen or cut off from the API server, the API
+//! server down, and the operator Deployment broken (the sweep). Each
+//! scenario ends with the same invariant check: no native RBAC past its
+//! expiry beyond the bound, no orphan native RBAC, every grant and expiry in
+//! the history exactly once, every chain verifies, an operator ready.
+//!
+//! The scenarios run one at a time (each runs its own operators, which act
+//! on every workspace) with Leases of their own. They print their figures;
+//! they assert only generous bounds (the benchmark measures:
+//! `cargo bench --bench load -- --crash` and `-- --standby`).
+//!
+//! `FOUREYES_FAULTS_KILLS` sets how many random SIGKILLs the storm scenario
+//! makes (default 5; the issue's figure is 20), `FOUREYES_FAULTS_SEED` its seed.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use foureyes::api::{BindingPhase, RoleBinding};
+use foureyes::audit::history::{Chain, Entry, read_chunks, verify};
+use foureyes::wire::{EXPIRES_ANNOTATION, GRANT_SELECTOR};
+use futures::StreamExt as _;
+use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::json;
+use support::faults::{self, Proxy};
+use support::world::{setup_without_operator, wait_phase};
+use support::{OPERATOR_CONFIG, Operator, TestEnv, client, client_as, eventually, plane};
+
+/// One scenario at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The namespace of the scenarios' Leases (the operator may use any Lease
+/// there; see [`lease_args`]).
+const LEASES: &str = "faults-leases";
+
+/// The sweep's user name in the tests' install (`foureyes rbac`).
+const SWEEP_USER: &str = "system:serviceaccount:foureyes-system:foureyes-sweep";
+
+/// `foureyes run` arguments for a Lease of this scenario's own: `name` in
+/// [`LEASES`], lasting `duration` seconds, renewed `grace` before.
+fn lease_args(name: &str, duration: u32, grace: u32) -> Vec<String> {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| {
+        let rbac = format!(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{ name: {LEASES} }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{ name: faults-leases, namespace: {LEASES} }}
+rules:
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [get, create, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{ name: faults-leases, namespace: {LEASES} }}
+roleRef: {{ apiGroup: rbac.authorization.k8s.io, kind: Role, name: faults-leases }}
+subjects:
+  - {{ apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:serviceaccount:foureyes-system:foureyes" }}
+"#
+        );
+        plane().kubectl_ok(
+            "admin",
+            &["apply", "--server-side", "--field-manager=foureyes-tests", "-f", "-"],
+            Some(&rbac),
+        );
+    });
+    vec![
+        format!("--lease-namespace={LEASES}"),
+        format!("--lease-name={name}"),
+        format!("--lease-duration={duration}s"),
+        format!("--lease-grace={grace}s"),
+    ]
+}
+
+fn start(name: &str, lease: &[String], ready_when: Option<&str>) -> Operator {
+    let args: Vec<&str> = lease.iter().map(String::as_str).collect();
+    Operator::start_with(name, &args, ready_when)
+}
+
+const READY: Option<&str> = Some("caches synced; ready");
+const STANDBY: Option<&str> = Some("standby: waiting for the leader lease");
+
+/// Creates `n` project grants `<prefix>-<i>` for `duration` (as alice, a
+/// manager of a workspace whose quorum is 1), 16 at a time; returns their
+/// names.
+async fn grants(env: &TestEnv, prefix: &str, n: usize, duration: &str) -> Vec<String> {
+    let api = env.api::<RoleBinding>("alice").await;
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    futures::stream::iter(names.clone())
+        .map(|name| {
+            let api = api.clone();
+            let duration = duration.to_owned();
+            async move {
+                let b: RoleBinding = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                    "metadata": { "name": name },
+                    "spec": {
+                        "subject": { "kind": "User", "name": format!("user-{name}") },
+                        "project": "app", "projectRole": "user",
+                        "duration": duration, "justification": "INC-7", "grantedBy": "alice",
+                    },
+                }))
+                .unwrap();
+                api.create(&PostParams::default(), &b).await.expect("create grant");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    names
+}
+
+/// Waits until every named binding has `phase`; returns them by name.
+async fn all_in_phase(
+    env: &TestEnv,
+    names: &[String],
+    phase: BindingPhase,
+    timeout: Duration,
+) -> HashMap<String, RoleBinding> {
+    let api = env.api::<RoleBinding>("admin").await;
+    eventually(&format!("{} bindings {phase:?}", names.len()), timeout, || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        let found: HashMap<String, RoleBinding> = list
+            .items
+            .into_iter()
+            .filter(|b| names.contains(&b.metadata.name.clone().unwrap_or_default()))
+            .filter(|b| b.status.as_ref().and_then(|s| s.phase) == Some(phase))
+            .map(|b| (b.metadata.name.clone().unwrap_or_default(), b))
+            .collect();
+        (found.len() == names.len()).then_some(found)
+    })
+    .await
+}
+
+/// The latest expiry of the bindings.
+fn last_expiry(bindings: &HashMap<String, RoleBinding>) -> chrono::DateTime<Utc> {
+    bindings
+        .values()
+        .filter_map(|b| b.status.as_ref()?.expires_at)
+        .max()
+        .expect("expiries")
+}
+
+/// The earliest expiry of the bindings.
+fn first_expiry(bindings: &HashMap<String, RoleBinding>) -> chrono::DateTime<Utc> {
+    bindings
+        .values()
+        .filter_map(|b| b.status.as_ref()?.expires_at)
+        .min()
+        .expect("expiries")
+}
+
+async fn sleep_until(t: chrono::DateTime<Utc>) {
+    if let Ok(d) = (t - Utc::now()).to_std() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// Every native binding foureyes made in `namespaces`.
+async fn natives_in(namespaces: &[&str]) -> Vec<NativeBinding> {
+    let mut out = vec![];
+    for ns in namespaces {
+        let api: Api<NativeBinding> = Api::namespaced(client("admin").await, ns);
+        out.extend(
+            api.list(&ListParams::default().labels(GRANT_SELECTOR))
+                .await
+                .expect("list native bindings")
+                .items,
+        );
+    }
+    out
+}
+
+/// The native bindings in `namespaces` past their expiry by more than `bound`.
+async fn overdue_in(namespaces: &[&str], bound: Duration) -> Vec<String> {
+    let now = Utc::now();
+    natives_in(namespaces)
+        .await
+        .into_iter()
+        .filter(|n| {
+            let expiry = n
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(EXPIRES_ANNOTATION))
+                .and_then(|s| foureyes::rbac::parse_expiry(s));
+            expiry.is_none_or(|e| e + chrono::Duration::from_std(bound).unwrap() <= now)
+        })
+        .map(|n| n.metadata.name.unwrap_or_default())
+        .collect()
+}
+
+/// Polls (every 20 ms, at most `timeout`) until no native binding in
+/// `namespaces` is past its expiry; returns when that was.
+async fn until_no_overdue(namespaces: &[&str], timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = overdue_in(namespaces, Duration::ZERO).await;
+        if left.is_empty() {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} native bindings still past their expiry: {left:?}",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A chain's entries, verified.
+async fn verified(ns: &str, chain: &Chain) -> Vec<Entry> {
+    let chunks = read_chunks(&client("admin").await, ns, chain).await.unwrap();
+    match verify(chain, &chunks) {
+        Ok(v) => v.entries,
+        Err(b) => panic!("chain {} of {ns} does not verify: {b}", chain.as_str()),
+    }
+}
+
+/// The invariant check every scenario ends with: in `env`'s namespaces, no
+/// native RBAC past its expiry, none without a live owner in force; both
+/// chains verify; each of `names` granted once and, if `expired`, expired
+/// once, in the history; an operator is ready. Returns the expiry entries.
+async fn check_invariants(
+    env: &TestEnv,
+    tenant: &str,
+    names: &[String],
+    expired: bool,
+    op: &Operator,
+) -> Vec<Entry> {
+    let namespaces = [env.ns.as_str(), tenant];
+    let late = overdue_in(&namespaces, Duration::ZERO).await;
+    assert!(late.is_empty(), "native RBAC past its expiry: {late:?}");
+    // No orphan: every native binding belongs to a binding in force, by uid.
+    let bindings = env.api::<RoleBinding>("admin").await.list(&ListParams::default()).await.unwrap();
+    let live: HashMap<String, Option<BindingPhase>> = bindings
+        .items
+        .iter()
+        .map(|b| (b.metadata.uid.clone().unwrap(), b.status.as_ref().and_then(|s| s.phase)))
+        .collect();
+    for n in natives_in(&namespaces).await {
+        let uid = n
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("foureyes.dev/binding-uid"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            live.get(&uid).copied().flatten(),
+            Some(BindingPhase::Active),
+            "native binding {} has no owner in force",
+            n.metadata.name.unwrap_or_default()
+        );
+    }
+    let uids: HashMap<String, String> = bindings
+        .items
+        .iter()
+        .filter(|b| names.contains(&b.metadata.name.clone().unwrap_or_default()))
+        .map(|b| (b.metadata.uid.clone().unwrap(), b.metadata.name.clone().unwrap()))
+        .collect();
+    assert_eq!(uids.len(), names.len(), "every binding still there");
+    // Each transition once: a crash and retry never writes an entry twice.
+    let wanted = if expired { 2 } else { 1 };
+    let entries = eventually("every transition in the history", Duration::from_secs(60), || async {
+        let entries = verified(&env.ns, &Chain::project("app")).await;
+        let mut keys = std::collections::HashSet::new();
+        for e in &entries {
+            assert!(keys.insert(e.key.clone()), "entry {} twice: {e:?}", e.key);
+        }
+        let recorded = entries
+            .iter()
+            .filter(|e| uids.contains_key(&e.object.uid) && (e.action == "Granted" || e.action == "Expired"))
+            .count();
+        assert!(recorded <= uids.len() * wanted, "more entries than transitions");
+        (recorded == uids.len() * wanted).then_some(entries)
+    })
+    .await;
+    verified(&env.ns, &Chain::workspace()).await;
+    eventually("an operator ready", Duration::from_secs(60), || async {
+        op.log_text().contains("caches synced; ready").then_some(())
+    })
+    .await;
+    entries
+        .into_iter()
+        .filter(|e| uids.contains_key(&e.object.uid) && e.action == "Expired")
+        .collect()
+}
+
+/// The number of expiries (default `default`), from `FOUREYES_FAULTS_BURST`.
+fn burst(default: usize) -> usize {
+    std::env::var("FOUREYES_FAULTS_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Invariants 1 and 12: the leader is SIGKILLed just after a burst of
+/// expiries; the replica started in its place removes every overdue native
+/// binding at start-up, before it could take the dead leader's Lease (15 s),
+/// and, once it leads, records each expiry once.
+#[tokio::test]
+async fn sigkill_during_a_burst_of_expiries() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("crash").await;
+    let lease = lease_args("crash", 15, 5);
+    let first = start("crash-1", &lease, READY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let names = grants(&env, "burst", burst(100), "12s").await;
+    let active = all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(60)).await;
+    // Killed 300 ms after the last expiry, in the middle of the revocations.
+    sleep_until(last_expiry(&active) + chrono::Duration::milliseconds(300)).await;
+    first.kill();
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    let left = overdue_in(&namespaces, Duration::ZERO).await.len();
+    let restarted = Instant::now();
+    let second = start("crash-2", &lease, None);
+    let gone = until_no_overdue(&namespaces, Duration::from_secs(30)).await;
+    let took = gone - restarted;
+    eprintln!(
+        "SIGKILL 300 ms after {} expiries: {left} overdue native bindings left; the last removed {:.2}s after the restart",
+        names.len(),
+        took.as_secs_f64()
+    );
+    assert!(
+        !second.log_text().contains("acquired the leader lease"),
+        "removed before the restarted replica could lead (the dead leader's Lease lasts 15 s):\n{}",
+        second.log_text()
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // Once it leads, the bookkeeping: each expiry once, chains intact.
+    all_in_phase(&env, &names, BindingPhase::Expired, Duration::from_secs(60)).await;
+    check_invariants(&env, &tenant, &names, true, &second).await;
+}
+
+/// Invariant 12: with the leader frozen (SIGSTOP) across a burst of
+/// expiries, the standby removes the expired access on time (long before
+/// it can take the frozen leader's Lease), and records nothing until it leads.
+#[tokio::test]
+async fn a_standby_revokes_while_the_leader_is_frozen() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("frozen").await;
+    let lease = lease_args("frozen", 15, 5);
+    let leader = start("frozen-1", &lease, READY);
+    let standby = start("frozen-2", &lease, STANDBY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let names = grants(&env, "cold", burst(100), "12s").await;
+    let active = all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(60)).await;
+    let first = first_expiry(&active);
+    sleep_until(first - chrono::Duration::seconds(1)).await;
+    leader.freeze();
+    let last = last_expiry(&active);
+    sleep_until(last).await;
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    let gone = until_no_overdue(&namespaces, Duration::from_secs(30)).await;
+    let after = chrono::Duration::from_std(gone.elapsed()).unwrap();
+    let lag = (Utc::now() - after) - last;
+    eprintln!(
+        "leader frozen: the standby removed {} expired native bindings, the last {:.2}s after the last expiry",
+        names.len(),
+        lag.num_milliseconds() as f64 / 1000.0
+    );
+    assert!(
+        !standby.log_text().contains("acquired the leader lease"),
+        "removed by the standby before it could lead:\n{}",
+        standby.log_text()
+    );
+    assert!(lag < chrono::Duration::seconds(5), "{lag:?}");
+    // The frozen leader is gone for good; the standby takes over and records.
+    leader.kill();
+    all_in_phase(&env, &names, BindingPhase::Expired, Duration::from_secs(60)).await;
+    let expiries = check_invariants(&env, &tenant, &names, true, &standby).await;
+    assert!(
+        expiries
+            .iter()
+            .all(|e| e.details.contains("removed before the operator acted")),
+        "{expiries:?}"
+    );
+}
+
+/// The SIGSTOP scenario without a standby: the only operator is frozen
+/// across expiries and resumed; it removes what is overdue at once and
+/// records each expiry once.
+#[tokio::test]
+async fn a_frozen_operator_resumes_and_catches_up() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("thaw").await;
+    let lease = lease_args("thaw", 15, 5);
+    let op = start("thaw-1", &lease, READY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let names = grants(&env, "thaw", burst(40), "8s").await;
+    let active = all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(60)).await;
+    sleep_until(first_expiry(&active) - chrono::Duration::seconds(1)).await;
+    op.freeze();
+    sleep_until(last_expiry(&active) + chrono::Duration::seconds(3)).await;
+    let resumed = Instant::now();
+    op.resume();
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    let gone = until_no_overdue(&namespaces, Duration::from_secs(30)).await;
+    eprintln!(
+        "operator frozen across {} expiries: the last removed {:.2}s after it resumed",
+        names.len(),
+        (gone - resumed).as_secs_f64()
+    );
+    all_in_phase(&env, &names, BindingPhase::Expired, Duration::from_secs(60)).await;
+    assert!(op.running(), "resumed within its Lease, it still leads");
+    check_invariants(&env, &tenant, &names, true, &op).await;
+}
+
+/// A kubeconfig acting as the sweep's ServiceAccount (by impersonation from
+/// the admin).
+fn sweep_kubeconfig() -> std::path::PathBuf {
+    let path = plane().dir.join("sweep.kubeconfig");
+    let admin = std::fs::read_to_string(plane().kubeconfig("admin")).unwrap();
+    let mut kc: serde_yaml::Value = serde_yaml::from_str(&admin).unwrap();
+    for user in kc["users"].as_sequence_mut().unwrap() {
+        user["user"]["as"] = SWEEP_USER.into();
+    }
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// DESIGN §5: with the operator down, `foureyes sweep --once` (as its own
+/// ServiceAccount) removes overdue native bindings, and may delete nothing
+/// else; once the operator is back, each expiry is recorded once, saying
+/// that the access had already been removed.
+#[tokio::test]
+async fn the_sweep_bounds_access_while_the_operator_is_down() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("sweep").await;
+    let lease = lease_args("sweep", 15, 5);
+    let op = start("sweep-1", &lease, READY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let names = grants(&env, "swept", 10, "8s").await;
+    let active = all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(60)).await;
+    op.stop();
+    sleep_until(last_expiry(&active) + chrono::Duration::seconds(1)).await;
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    assert_eq!(
+        overdue_in(&namespaces, Duration::ZERO).await.len(),
+        names.len(),
+        "nobody removed them while the operator was down"
+    );
+
+    // What the sweep's identity may not delete: a RoleBinding foureyes did
+    // not make, or one that only claims to be managed by foureyes.
+    let admin_rbs: Api<NativeBinding> = Api::namespaced(client("admin").await, &tenant);
+    for (name, labels) in [
+        ("not-ours", json!({})),
+        ("half-ours", json!({ "app.kubernetes.io/managed-by": "foureyes" })),
+    ] {
+        let rb: NativeBinding = serde_json::from_value(json!({
+            "metadata": { "name": name, "labels": labels },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view" },
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "erin" }],
+        }))
+        .unwrap();
+        admin_rbs.create(&PostParams::default(), &rb).await.unwrap();
+    }
+    let as_sweep: Api<NativeBinding> = Api::namespaced(client_as(SWEEP_USER, &[]).await, &tenant);
+    for name in ["not-ours", "half-ours"] {
+        // The policy takes effect shortly after it is created: asked dry first.
+        eventually(&format!("the sweep refused {name}"), Duration::from_secs(30), || async {
+            match as_sweep.delete(name, &DeleteParams::default().dry_run()).await {
+                Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("foureyes sweep may delete only") => {
+                    Some(())
+                }
+                Err(kube::Error::Api(e)) if e.code == 403 => panic!("refused by RBAC, not the policy: {e:?}"),
+                _ => None,
+            }
+        })
+        .await;
+        let err = as_sweep.delete(name, &DeleteParams::default()).await.unwrap_err();
+        assert!(matches!(&err, kube::Error::Api(e) if e.code == 403), "{err:?}");
+        assert!(admin_rbs.get_opt(name).await.unwrap().is_some());
+    }
+    assert!(!support::can(SWEEP_USER, "get", "secrets", &tenant).await);
+    assert!(!support::can(SWEEP_USER, "create", "rolebindings", &tenant).await);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_foureyes"))
+        .args(["sweep", "--once"])
+        .env("KUBECONFIG", sweep_kubeconfig())
+        .output()
+        .expect("run foureyes sweep --once");
+    assert!(
+        out.status.success(),
+        "foureyes sweep --once: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = overdue_in(&namespaces, Duration::ZERO).await;
+    assert!(left.is_empty(), "the sweep left {left:?}");
+    assert!(admin_rbs.get_opt("not-ours").await.unwrap().is_some());
+
+    let back = start("sweep-2", &lease, READY);
+    all_in_phase(&env, &names, BindingPhase::Expired, Duration::from_secs(60)).await;
+    let expiries = check_invariants(&env, &tenant, &names, true, &back).await;
+    for e in &expiries {
+        assert!(e.details.contains("removed before the operator acted"), "{e:?}");
+    }
+}
+
+/// The leader cut off from the API server by a black hole (connections
+/// accepted, never answered): it stops acting by its Lease's expiry and
+/// exits; the standby takes over, revokes what expires meanwhile, and grants
+/// what is asked meanwhile. Prints the takeover time and the longest window
+/// without a replica removing overdue access.
+#[tokio::test]
+async fn a_black_holed_leader_gives_way() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("hole").await;
+    let lease = lease_args("hole", 4, 1);
+    let proxy = Proxy::start();
+    let args: Vec<&str> = lease.iter().map(String::as_str).collect();
+    let leader = Operator::start_via("hole-1", &proxy.kubeconfig("operator"), OPERATOR_CONFIG, &args, READY);
+    let standby = start("hole-2", &lease, STANDBY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let names = grants(&env, "hole", 20, "10s").await;
+    let active = all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(60)).await;
+    sleep_until(first_expiry(&active) - chrono::Duration::seconds(2)).await;
+    proxy.black_hole();
+    let cut = Instant::now();
+    let gave_up = eventually("the cut-off leader to give up", Duration::from_secs(30), || async {
+        leader
+            .log_text()
+            .contains("lost the leader lease")
+            .then(|| cut.elapsed())
+    })
+    .await;
+    let took_over = eventually("the standby to lead", Duration::from_secs(30), || async {
+        standby
+            .log_text()
+            .contains("acquired the leader lease")
+            .then(|| cut.elapsed())
+    })
+    .await;
+    eventually("the cut-off leader to exit", Duration::from_secs(10), || async {
+        (!leader.running()).then_some(())
+    })
+    .await;
+    // Expired meanwhile: removed by the standby's timers, then recorded.
+    sleep_until(last_expiry(&active)).await;
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    let gone = until_no_overdue(&namespaces, Duration::from_secs(30)).await;
+    let lag = Utc::now() - chrono::Duration::from_std(gone.elapsed()).unwrap() - last_expiry(&active);
+    eprintln!(
+        "leader black-holed: it gave up after {:.1}s, the standby led after {:.1}s (Lease 4s); \
+         the last expiry during the cut was removed {:.2}s after it (the standby's timers never stopped)",
+        gave_up.as_secs_f64(),
+        took_over.as_secs_f64(),
+        lag.num_milliseconds() as f64 / 1000.0
+    );
+    assert!(gave_up < Duration::from_secs(8), "the leader kept leading for {gave_up:?}");
+    // Granted meanwhile, by the new leader.
+    let later = grants(&env, "after-hole", 1, "1h").await;
+    wait_phase(&env, &later[0], BindingPhase::Active).await;
+    all_in_phase(&env, &names, BindingPhase::Expired, Duration::from_secs(60)).await;
+    proxy.heal();
+    check_invariants(&env, &tenant, &names, true, &standby).await;
+}
+
+/// The API server down for 20 s while grants expire, then back: the
+/// operator keeps running, removes what expired as soon as it can, and
+/// records each expiry once.
+#[tokio::test]
+async fn the_api_server_down_across_expiries() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("down").await;
+    // A Lease longer than the outage, so that the leader keeps it.
+    let lease = lease_args("down", 40, 10);
+    let op = start("down-1", &lease, READY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let names = grants(&env, "down", burst(200), "15s").await;
+    let active = all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(90)).await;
+    sleep_until(first_expiry(&active) - chrono::Duration::seconds(2)).await;
+    let stopped = faults::stop_apiserver();
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(20).saturating_sub(down.elapsed())).await;
+    faults::start_apiserver(stopped);
+    let back = Instant::now();
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    let gone = until_no_overdue(&namespaces, Duration::from_secs(60)).await;
+    eprintln!(
+        "API server down {:.1}s across {} expiries: the last overdue native binding removed {:.2}s after it was back",
+        (back - down).as_secs_f64(),
+        names.len(),
+        (gone - back).as_secs_f64()
+    );
+    all_in_phase(&env, &names, BindingPhase::Expired, Duration::from_secs(90)).await;
+    assert!(op.running(), "the operator survived the outage");
+    check_invariants(&env, &tenant, &names, true, &op).await;
+}
+
+/// etcd restarted, and compacted so that the watches must list again
+/// (`410 Gone`), during a burst of grants and expiries.
+#[tokio::test]
+async fn etcd_restarted_and_compacted_during_a_burst() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("etcd").await;
+    let lease = lease_args("etcd", 40, 10);
+    let op = start("etcd-1", &lease, READY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let names = grants(&env, "etcd", 40, "10s").await;
+    faults::restart_etcd();
+    let more = grants(&env, "etcd-more", 20, "10s").await;
+    let revision = faults::compact_etcd();
+    eprintln!("etcd compacted at revision {revision}");
+    let all: Vec<String> = names.into_iter().chain(more).collect();
+    all_in_phase(&env, &all, BindingPhase::Active, Duration::from_secs(60)).await;
+    faults::compact_etcd();
+    let expired = all_in_phase(&env, &all, BindingPhase::Expired, Duration::from_secs(60)).await;
+    assert_eq!(expired.len(), all.len());
+    assert!(op.running());
+    check_invariants(&env, &tenant, &all, true, &op).await;
+}
