@@ -230,18 +230,30 @@ async fn verified(ns: &str, chain: &Chain) -> Vec<Entry> {
 /// native RBAC past its expiry, none without a live owner in force; both
 /// chains verify; each of `names` granted once and, if `expired`, expired
 /// once, in the history; an operator is ready. Returns the expiry entries.
-async fn check_invariants(
-    env: &TestEnv,
-    tenant: &str,
-    names: &[String],
-    expired: bool,
-    op: &Operator,
-) -> Vec<Entry> {
+async fn check_invariants(env: &TestEnv, tenant: &str, names: &[String], expired: bool, op: &Operator) -> Vec<Entry> {
+    let (ended, running): (Vec<String>, Vec<String>) = if expired {
+        (names.to_vec(), vec![])
+    } else {
+        (vec![], names.to_vec())
+    };
+    check_mixed(env, tenant, &ended, &running, op).await
+}
+
+/// [`check_invariants`] for bindings of which `ended` expired and `running`
+/// are still in force.
+async fn check_mixed(env: &TestEnv, tenant: &str, ended: &[String], running: &[String], op: &Operator) -> Vec<Entry> {
+    let names: Vec<String> = ended.iter().chain(running).cloned().collect();
+    let names = &names[..];
     let namespaces = [env.ns.as_str(), tenant];
     let late = overdue_in(&namespaces, Duration::ZERO).await;
     assert!(late.is_empty(), "native RBAC past its expiry: {late:?}");
     // No orphan: every native binding belongs to a binding in force, by uid.
-    let bindings = env.api::<RoleBinding>("admin").await.list(&ListParams::default()).await.unwrap();
+    let bindings = env
+        .api::<RoleBinding>("admin")
+        .await
+        .list(&ListParams::default())
+        .await
+        .unwrap();
     let live: HashMap<String, Option<BindingPhase>> = bindings
         .items
         .iter()
@@ -270,7 +282,8 @@ async fn check_invariants(
         .collect();
     assert_eq!(uids.len(), names.len(), "every binding still there");
     // Each transition once: a crash and retry never writes an entry twice.
-    let wanted = if expired { 2 } else { 1 };
+    let wanted = |uid: &String| if ended.contains(&uids[uid]) { 2 } else { 1 };
+    let total: usize = uids.keys().map(wanted).sum();
     let entries = eventually("every transition in the history", Duration::from_secs(60), || async {
         let entries = verified(&env.ns, &Chain::project("app")).await;
         let mut keys = std::collections::HashSet::new();
@@ -281,8 +294,8 @@ async fn check_invariants(
             .iter()
             .filter(|e| uids.contains_key(&e.object.uid) && (e.action == "Granted" || e.action == "Expired"))
             .count();
-        assert!(recorded <= uids.len() * wanted, "more entries than transitions");
-        (recorded == uids.len() * wanted).then_some(entries)
+        assert!(recorded <= total, "more entries than transitions");
+        (recorded == total).then_some(entries)
     })
     .await;
     verified(&env.ns, &Chain::workspace()).await;
@@ -469,15 +482,21 @@ async fn the_sweep_bounds_access_while_the_operator_is_down() {
     let as_sweep: Api<NativeBinding> = Api::namespaced(client_as(SWEEP_USER, &[]).await, &tenant);
     for name in ["not-ours", "half-ours"] {
         // The policy takes effect shortly after it is created: asked dry first.
-        eventually(&format!("the sweep refused {name}"), Duration::from_secs(30), || async {
-            match as_sweep.delete(name, &DeleteParams::default().dry_run()).await {
-                Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains("foureyes sweep may delete only") => {
-                    Some(())
+        eventually(
+            &format!("the sweep refused {name}"),
+            Duration::from_secs(30),
+            || async {
+                match as_sweep.delete(name, &DeleteParams::default().dry_run()).await {
+                    Err(kube::Error::Api(e))
+                        if e.code == 403 && e.message.contains("foureyes sweep may delete only") =>
+                    {
+                        Some(())
+                    }
+                    Err(kube::Error::Api(e)) if e.code == 403 => panic!("refused by RBAC, not the policy: {e:?}"),
+                    _ => None,
                 }
-                Err(kube::Error::Api(e)) if e.code == 403 => panic!("refused by RBAC, not the policy: {e:?}"),
-                _ => None,
-            }
-        })
+            },
+        )
         .await;
         let err = as_sweep.delete(name, &DeleteParams::default()).await.unwrap_err();
         assert!(matches!(&err, kube::Error::Api(e) if e.code == 403), "{err:?}");
@@ -558,7 +577,10 @@ async fn a_black_holed_leader_gives_way() {
         took_over.as_secs_f64(),
         lag.num_milliseconds() as f64 / 1000.0
     );
-    assert!(gave_up < Duration::from_secs(8), "the leader kept leading for {gave_up:?}");
+    assert!(
+        gave_up < Duration::from_secs(8),
+        "the leader kept leading for {gave_up:?}"
+    );
     // Granted meanwhile, by the new leader.
     let later = grants(&env, "after-hole", 1, "1h").await;
     wait_phase(&env, &later[0], BindingPhase::Active).await;
@@ -620,4 +642,183 @@ async fn etcd_restarted_and_compacted_during_a_burst() {
     assert_eq!(expired.len(), all.len());
     assert!(op.running());
     check_invariants(&env, &tenant, &all, true, &op).await;
+}
+
+/// Files `n` role requests `<prefix>-<i>` (by bob, for a project role in a
+/// workspace whose quorum is 1) and has alice approve each; returns the
+/// names (the bindings made from them carry the same names).
+async fn approved_requests(env: &TestEnv, prefix: &str, n: usize, duration: &str) -> Vec<String> {
+    use foureyes::api::RoleRequest;
+    let api = env.api::<RoleRequest>("bob").await;
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    for name in &names {
+        let r: RoleRequest = serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+            "metadata": { "name": name },
+            "spec": {
+                "subject": { "kind": "User", "name": format!("user-{name}") },
+                "project": "app", "projectRole": "user",
+                "duration": duration, "justification": "INC-8", "requester": "bob",
+            },
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &r).await.expect("create request");
+    }
+    for name in &names {
+        support::world::vote_as(env, "alice", "alice", name, "Approve")
+            .await
+            .expect("approve");
+    }
+    names
+}
+
+/// A small deterministic generator (the storm's kill points), seeded.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+/// The operator SIGKILLed at seeded random points during a storm of grants,
+/// approvals and expiries, and started again at once each time: nothing is
+/// lost or recorded twice, and nothing outlives its expiry.
+#[tokio::test]
+async fn sigkill_at_random_points_during_a_storm() {
+    let _serial = SERIAL.lock().await;
+    let kills: usize = std::env::var("FOUREYES_FAULTS_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let mut seed: u64 = std::env::var("FOUREYES_FAULTS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_f00d);
+    eprintln!("storm: {kills} kills, seed {seed} (FOUREYES_FAULTS_KILLS, FOUREYES_FAULTS_SEED)");
+    let env = TestEnv::new("storm").await;
+    let lease = lease_args("storm", 3, 1);
+    let mut op = start("storm-0", &lease, READY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    let (mut ended, mut running) = (vec![], vec![]);
+    for round in 0..kills {
+        // The storm: short grants (expiring during the next rounds), long
+        // grants and approved requests.
+        ended.extend(grants(&env, &format!("short-{round}"), 6, "4s").await);
+        running.extend(grants(&env, &format!("long-{round}"), 3, "1h").await);
+        running.extend(approved_requests(&env, &format!("asked-{round}"), 2, "1h").await);
+        // Killed at a random point of the next 2.5 s.
+        tokio::time::sleep(Duration::from_millis(next(&mut seed) % 2500)).await;
+        op.kill();
+        op = start(&format!("storm-{}", round + 1), &lease, None);
+    }
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    all_in_phase(&env, &running, BindingPhase::Active, Duration::from_secs(90)).await;
+    all_in_phase(&env, &ended, BindingPhase::Expired, Duration::from_secs(90)).await;
+    let late = overdue_in(&namespaces, Duration::from_secs(2)).await;
+    assert!(late.is_empty(), "{late:?}");
+    check_mixed(&env, &tenant, &ended, &running, &op).await;
+}
+
+/// 200 ms added latency and dropped connections between the operator and
+/// the API server, under a load of grants and expiries.
+#[tokio::test]
+async fn latency_and_dropped_connections_under_load() {
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("slow").await;
+    let lease = lease_args("slow", 15, 5);
+    let proxy = Proxy::start();
+    let args: Vec<&str> = lease.iter().map(String::as_str).collect();
+    let op = Operator::start_via("slow-1", &proxy.kubeconfig("operator"), OPERATOR_CONFIG, &args, READY);
+    let tenant = setup_without_operator(&env, 1, 1).await;
+    proxy.slow(Duration::from_millis(200));
+    proxy.drop_new(0.05);
+    let started = Instant::now();
+    let mut ended = vec![];
+    for round in 0..3 {
+        ended.extend(grants(&env, &format!("slow-{round}"), 20, "8s").await);
+        proxy.cut();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let expired = all_in_phase(&env, &ended, BindingPhase::Expired, Duration::from_secs(120)).await;
+    let namespaces = [env.ns.as_str(), tenant.as_str()];
+    let worst = expired
+        .values()
+        .filter_map(|b| {
+            let s = b.status.as_ref()?;
+            Some(s.finished_at? - s.expires_at?)
+        })
+        .max();
+    eprintln!(
+        "200 ms latency, 5% of new connections dropped, every connection cut 3 times: {} grants expired in {:.1}s",
+        ended.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let _ = worst;
+    let late = overdue_in(&namespaces, Duration::from_secs(5)).await;
+    assert!(late.is_empty(), "{late:?}");
+    proxy.heal();
+    check_invariants(&env, &tenant, &ended, true, &op).await;
+}
+
+/// 64 concurrent writers: votes on one request (each manager once, many
+/// times over) and appends to one workspace's history (64 grants at once).
+#[tokio::test]
+async fn sixty_four_concurrent_writers() {
+    use foureyes::api::RoleRequest;
+    let _serial = SERIAL.lock().await;
+    let env = TestEnv::new("crowd").await;
+    let lease = lease_args("crowd", 15, 5);
+    let op = start("crowd-1", &lease, READY);
+    let tenant = setup_without_operator(&env, 2, 2).await;
+    support::world::more_managers(&env, &["bob", "carol"]).await;
+    let api = env.api::<RoleRequest>("erin").await;
+    let r: RoleRequest = serde_json::from_value(json!({
+        "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+        "metadata": { "name": "crowded" },
+        "spec": {
+            "subject": { "kind": "User", "name": "dave" }, "project": "app", "projectRole": "user",
+            "duration": "1h", "justification": "INC-64", "requester": "erin",
+        },
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &r).await.unwrap();
+    // 64 writers: alice, bob and carol vote, each many times at once.
+    let voters = ["alice", "bob", "carol"];
+    futures::stream::iter(0..64)
+        .map(|i| {
+            let env = &env;
+            async move {
+                let who = voters[i % voters.len()];
+                let _ = support::world::vote_as(env, who, who, "crowded", "Approve").await;
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+    // And 64 grants at once: 64 writers of the same history chain.
+    let names = grants(&env, "crowd", 64, "1h").await;
+    all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(90)).await;
+    let granted = wait_phase(&env, "crowded", BindingPhase::Active).await;
+    let approved_by = granted
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .get("foureyes.dev/approved-by")
+        .cloned()
+        .unwrap_or_default();
+    let counted: Vec<&str> = approved_by.split(',').filter(|s| !s.is_empty()).collect();
+    assert_eq!(
+        counted.len(),
+        2,
+        "two managers' approvals counted once each: {approved_by}"
+    );
+    let mut all = names.clone();
+    all.push("crowded".into());
+    check_invariants(&env, &tenant, &all, false, &op).await;
+    let entries = verified(&env.ns, &Chain::project("app")).await;
+    let approvals = entries.iter().filter(|e| e.action == "Approved").count();
+    assert!(
+        approvals <= voters.len(),
+        "each voter recorded once at most: {approvals}"
+    );
 }
