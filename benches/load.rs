@@ -16,6 +16,13 @@
 //! the N stay in flight; then the N are approved at once. It prints approval
 //! → native RBAC latency p50/p99/max for both, and the API writes per request.
 //!
+//! With `--crash` (DESIGN §5, invariant 12) all of up to 1,000 bindings expire
+//! at the same instant, the operator is SIGKILLed 300 ms after it and started
+//! again at once; it prints how long after the restart the last overdue
+//! native binding was gone. With `--standby` a second replica waits for the
+//! Lease and the leader is frozen (SIGSTOP) a second before the expiry; it
+//! prints how long after the expiry the last native binding was gone.
+//!
 //! Usage: `cargo bench --bench load -- --bindings 1000`, or
 //! `-- --requests 1000`, or `-- --history 2000`. It starts the control plane
 //! with the integration tests' code (`tests/support/controlplane.rs`).
@@ -72,6 +79,14 @@ struct Args {
     /// How many single expiries or approvals to measure.
     #[arg(long, default_value_t = 200)]
     singles: usize,
+    /// SIGKILL the operator 300 ms after the simultaneous expiries and start
+    /// it again at once; prints when the last overdue native binding went.
+    #[arg(long)]
+    crash: bool,
+    /// Run a standby replica and freeze the leader (SIGSTOP) a second before
+    /// the simultaneous expiries; prints when the last native binding went.
+    #[arg(long)]
+    standby: bool,
     /// Passed by `cargo bench`; without it (`cargo test --benches`) nothing runs.
     #[arg(long, hide = true)]
     bench: bool,
@@ -220,8 +235,20 @@ impl Operator {
     }
 
     fn stop(mut self) {
+        let _ = Command::new("kill").arg("-CONT").arg(self.pid.to_string()).status();
         let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
         let _ = self.child.wait();
+    }
+
+    /// SIGKILL: no shutdown, the Lease is not released.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGSTOP.
+    fn freeze(&self) {
+        let _ = Command::new("kill").arg("-STOP").arg(self.pid.to_string()).status();
     }
 }
 
@@ -378,8 +405,9 @@ async fn main() -> anyhow::Result<()> {
     let writes_before = op.writes().await?;
     let load_window = Duration::from_millis(35 * n as u64).max(Duration::from_secs(60));
     let together = chrono::SubsecRound::trunc_subsecs(Utc::now() + chrono::Duration::from_std(load_window)?, 3);
-    let simultaneous = (n / 2).min(1000);
-    let singles = args.singles.min(n - simultaneous);
+    let faults = args.crash || args.standby;
+    let simultaneous = if faults { n.min(1000) } else { (n / 2).min(1000) };
+    let singles = if faults { 0 } else { args.singles.min(n - simultaneous) };
     let first_single = together + chrono::Duration::seconds(30);
     let spacing = chrono::Duration::milliseconds(args.spacing_ms.max(1) as i64);
     let last_single = first_single + spacing * singles as i32;
@@ -458,6 +486,11 @@ async fn main() -> anyhow::Result<()> {
     );
     let rss_loaded = op.peak_rss_mib();
 
+    if faults {
+        let result = fault_bench(&plane, &admin, &config, op, together, simultaneous, &deletions, &args).await;
+        return result;
+    }
+
     // Restart with everything in sync: no writes expected.
     op.stop();
     let op = Operator::start(&plane, &config, port, &plane.dir.join("operator-restart.log"))?;
@@ -520,6 +553,83 @@ async fn main() -> anyhow::Result<()> {
         op.peak_rss_mib()
     );
     op.stop();
+    Ok(())
+}
+
+/// `--crash` and `--standby` (DESIGN §5): the leader is SIGKILLed 300 ms
+/// after `n` simultaneous expiries and started again at once, or frozen a
+/// second before them with a standby running; prints when the last native
+/// binding went, after the restart or after the expiry.
+#[allow(clippy::too_many_arguments)]
+async fn fault_bench(
+    plane: &Plane,
+    admin: &Client,
+    config: &Path,
+    op: Operator,
+    together: DateTime<Utc>,
+    n: usize,
+    deletions: &Deletions,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let until = |t: DateTime<Utc>| async move {
+        if let Ok(d) = (t - Utc::now()).to_std() {
+            tokio::time::sleep(d).await;
+        }
+    };
+    let natives: Api<NativeBinding> = Api::all(admin.clone());
+    let count = || async {
+        natives
+            .list_metadata(&ListParams::default().labels(GRANT_SELECTOR))
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(usize::MAX)
+    };
+    let before = count().await;
+    let (reference, others) = if args.crash {
+        until(together + chrono::Duration::milliseconds(300)).await;
+        op.kill();
+        let killed_at = Utc::now();
+        let left = count().await;
+        let restarted = Utc::now();
+        let again = Operator::start(plane, config, free_port(), &plane.dir.join("operator-crash.log"))?;
+        println!(
+            "SIGKILL {} ms after {n} simultaneous expiries: {} of them still in place; restarted at once",
+            (killed_at - together).num_milliseconds(),
+            left.saturating_sub(before - n)
+        );
+        (restarted, vec![again])
+    } else {
+        let standby = Operator::start(plane, config, free_port(), &plane.dir.join("operator-standby.log"))?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        until(together - chrono::Duration::seconds(1)).await;
+        op.freeze();
+        println!("leader frozen (SIGSTOP) 1 s before {n} simultaneous expiries; a standby runs");
+        (together, vec![op, standby])
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while deletions.lock().await.values().filter(|(e, _)| *e == together).count() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen: Vec<DateTime<Utc>> = deletions
+        .lock()
+        .await
+        .values()
+        .filter(|(e, _)| *e == together)
+        .map(|(_, at)| *at)
+        .collect();
+    let last = seen.iter().max().copied();
+    match last {
+        Some(last) => println!(
+            "  the last of {}/{n} native bindings removed {:.2} s after the {}",
+            seen.len(),
+            (last - reference).num_milliseconds() as f64 / 1000.0,
+            if args.crash { "restart" } else { "expiry" }
+        ),
+        None => println!("  no native binding removed"),
+    }
+    for op in others {
+        op.stop();
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use crate::rbac::format_expiry;
 
 /// What the history and the events say of an expiry whose native RBAC was
 /// gone when the operator came to remove it.
-pub const REMOVED_BEFORE: &str = "the native binding had already been removed before the operator acted (by a standby replica, the start-up revocation or `foureyes sweep`; the API server does not say who)";
+pub const REMOVED_BEFORE: &str = "the native binding had already been removed before the operator acted on the expiry (by a replica's expiry timer or start-up revocation, or by `foureyes sweep`; the API server does not say which)";
 
 /// An event to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]

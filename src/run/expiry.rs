@@ -3,7 +3,11 @@
 //! made (the `foureyes.dev/expires-at` annotation, from a metadata watch of
 //! the labelled native RoleBindings) and deletes it then, whether or not it
 //! holds the Lease: a leader that is frozen, cut off from the API server or
-//! waiting for its caches still has a standby removing access on time.
+//! waiting for its caches still has a standby removing access on time; and
+//! in the leader itself the timers stand behind the binding controller,
+//! whose reconciles back off after errors (an API server down for a while
+//! leaves them waiting well after it is back; a failed delete here is tried
+//! again every second).
 //!
 //! The deletes are uid-preconditioned and idempotent; the leader's binding
 //! controller (which also revokes at the expiry instant) and this timer may
@@ -34,11 +38,19 @@ pub const AFTER_EXPIRY: Duration = Duration::from_millis(250);
 /// How long after a failed delete the timer tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// What a timer keeps of a native binding: only what its deletion needs
+/// (the watch's objects, managed fields and all, are not kept).
+struct Watched {
+    uid: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    due: DateTime<Utc>,
+}
+
 /// The watched native bindings and their timers.
 #[derive(Default)]
 struct Timers {
-    /// `namespace/name` → the binding's metadata and when it is due.
-    known: HashMap<String, (PartialObjectMeta<NativeBinding>, DateTime<Utc>)>,
+    /// `namespace/name` → what is kept of it.
+    known: HashMap<String, Watched>,
     /// (due, `namespace/name`), soonest first.
     due: BTreeSet<(DateTime<Utc>, String)>,
 }
@@ -48,16 +60,21 @@ impl Timers {
         format!("{}/{}", meta.namespace().unwrap_or_default(), meta.name_any())
     }
 
-    fn set(&mut self, meta: PartialObjectMeta<NativeBinding>, at: DateTime<Utc>) {
-        let key = Self::key(&meta);
+    fn set(&mut self, meta: &PartialObjectMeta<NativeBinding>, at: DateTime<Utc>) {
+        let key = Self::key(meta);
         self.forget(&key);
         self.due.insert((at, key.clone()));
-        self.known.insert(key, (meta, at));
+        let watched = Watched {
+            uid: meta.metadata.uid.clone(),
+            expires_at: revoke::expiry_of(meta),
+            due: at,
+        };
+        self.known.insert(key, watched);
     }
 
     fn forget(&mut self, key: &str) {
-        if let Some((_, at)) = self.known.remove(key) {
-            self.due.remove(&(at, key.to_owned()));
+        if let Some(w) = self.known.remove(key) {
+            self.due.remove(&(w.due, key.to_owned()));
         }
     }
 
@@ -69,10 +86,14 @@ impl Timers {
                 break;
             }
             self.due.pop_first();
-            if let Some((meta, _)) = self.known.remove(&key) {
+            if let (Some(w), Some((ns, name))) = (self.known.remove(&key), key.split_once('/')) {
+                let mut meta = PartialObjectMeta::<NativeBinding>::default();
+                meta.metadata.namespace = Some(ns.to_owned());
+                meta.metadata.name = Some(name.to_owned());
+                meta.metadata.uid = w.uid;
                 out.push(Removed {
-                    expires_at: revoke::expiry_of(&meta),
                     meta,
+                    expires_at: w.expires_at,
                 });
             }
         }
@@ -114,8 +135,7 @@ pub(super) async fn revoke_at_expiry(client: Client, metrics: std::sync::Arc<Met
                     if meta.metadata.deletion_timestamp.is_some() {
                         timers.forget(&Timers::key(&meta));
                     } else {
-                        let at = due_at(&meta);
-                        timers.set(meta, at);
+                        timers.set(&meta, due_at(&meta));
                     }
                 }
                 Some(Ok(Event::Delete(meta))) => timers.forget(&Timers::key(&meta)),
@@ -141,9 +161,13 @@ pub(super) async fn revoke_at_expiry(client: Client, metrics: std::sync::Arc<Met
                     info!(revoked = outcome.removed.len(), "expiry timers revoked overdue access");
                 }
                 let retry_at = now + chrono::Duration::from_std(RETRY).unwrap_or_default();
-                for (r, err) in outcome.failed {
-                    warn!(namespace = r.meta.namespace(), name = r.meta.name_any(), %err, "could not revoke overdue access; retrying");
-                    timers.set(r.meta, retry_at);
+                if let Some((r, err)) = outcome.failed.first() {
+                    warn!(failed = outcome.failed.len(), namespace = r.meta.namespace(), name = r.meta.name_any(), %err, "could not revoke overdue access; retrying in a second");
+                }
+                for (r, _) in outcome.failed {
+                    let key = Timers::key(&r.meta);
+                    timers.due.insert((retry_at, key.clone()));
+                    timers.known.insert(key, Watched { uid: r.meta.metadata.uid, expires_at: r.expires_at, due: retry_at });
                 }
             },
             _ = &mut stop => return,
@@ -180,8 +204,7 @@ mod tests {
             ("d", Some("2030-01-01T00:00:20Z")),
         ] {
             let m = meta(name, expiry);
-            let at = due_at(&m);
-            timers.set(m, at);
+            timers.set(&m, due_at(&m));
         }
         timers.forget("ns/d");
         let names = |v: Vec<Removed>| v.iter().map(|r| r.meta.name_any()).collect::<Vec<_>>();
@@ -193,8 +216,7 @@ mod tests {
         assert_eq!(names(timers.take_due(t("2030-01-01T00:00:06Z"))), ["b"]);
         // A changed expiry moves the timer.
         let m = meta("a", Some("2030-01-01T00:01:00Z"));
-        let at = due_at(&m);
-        timers.set(m, at);
+        timers.set(&m, due_at(&m));
         assert!(timers.take_due(t("2030-01-01T00:00:30Z")).is_empty());
         assert_eq!(names(timers.take_due(t("2030-01-01T00:01:01Z"))), ["a"]);
         assert!(timers.known.is_empty() && timers.due.is_empty());

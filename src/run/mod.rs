@@ -5,7 +5,7 @@
 //! its expiry is revoked, so access that expired while the operator was down
 //! ends at once. Removing overdue access needs no leadership (invariant 12):
 //! every replica does it at start-up, and keeps a timer at each native
-//! binding's expiry ([`expiry`]) until its own controllers are ready.
+//! binding's expiry ([`expiry`]).
 //!
 //! With several replicas, only the holder of the leader Lease gets further
 //! ([`crate::leader`]): the bookkeeping of what start-up removed, the
@@ -123,18 +123,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     health.set_not_ready_reason("revoking overdue access");
     let revoked = revoke_overdue(&client, &metrics, shutdown.clone()).await;
     info!(revoked = revoked.len(), "overdue access revoked before start");
-    // From now on, a timer at each expiry, until this replica's own
-    // controllers are ready (then the binding controller's timers do it).
-    let (timers_stop, timers_stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(expiry::revoke_at_expiry(client.clone(), metrics.clone(), {
-        let shutdown = shutdown.clone();
-        async move {
-            tokio::select! {
-                _ = timers_stopped => {}
-                _ = shutdown => {}
-            }
-        }
-    }));
+    // From now on, in every replica, a timer at each expiry: a second line
+    // behind the leader's binding controller, which may be frozen, cut off,
+    // syncing its caches or backing off after errors.
+    tokio::spawn(expiry::revoke_at_expiry(
+        client.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
 
     health.set_not_ready_reason("waiting for the foureyes CRDs");
     tokio::select! {
@@ -379,8 +375,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             if ctx.anchors_intact() {
                 health.set_ready(true);
             }
-            // The binding controller's timers now revoke at each expiry.
-            let _ = timers_stop.send(());
             info!("caches synced; ready");
         });
     }

@@ -102,10 +102,7 @@ fn start_with_log(stopped: &Stopped, log: PathBuf) {
         .expect("start a control-plane process");
     let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(pid.parse::<u32>().is_ok(), "no pid for {}: {out:?}", stopped.name);
-    let mut pids = std::fs::OpenOptions::new()
-        .append(true)
-        .open(dir.join("pids"))
-        .unwrap();
+    let mut pids = std::fs::OpenOptions::new().append(true).open(dir.join("pids")).unwrap();
     writeln!(pids, "{} {pid}", stopped.name).unwrap();
 }
 

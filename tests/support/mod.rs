@@ -631,7 +631,10 @@ wait $op
     /// Sends a signal to the operator process itself.
     pub fn signal(&self, sig: &str) {
         let pid = self.pid();
-        let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status();
         assert!(status.is_ok_and(|s| s.success()), "kill -{sig} {pid}");
     }
 
