@@ -33,8 +33,7 @@ fn pid_of(name: &str) -> u32 {
         .filter_map(|l| l.split_once(' '))
         .filter(|(n, _)| *n == name)
         .filter_map(|(_, p)| p.trim().parse::<u32>().ok())
-        .filter(|p| alive(*p))
-        .last()
+        .rfind(|p| alive(*p))
         .unwrap_or_else(|| panic!("no running {name} in the control plane"))
 }
 

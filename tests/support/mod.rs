@@ -642,7 +642,7 @@ wait $op
     pub fn pid(&self) -> u32 {
         let pid_file = self.log.with_extension("log.pid");
         let deadline = Instant::now() + Duration::from_secs(10);
-        let pid = loop {
+        loop {
             if let Some(pid) = std::fs::read_to_string(&pid_file)
                 .ok()
                 .and_then(|p| p.trim().parse::<u32>().ok())
@@ -651,8 +651,7 @@ wait $op
             }
             assert!(Instant::now() < deadline, "no pid file {}", pid_file.display());
             std::thread::sleep(Duration::from_millis(50));
-        };
-        pid
+        }
     }
 
     /// The operator's log so far.
