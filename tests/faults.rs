@@ -331,10 +331,10 @@ fn burst(default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Invariants 1 and 12: the leader is SIGKILLed just after a burst of
-/// expiries; the replica started in its place removes every overdue native
-/// binding at start-up, before it could take the dead leader's Lease (15 s),
-/// and, once it leads, records each expiry once.
+/// Invariants 1 and 12: the leader is SIGKILLed just before a burst of
+/// expiries and started again just after it; the replica removes every
+/// overdue native binding at start-up, before it could take the dead
+/// leader's Lease (15 s), and, once it leads, records each expiry once.
 #[tokio::test]
 async fn sigkill_during_a_burst_of_expiries() {
     let _serial = SERIAL.lock().await;
@@ -344,11 +344,14 @@ async fn sigkill_during_a_burst_of_expiries() {
     let tenant = setup_without_operator(&env, 1, 1).await;
     let names = grants(&env, "burst", burst(60), "25s").await;
     let active = all_in_phase(&env, &names, BindingPhase::Active, Duration::from_secs(60)).await;
-    // Killed 300 ms after the first expiry, in the middle of the burst: some
-    // are overdue at the restart, the others expire after it.
+    // Killed just before the burst (a healthy leader revokes a burst within
+    // a few hundred milliseconds, so a kill after it would find little
+    // left), and started again 300 ms after its last expiry: everything is
+    // overdue at the restart, and the dead leader's Lease still runs.
     let (first_at, last_at) = (first_expiry(&active), last_expiry(&active));
-    sleep_until(first_at + chrono::Duration::milliseconds(300)).await;
+    sleep_until(first_at - chrono::Duration::milliseconds(200)).await;
     first.kill();
+    sleep_until(last_at + chrono::Duration::milliseconds(300)).await;
     let namespaces = [env.ns.as_str(), tenant.as_str()];
     let left = overdue_in(&namespaces, Duration::ZERO).await.len();
     let restarted = Instant::now();
@@ -360,8 +363,8 @@ async fn sigkill_during_a_burst_of_expiries() {
     let took = gone - restarted;
     let after_last = (gone_at - last_at.max(restarted_at)).to_std().unwrap_or_default();
     eprintln!(
-        "SIGKILL 300 ms into {} expiries spread over {:.1}s: {left} overdue at the kill; the last native binding removed \
-         {:.2}s after the restart, {:.2}s after the later of the restart and the last expiry",
+        "SIGKILL just before {} expiries spread over {:.1}s, restarted 300 ms after the last: {left} overdue at the restart; \
+         the last removed {:.2}s after the restart, {:.2}s after the later of the restart and the last expiry",
         names.len(),
         (last_at - first_at).num_milliseconds() as f64 / 1000.0,
         took.as_secs_f64(),
