@@ -277,6 +277,8 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrolebinding/foureyes-operator",
         "clusterrole/foureyes-auditor",
         "clusterrolebinding/foureyes-auditor",
+        "clusterrole/foureyes-sweep",
+        "clusterrolebinding/foureyes-sweep",
         "clusterrole/foureyes-view",
         "clusterrole/foureyes-edit",
         "clusterrole/foureyes-admin",
