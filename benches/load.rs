@@ -22,6 +22,13 @@
 //! watcher sees the last of their native RoleBindings deleted, and the API
 //! writes the lockout took (all kinds, events and history included).
 //!
+//! With `--crash` (DESIGN §5, invariant 12) all of up to 1,000 bindings expire
+//! at the same instant, the operator is SIGKILLed 300 ms after it and started
+//! again at once; it prints how long after the restart the last overdue
+//! native binding was gone. With `--standby` a second replica waits for the
+//! Lease and the leader is frozen (SIGSTOP) a second before the expiry; it
+//! prints how long after the expiry the last native binding was gone.
+//!
 //! Usage: `cargo bench --bench load -- --bindings 1000`, or
 //! `-- --requests 1000`, or `-- --lockout --bindings 1000`, or `-- --history 2000`. It starts the control plane
 //! with the integration tests' code (`tests/support/controlplane.rs`).
@@ -82,6 +89,14 @@ struct Args {
     /// bindings/10 workspaces and is locked out.
     #[arg(long)]
     lockout: bool,
+    /// SIGKILL the operator 300 ms after the simultaneous expiries and start
+    /// it again at once; prints when the last overdue native binding went.
+    #[arg(long)]
+    crash: bool,
+    /// Run a standby replica and freeze the leader (SIGSTOP) a second before
+    /// the simultaneous expiries; prints when the last native binding went.
+    #[arg(long)]
+    standby: bool,
     /// Passed by `cargo bench`; without it (`cargo test --benches`) nothing runs.
     #[arg(long, hide = true)]
     bench: bool,
@@ -230,8 +245,20 @@ impl Operator {
     }
 
     fn stop(mut self) {
+        let _ = Command::new("kill").arg("-CONT").arg(self.pid.to_string()).status();
         let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status();
         let _ = self.child.wait();
+    }
+
+    /// SIGKILL: no shutdown, the Lease is not released.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGSTOP.
+    fn freeze(&self) {
+        let _ = Command::new("kill").arg("-STOP").arg(self.pid.to_string()).status();
     }
 }
 
@@ -355,36 +382,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Workspaces.
     let t0 = Instant::now();
-    let ws_api: Api<Workspace> = Api::all(partner.clone());
-    futures::stream::iter(0..workspaces)
-        .map(|i| {
-            let ws_api = ws_api.clone();
-            let admin = admin.clone();
-            async move {
-                let name = format!("bench-{i}");
-                // Created ahead, so that the bindings can follow at once; the
-                // operator takes an existing namespace only when it is
-                // labelled for the workspace.
-                let ns = Namespace {
-                    metadata: ObjectMeta {
-                        name: Some(format!("ws-{name}")),
-                        labels: Some([(CONTROL_NAMESPACE_LABEL.to_owned(), name.clone())].into()),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
-                let _ = Api::<Namespace>::all(admin).create(&PostParams::default(), &ns).await;
-                let ws: Workspace = serde_json::from_value(json!({
-                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
-                    "spec": { "maxDuration": "24h" },
-                }))
-                .expect("workspace");
-                ws_api.create(&PostParams::default(), &ws).await.map(|_| ())
-            }
-        })
-        .buffer_unordered(args.concurrency)
-        .try_collect::<Vec<_>>()
-        .await?;
+    create_workspaces(&admin, &partner, workspaces, args.concurrency).await?;
     println!("created {workspaces} workspaces in {:.1} s", t0.elapsed().as_secs_f64());
 
     // Bindings: up to 1,000 expire together at `together` (DESIGN §5); once
@@ -393,8 +391,9 @@ async fn main() -> anyhow::Result<()> {
     let writes_before = op.writes().await?;
     let load_window = Duration::from_millis(35 * n as u64).max(Duration::from_secs(60));
     let together = chrono::SubsecRound::trunc_subsecs(Utc::now() + chrono::Duration::from_std(load_window)?, 3);
-    let simultaneous = (n / 2).min(1000);
-    let singles = args.singles.min(n - simultaneous);
+    let faults = args.crash || args.standby;
+    let simultaneous = if faults { n.min(1000) } else { (n / 2).min(1000) };
+    let singles = if faults { 0 } else { args.singles.min(n - simultaneous) };
     let first_single = together + chrono::Duration::seconds(30);
     let spacing = chrono::Duration::milliseconds(args.spacing_ms.max(1) as i64);
     let last_single = first_single + spacing * singles as i32;
@@ -472,6 +471,11 @@ async fn main() -> anyhow::Result<()> {
         writes_grants
     );
     let rss_loaded = op.peak_rss_mib();
+
+    if faults {
+        let result = fault_bench(&plane, &admin, &config, op, together, simultaneous, &deletions, &args).await;
+        return result;
+    }
 
     // Restart with everything in sync: no writes expected.
     op.stop();
@@ -770,6 +774,83 @@ async fn lockout_bench(
         println!("  writes {labels}: {v} (since the operator started)");
     }
     println!("  other users' grants still active: {others_active}/{workspaces}");
+    Ok(())
+}
+
+/// `--crash` and `--standby` (DESIGN §5): the leader is SIGKILLed 300 ms
+/// after `n` simultaneous expiries and started again at once, or frozen a
+/// second before them with a standby running; prints when the last native
+/// binding went, after the restart or after the expiry.
+#[allow(clippy::too_many_arguments)]
+async fn fault_bench(
+    plane: &Plane,
+    admin: &Client,
+    config: &Path,
+    op: Operator,
+    together: DateTime<Utc>,
+    n: usize,
+    deletions: &Deletions,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let until = |t: DateTime<Utc>| async move {
+        if let Ok(d) = (t - Utc::now()).to_std() {
+            tokio::time::sleep(d).await;
+        }
+    };
+    let natives: Api<NativeBinding> = Api::all(admin.clone());
+    let count = || async {
+        natives
+            .list_metadata(&ListParams::default().labels(GRANT_SELECTOR))
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(usize::MAX)
+    };
+    let before = count().await;
+    let (reference, others) = if args.crash {
+        until(together + chrono::Duration::milliseconds(300)).await;
+        op.kill();
+        let killed_at = Utc::now();
+        let left = count().await;
+        let restarted = Utc::now();
+        let again = Operator::start(plane, config, free_port(), &plane.dir.join("operator-crash.log"))?;
+        println!(
+            "SIGKILL {} ms after {n} simultaneous expiries: {} of them still in place; restarted at once",
+            (killed_at - together).num_milliseconds(),
+            left.saturating_sub(before - n)
+        );
+        (restarted, vec![again])
+    } else {
+        let standby = Operator::start(plane, config, free_port(), &plane.dir.join("operator-standby.log"))?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        until(together - chrono::Duration::seconds(1)).await;
+        op.freeze();
+        println!("leader frozen (SIGSTOP) 1 s before {n} simultaneous expiries; a standby runs");
+        (together, vec![op, standby])
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while deletions.lock().await.values().filter(|(e, _)| *e == together).count() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen: Vec<DateTime<Utc>> = deletions
+        .lock()
+        .await
+        .values()
+        .filter(|(e, _)| *e == together)
+        .map(|(_, at)| *at)
+        .collect();
+    let last = seen.iter().max().copied();
+    match last {
+        Some(last) => println!(
+            "  the last of {}/{n} native bindings removed {:.2} s after the {}",
+            seen.len(),
+            (last - reference).num_milliseconds() as f64 / 1000.0,
+            if args.crash { "restart" } else { "expiry" }
+        ),
+        None => println!("  no native binding removed"),
+    }
+    for op in others {
+        op.stop();
+    }
     Ok(())
 }
 

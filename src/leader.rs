@@ -15,8 +15,8 @@
 //! Besides the lease manager's own view, a leader checks the Lease itself
 //! every half grace period (at most every 2 seconds): if it cannot confirm
 //! that it still holds the Lease before the Lease's expiry (say, the API
-//! server does not answer it but does answer the others), it gives up at that
-//! expiry, which is the earliest moment another replica may take over. Clock
+//! server does not answer it but does answer the others, or accepts its
+//! connections and never answers), it gives up at that expiry, which is the earliest moment another replica may take over. Clock
 //! skew between replicas up to the grace period is tolerated.
 //!
 //! The lease manager cannot do that part: when a renewal fails, it logs the
@@ -322,7 +322,14 @@ async fn confirm_holding(api: Api<Lease>, name: String, me: String, duration: Du
     // Just acquired: the Lease was renewed a moment ago.
     let mut valid_until = SystemTime::now() + duration;
     loop {
-        match api.get(&name).await {
+        // A read that does not come back (an API server that accepts and
+        // never answers) must not keep this process leading past the expiry.
+        let left = valid_until.duration_since(SystemTime::now()).unwrap_or_default();
+        let read = match tokio::time::timeout(left, api.get(&name)).await {
+            Ok(read) => read,
+            Err(_) => return "the lease expired before it was seen renewed (the API server did not answer)".to_owned(),
+        };
+        match read {
             Ok(lease) => {
                 let spec = lease.spec.unwrap_or_default();
                 if spec.holder_identity.as_deref() != Some(me.as_str()) {

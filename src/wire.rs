@@ -125,6 +125,10 @@ pub const MANAGER_ROLE: &str = "foureyes-manager";
 pub const MEMBER_ROLE: &str = "foureyes-member";
 /// The name of the operator's ClusterRole and ClusterRoleBinding.
 pub const OPERATOR_ROLE: &str = "foureyes-operator";
+/// The name of the sweep's ServiceAccount (in the operator's namespace), of
+/// its ClusterRole and ClusterRoleBinding, and of the admission policy that
+/// lets it delete only native bindings foureyes made for a grant.
+pub const SWEEP: &str = "foureyes-sweep";
 /// The name of the operator's Role and RoleBinding for its leader Lease.
 pub const LEASE_ROLE: &str = "foureyes-leader-election";
 /// The default ClusterRole of the project role `reader`.

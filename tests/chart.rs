@@ -279,6 +279,8 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrolebinding/foureyes-auditor",
         "clusterrole/foureyes-lockout-writer",
         "clusterrolebinding/foureyes-lockout-writer",
+        "clusterrole/foureyes-sweep",
+        "clusterrolebinding/foureyes-sweep",
         "clusterrole/foureyes-view",
         "clusterrole/foureyes-edit",
         "clusterrole/foureyes-admin",

@@ -18,6 +18,10 @@ use crate::api::{IgnoreReason, Lockout, Project, RoleBinding, RoleRequest, Works
 use crate::policy::transition::{Actor, Kind, Transition};
 use crate::rbac::format_expiry;
 
+/// What the history and the events say of an expiry whose native RBAC was
+/// gone when the operator came to remove it.
+pub const REMOVED_BEFORE: &str = "the native binding had already been removed before the operator acted on the expiry (by a replica's expiry timer or start-up revocation, or by `foureyes sweep`; the API server does not say which)";
+
 /// An event to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSpec {
@@ -93,6 +97,9 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
                 until.map(format_expiry).unwrap_or_default()
             ),
         ),
+        Kind::Expired {
+            already_removed: true, ..
+        } => ("Revoke", format!("{role} of {subject} expired; {REMOVED_BEFORE}")),
         Kind::Expired { .. } => ("Revoke", format!("{role} of {subject} expired; access removed")),
         Kind::Revoked { reason } => (
             "Revoke",
@@ -256,12 +263,18 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
                 suffix("created by", created_by)
             ),
         ),
-        Kind::Expired { until, was_active } => {
+        Kind::Expired {
+            until,
+            was_active,
+            already_removed,
+        } => {
             let until = until.map(format_expiry).unwrap_or_default();
             (
                 action::EXPIRED,
                 None,
-                if *was_active {
+                if *was_active && *already_removed {
+                    format!("expired at {until}; {REMOVED_BEFORE}")
+                } else if *was_active {
                     format!("expired at {until}; access removed")
                 } else {
                     format!("expired at {until} without having been granted")

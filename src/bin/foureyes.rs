@@ -1,4 +1,5 @@
-//! `foureyes`: the operator (`run`) and its manifests (`crds`).
+//! `foureyes`: the operator (`run`), the independent sweep of overdue access
+//! (`sweep`) and its manifests (`crds`, `rbac`).
 
 use std::path::PathBuf;
 
@@ -67,6 +68,10 @@ enum Command {
     },
     /// Run the operator against the cluster of the current kubeconfig or service account.
     Run(Box<foureyes::run::RunArgs>),
+    /// Delete every native RoleBinding foureyes made whose expiry has passed,
+    /// without the operator (the chart's CronJob runs `sweep --once` every
+    /// minute): access stays bounded while the operator is down.
+    Sweep(foureyes::run::SweepArgs),
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
@@ -131,6 +136,10 @@ fn main() -> anyhow::Result<()> {
             // task now rather than waiting for them.
             rt.shutdown_timeout(std::time::Duration::from_secs(1));
             result
+        }
+        Command::Sweep(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(foureyes::run::sweep_command(args))
         }
     }
 }

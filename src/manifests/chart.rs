@@ -267,9 +267,14 @@ mod tests {
         }
         // The policies: only the params namespace is templated, once per
         // parameterised policy (identity, history, status, lease, lockout
-        // writers; the lockouts policy reads Lockouts, cluster-wide).
+        // writers; the lockouts policy reads Lockouts, cluster-wide), and
+        // the sweep's user name (its namespace).
         let policies = policies_template();
-        assert_eq!(policies.matches("{{").count(), 5, "{policies}");
+        assert_eq!(policies.matches("{{").count(), 6, "{policies}");
+        assert!(
+            policies.contains("system:serviceaccount:{{ .Release.Namespace }}:foureyes-sweep"),
+            "{policies}"
+        );
         assert!(policies.contains("namespace: '{{ .Release.Namespace }}'"), "{policies}");
         let rbac = rbac_template();
         assert!(rbac.contains("- bind\n{{- end }}\n---\n"), "{rbac}");

@@ -12,7 +12,7 @@
 //! 100 ms per binding under load, the largest part of an approval's latency.
 
 use crate::wire::{
-    AUDITOR_ROLE, LEASE_ROLE, LOCKOUT_VERB, LOCKOUT_WRITER_ROLE, MANAGER_ROLE, MEMBER_ROLE, OPERATOR_ROLE,
+    AUDITOR_ROLE, LEASE_ROLE, LOCKOUT_VERB, LOCKOUT_WRITER_ROLE, MANAGER_ROLE, MEMBER_ROLE, OPERATOR_ROLE, SWEEP,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::ObjectMeta;
@@ -292,9 +292,52 @@ pub fn operator_lease_role_binding(namespace: &str, service_account: &str) -> Ro
     }
 }
 
+/// The sweep's ClusterRole (`foureyes sweep --once`, run by the chart's
+/// CronJob): list and delete RoleBindings, nothing else. RBAC cannot limit
+/// it to the native bindings foureyes made; the admission policy
+/// `foureyes-sweep` does ([`crate::manifests::policies::sweep_policy_in`]).
+pub fn sweep_cluster_role() -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(SWEEP.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        rules: Some(vec![rule(
+            &["rbac.authorization.k8s.io"],
+            &["rolebindings"],
+            &["list", "delete"],
+        )]),
+        ..Default::default()
+    }
+}
+
+/// Binds the sweep's ClusterRole to its service account in `namespace`.
+pub fn sweep_cluster_role_binding(namespace: &str) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(SWEEP.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: SWEEP.into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: None,
+            kind: "ServiceAccount".into(),
+            name: SWEEP.into(),
+            namespace: Some(namespace.into()),
+        }]),
+    }
+}
+
 /// Everything `foureyes rbac` prints, as objects with `apiVersion` and
-/// `kind`: the ClusterRole, its binding, the lease Role and its binding, and
-/// the auditors' ClusterRole and its binding.
+/// `kind`: the ClusterRole, its binding, the lease Role and its binding, the
+/// auditors' ClusterRole and its binding, and the sweep's ClusterRole and
+/// its binding.
 pub fn operator_rbac(
     config: &Config,
     namespace: &str,
@@ -319,6 +362,8 @@ pub fn operator_rbac(
         typed(auditor_cluster_role_binding(config), "ClusterRoleBinding"),
         typed(lockout_writer_cluster_role(), "ClusterRole"),
         typed(lockout_writer_cluster_role_binding(config), "ClusterRoleBinding"),
+        typed(sweep_cluster_role(), "ClusterRole"),
+        typed(sweep_cluster_role_binding(namespace), "ClusterRoleBinding"),
     ]
 }
 
@@ -386,6 +431,28 @@ mod tests {
             .flat_map(|r| r.resource_names.clone().unwrap())
             .collect();
         assert_eq!(names, ["foureyes-admin", "foureyes-edit", "foureyes-view"]);
+    }
+
+    #[test]
+    fn the_sweep_may_list_and_delete_rolebindings_and_nothing_else() {
+        let rules = sweep_cluster_role().rules.unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resources.as_deref(), Some(&["rolebindings".to_owned()][..]));
+        assert_eq!(
+            rules[0].api_groups.as_deref(),
+            Some(&["rbac.authorization.k8s.io".to_owned()][..])
+        );
+        assert_eq!(rules[0].verbs, ["list", "delete"]);
+        let binding = sweep_cluster_role_binding("ops");
+        let subject = &binding.subjects.unwrap()[0];
+        assert_eq!(
+            (
+                subject.kind.as_str(),
+                subject.namespace.as_deref(),
+                subject.name.as_str()
+            ),
+            ("ServiceAccount", Some("ops"), SWEEP)
+        );
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! parameters: one function renders them for the raw manifests and the chart.
 
 use crate::wire::{
-    CHANGES_POLICY, CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, CREATOR_POLICY, HISTORY_NAMES_POLICY,
-    HISTORY_POLICY, IDENTITY_POLICY, LEASE_POLICY, LIFTED_BY_ANNOTATION, LOCKOUT_EXPIRED_LABEL, LOCKOUT_POLICY,
-    LOCKOUT_VERB, LOCKOUT_WRITERS_POLICY, PARAMS_NAME, PARAMS_NAMESPACE, PARAMS_POLICY, STATUS_POLICY,
-    TENANT_STAMP_POLICY, TRUST_ANCHOR_LABEL, VOTES_POLICY,
+    BINDING_UID_LABEL, CHANGES_POLICY, CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, CREATOR_POLICY,
+    HISTORY_NAMES_POLICY, HISTORY_POLICY, IDENTITY_POLICY, LEASE_POLICY, LIFTED_BY_ANNOTATION, LOCKOUT_EXPIRED_LABEL,
+    LOCKOUT_POLICY, LOCKOUT_VERB, LOCKOUT_WRITERS_POLICY, MANAGED_BY, MANAGED_BY_LABEL, PARAMS_NAME, PARAMS_NAMESPACE,
+    PARAMS_POLICY, STATUS_POLICY, SWEEP, TENANT_STAMP_POLICY, TRUST_ANCHOR_LABEL, VOTES_POLICY,
 };
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding, ValidatingAdmissionPolicy,
@@ -60,6 +60,7 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
     let (lease, lease_binding) = lease_policy_in(params_namespace);
     let (writers, writers_binding) = lockout_writers_policy_in(params_namespace);
     let (lockouts, lockouts_binding) = lockout_policy();
+    let (sweep, sweep_binding) = sweep_policy_in(params_namespace);
     vec![
         json!(policy),
         json!(binding),
@@ -87,6 +88,8 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
         json!(writers_binding),
         json!(lockouts),
         json!(lockouts_binding),
+        json!(sweep),
+        json!(sweep_binding),
     ]
 }
 
@@ -658,6 +661,42 @@ pub fn lease_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy, Va
         p.parameter_not_found_action = Some("Allow".into());
     }
     (policy, binding)
+}
+
+/// DESIGN §5: `foureyes sweep --once` bounds overdue access while the
+/// operator is down, as the ServiceAccount `foureyes-sweep` in `namespace`
+/// (the operator's), with `list` and `delete` on every RoleBinding: RBAC
+/// cannot limit a verb by label. This policy does: that identity may delete
+/// only RoleBindings that carry the labels foureyes puts on the native
+/// bindings of a grant (`app.kubernetes.io/managed-by: foureyes` and
+/// `foureyes.dev/binding-uid`). It reads no parameters, so that it never
+/// depends on a ConfigMap that could be missing; every other caller passes
+/// untouched (a match condition).
+pub fn sweep_policy_in(namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let policy = validating_policy(
+        SWEEP,
+        json!({
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "apiVersions": ["*"],
+                "operations": ["DELETE"],
+                "resources": ["rolebindings"],
+            }],
+        },
+        "matchConditions": [{
+            "name": "the-sweep",
+            "expression": format!("request.userInfo.username == 'system:serviceaccount:{namespace}:{SWEEP}'"),
+        }],
+        "validations": [{
+            "expression": format!("has(oldObject.metadata.labels) && '{MANAGED_BY_LABEL}' in oldObject.metadata.labels && oldObject.metadata.labels['{MANAGED_BY_LABEL}'] == '{MANAGED_BY}' && '{BINDING_UID_LABEL}' in oldObject.metadata.labels"),
+            "message": "foureyes sweep may delete only the native RoleBindings foureyes made for a grant",
+            "reason": "Forbidden",
+        }],
+        }),
+    );
+    (policy, deny_binding(SWEEP, None))
 }
 
 /// The CEL for a comma-separated list in the parameters ConfigMap (empty

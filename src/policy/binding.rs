@@ -701,6 +701,8 @@ pub fn transitions(
             Kind::Expired {
                 until: decision.expires_at,
                 was_active: p == Some(BindingPhase::Active),
+                // Only the one who removes the native RBAC knows (the reconciler).
+                already_removed: false,
             },
             Actor::Operator,
         ),

@@ -18,6 +18,14 @@ pub enum OwnerFacts<'a> {
     },
 }
 
+/// Whether a native binding is past its expiry: the one definition of
+/// "overdue" (DESIGN §2, invariants 1 and 12), shared by the start-up
+/// revocation, the standby's timers, `foureyes sweep --once` and the sweep.
+/// Without a readable expiry, nothing says the access is still due.
+pub fn overdue(expiry: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    expiry.is_none_or(|e| e <= now)
+}
+
 /// Why a native binding must go, or `None` if it may stay: its owner is gone,
 /// has another uid, is finished, or its expiry has passed (or cannot be read).
 pub fn sweep_reason(
@@ -33,7 +41,7 @@ pub fn sweep_reason(
             phase: Some(BindingPhase::Expired | BindingPhase::Revoked),
             ..
         } => Some("owner finished"),
-        _ if expiry.is_none_or(|e| e <= now) => Some("past its expiry"),
+        _ if overdue(expiry, now) => Some("past its expiry"),
         _ => None,
     }
 }
@@ -44,6 +52,14 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(s, 0).unwrap()
+    }
+
+    #[test]
+    fn overdue_at_the_expiry_and_without_one() {
+        assert!(!overdue(Some(t(101)), t(100)));
+        assert!(overdue(Some(t(100)), t(100)));
+        assert!(overdue(Some(t(99)), t(100)));
+        assert!(overdue(None, t(100)));
     }
 
     #[test]

@@ -237,6 +237,11 @@ pub enum Kind {
         /// Whether it had been in effect (else it ends without having been
         /// granted).
         was_active: bool,
+        /// Whether its native RBAC was already gone when the operator came
+        /// to remove it: removed by a standby replica, by the start-up
+        /// revocation, by `foureyes sweep` while the operator was down, or by
+        /// someone else (the API server does not say who deletes an object).
+        already_removed: bool,
     },
     /// A binding was revoked (the actor: who revoked it, or the operator).
     Revoked {

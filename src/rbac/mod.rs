@@ -14,6 +14,7 @@ pub mod build;
 pub mod cached;
 pub mod outside;
 pub mod project_roles;
+pub mod revoke;
 
 pub use build::*;
 pub use cached::{NativeGrant, in_sync};

@@ -200,7 +200,24 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             .refusal
             .as_ref()
             .is_some_and(|r| r.is_transient() && *r != crate::policy::binding::Refusal::AdmissionPoliciesUntrusted);
-    let happened = policy::transitions(&b.spec, b.metadata.annotations.as_ref(), previous.as_ref(), &decision);
+    let mut happened = policy::transitions(&b.spec, b.metadata.annotations.as_ref(), previous.as_ref(), &decision);
+    let expired_here = |ctx: &Context| {
+        ctx.own
+            .expired_here
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&uid)
+    };
+    for t in &mut happened {
+        if let crate::policy::transition::Kind::Expired {
+            was_active: true,
+            already_removed,
+            ..
+        } = &mut t.kind
+        {
+            *already_removed = !expired_here(ctx);
+        }
+    }
     if previous.as_ref() != Some(&status) && !transient_only {
         // Write-ahead: the history entry before the status that reports the
         // transition (on the revocation path, after the native RBAC is gone).
@@ -222,6 +239,13 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             super::persistence::at_grant_end(ctx, &b, before, policy).await?;
         }
         super::scaffold::write_status(ctx, b.as_ref(), previous.as_ref(), &status).await?;
+        if decision.phase != BindingPhase::Active {
+            ctx.own
+                .expired_here
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&uid);
+        }
     }
     let reference = b.object_ref(&());
     if !drift.is_empty() {
@@ -333,11 +357,18 @@ async fn sync_natives(
         if desired_keys.contains(&key) || ctx.was_deleted(e.uid.as_deref()) {
             continue;
         }
-        rbac::apply::delete_native(&ctx.client, &key.0, &key.1, e.uid.as_deref())
+        let deleted = rbac::apply::delete_native(&ctx.client, &key.0, &key.1, e.uid.as_deref())
             .await
             .map_err(kube_err("delete native binding"))?;
         ctx.mark_deleted(e.uid.as_deref());
         revoked = true;
+        if deleted && decision.phase == BindingPhase::Expired {
+            ctx.own
+                .expired_here
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(uid.to_owned());
+        }
         if decision.phase == BindingPhase::Expired
             && let Some(exp) = decision.expires_at
         {

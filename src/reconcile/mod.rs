@@ -72,6 +72,10 @@ pub struct OwnWrites {
     pub request_statuses: overlay::Overlay<crate::api::RoleRequestStatus>,
     /// Native bindings deleted, by their uid.
     pub deleted_natives: overlay::Overlay<()>,
+    /// Foureyes bindings (by uid) whose expiry this process removed native
+    /// RBAC for, until the expiry is recorded: the others' record says the
+    /// access had already been removed.
+    pub expired_here: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What reconcilers act with: the API client, the event publisher, the

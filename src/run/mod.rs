@@ -1,11 +1,16 @@
 //! `foureyes run`: start-up, controllers, the sweep and shutdown.
 //!
 //! Start-up order matters for invariant 1 (DESIGN §2): before any controller
-//! runs, every native binding past its expiry is revoked, so access that
-//! expired while the operator was down ends at once.
+//! runs, and before the leader Lease is sought, every native binding past
+//! its expiry is revoked, so access that expired while the operator was down
+//! ends at once. Removing overdue access needs no leadership (invariant 12):
+//! every replica does it at start-up, and keeps a timer at each native
+//! binding's expiry ([`expiry`]).
 //!
-//! With several replicas, only the holder of the leader Lease gets that far
-//! ([`crate::leader`]); the others serve the probes and metrics and wait.
+//! With several replicas, only the holder of the leader Lease gets further
+//! ([`crate::leader`]): the bookkeeping of what start-up removed, the
+//! controllers and the sweep. The others serve the probes and metrics, keep
+//! their expiry timers, and wait.
 //!
 //! The pieces: [`startup`] (what runs before the controllers), [`watches`]
 //! (the caches and their streams), [`wakes`] (which change wakes which
@@ -13,6 +18,7 @@
 //! wires them together.
 
 mod anchors;
+mod expiry;
 mod startup;
 mod sweep;
 mod wakes;
@@ -37,7 +43,8 @@ use crate::config::Config;
 use crate::reconcile::{self, Backoff, Context, SyncTracker, Triggers};
 use crate::telemetry::{Health, Metrics};
 use anchors::{check_anchors, report_anchors};
-use startup::{init_tracing, revoke_overdue, shutdown_signal, wait_for_crds};
+use startup::{announce_overdue, init_tracing, revoke_overdue, shutdown_signal, wait_for_crds};
+pub use sweep::{SweepArgs, sweep_command};
 use watches::{cached, coalesced, namespaced_key, native_cache, receiver_stream, report_invalid, workspace_key};
 
 /// Arguments of `foureyes run`.
@@ -111,6 +118,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
         .with_layer(&crate::telemetry::CountWritesLayer::new(metrics.clone()))
         .build();
+    // Invariants 1 and 12: overdue access goes first, in every replica,
+    // without waiting for the CRDs or the Lease.
+    health.set_not_ready_reason("revoking overdue access");
+    let revoked = revoke_overdue(&client, &metrics, shutdown.clone()).await;
+    info!(revoked = revoked.len(), "overdue access revoked before start");
+    // From now on, in every replica, a timer at each expiry: a second line
+    // behind the leader's binding controller, which may be frozen, cut off,
+    // syncing its caches or backing off after errors.
+    tokio::spawn(expiry::revoke_at_expiry(
+        client.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+
     health.set_not_ready_reason("waiting for the foureyes CRDs");
     tokio::select! {
         r = wait_for_crds(&client) => r?,
@@ -124,19 +145,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             instance: args.instance.clone(),
         },
     );
-    // Only the leader acts: from the start-up revocation on (crate::leader).
+    // Only the leader does the bookkeeping and runs the controllers (crate::leader).
     let identity = crate::leader::identity(args.instance.as_deref());
     let Some(leader) = crate::leader::acquire(&client, &args.leader, &identity, &health, shutdown.clone()).await?
     else {
         return Ok(());
     };
     metrics.set_leader(true);
-    health.set_not_ready_reason("revoking overdue access");
-    let revoked = tokio::select! {
-        revoked = revoke_overdue(&client, &publisher, &metrics) => revoked?,
+    health.set_not_ready_reason("starting the controllers");
+    tokio::select! {
+        _ = announce_overdue(&client, &publisher, &revoked) => {},
         reason = leader.lost() => return Err(lost_leadership(&health, reason)),
     };
-    info!(revoked, "overdue access revoked before start");
+    drop(revoked);
 
     // The trust anchors: checked before any decision, then every sweep interval.
     let anchors = Arc::new(std::sync::atomic::AtomicBool::new(true));

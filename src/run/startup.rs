@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use tracing::warn;
@@ -14,90 +13,100 @@ use crate::audit::events::Events;
 use crate::policy::transition::reason;
 use crate::rbac;
 use crate::telemetry::Metrics;
-use crate::wire::{BINDING_REF_ANNOTATION, EXPIRES_ANNOTATION, GRANT_SELECTOR};
+use crate::wire::BINDING_REF_ANNOTATION;
 
-/// Invariant 1: revokes every native binding foureyes made whose expiry has
-/// passed, straight from the API (no cache), before anything else runs.
-pub(super) async fn revoke_overdue(client: &Client, publisher: &Events, metrics: &Metrics) -> anyhow::Result<usize> {
-    let api: Api<NativeBinding> = Api::all(client.clone());
-    let now = Utc::now();
-    let mut revoked = 0;
-    let mut continue_token: Option<String> = None;
+/// Invariants 1 and 12: removes every native binding foureyes made whose
+/// expiry has passed, straight from the API (no cache), before anything else
+/// runs and before the leader Lease is sought: any replica does it. Retries
+/// until the API server answers the list (or `shutdown`); a delete that
+/// fails is left to the standby timers and the controllers.
+/// Returns what it removed, for the leader to announce
+/// ([`announce_overdue`]).
+pub(super) async fn revoke_overdue(
+    client: &Client,
+    metrics: &Metrics,
+    shutdown: impl std::future::Future<Output = ()> + Clone,
+) -> Vec<rbac::revoke::Removed> {
+    let mut pause = Duration::from_millis(200);
     loop {
-        let mut lp = ListParams::default().labels(GRANT_SELECTOR).limit(500);
-        if let Some(t) = &continue_token {
-            lp = lp.continue_token(t);
-        }
-        let page = api.list_metadata(&lp).await?;
-        for item in &page.items {
-            let expiry = item
-                .annotations()
-                .get(EXPIRES_ANNOTATION)
-                .and_then(|s| rbac::parse_expiry(s));
-            let overdue = match expiry {
-                Some(e) => e <= now,
-                // Without a readable expiry, nothing says the access is still due.
-                None => true,
-            };
-            if !overdue {
-                continue;
-            }
-            let ns = item.namespace().unwrap_or_default();
-            if rbac::apply::delete_native(client, &ns, &item.name_any(), item.metadata.uid.as_deref()).await? {
-                revoked += 1;
-                if let Some(e) = expiry {
-                    metrics.observe_revocation_lag((now - e).num_milliseconds().max(0) as f64 / 1000.0);
-                }
-                warn!(
-                    namespace = ns,
-                    name = item.name_any(),
-                    ?expiry,
-                    "revoked overdue access at start-up"
-                );
-                // An event on the owner only if the native binding carries the
-                // name the operator gives that owner's native bindings: a
-                // look-alike labelled by someone else names no one.
-                if let Some(owner) = item
-                    .annotations()
-                    .get(BINDING_REF_ANNOTATION)
-                    .and_then(|r| r.split_once('/'))
-                    .filter(|(ns, name)| {
-                        item.labels()
-                            .get(crate::wire::BINDING_UID_LABEL)
-                            .is_some_and(|uid| rbac::native_name(ns, name, uid) == item.name_any())
-                    })
-                    && owner_has_uid(
-                        client,
-                        owner.0,
-                        owner.1,
-                        item.labels().get(crate::wire::BINDING_UID_LABEL),
-                    )
-                    .await
-                {
-                    let reference = k8s_openapi::api::core::v1::ObjectReference {
-                        api_version: Some("foureyes.dev/v1alpha1".into()),
-                        kind: Some("RoleBinding".into()),
-                        namespace: Some(owner.0.into()),
-                        name: Some(owner.1.into()),
-                        uid: item.labels().get(crate::wire::BINDING_UID_LABEL).cloned(),
-                        ..Default::default()
-                    };
-                    let note = format!(
-                        "native binding {ns}/{} was past its expiry at start-up and was removed",
-                        item.name_any()
+        let now = Utc::now();
+        match rbac::revoke::remove_overdue(client, now).await {
+            Ok(outcome) => {
+                for r in &outcome.removed {
+                    if let Some(e) = r.expires_at {
+                        metrics.observe_revocation_lag((now - e).num_milliseconds().max(0) as f64 / 1000.0);
+                    }
+                    warn!(
+                        namespace = r.meta.namespace(),
+                        name = r.meta.name_any(),
+                        expiry = ?r.expires_at,
+                        "revoked overdue access at start-up"
                     );
-                    publisher
-                        .publish(&reference, true, reason::OVERDUE_REVOKED, "Revoke", note)
-                        .await;
                 }
+                for (r, err) in &outcome.failed {
+                    warn!(namespace = r.meta.namespace(), name = r.meta.name_any(), %err, "could not revoke overdue access at start-up; retried at its timer");
+                }
+                return outcome.removed;
             }
-        }
-        continue_token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if continue_token.is_none() {
-            break;
+            Err(err) => {
+                warn!(%err, ?pause, "cannot list native bindings to revoke overdue access; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.clone() => return vec![],
+                }
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
         }
     }
-    Ok(revoked)
+}
+
+/// The leader's part of the start-up revocation: a Warning event on the
+/// owner of each native binding this process removed. Only if the native
+/// binding carries the name the operator gives that owner's native bindings
+/// and the owner exists with the uid it names: a look-alike labelled by
+/// someone else names no one.
+pub(super) async fn announce_overdue(client: &Client, publisher: &Events, removed: &[rbac::revoke::Removed]) {
+    for r in removed {
+        let item = &r.meta;
+        let ns = item.namespace().unwrap_or_default();
+        let Some(owner) = item
+            .annotations()
+            .get(BINDING_REF_ANNOTATION)
+            .and_then(|r| r.split_once('/'))
+            .filter(|(ns, name)| {
+                item.labels()
+                    .get(crate::wire::BINDING_UID_LABEL)
+                    .is_some_and(|uid| rbac::native_name(ns, name, uid) == item.name_any())
+            })
+        else {
+            continue;
+        };
+        if !owner_has_uid(
+            client,
+            owner.0,
+            owner.1,
+            item.labels().get(crate::wire::BINDING_UID_LABEL),
+        )
+        .await
+        {
+            continue;
+        }
+        let reference = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("foureyes.dev/v1alpha1".into()),
+            kind: Some("RoleBinding".into()),
+            namespace: Some(owner.0.into()),
+            name: Some(owner.1.into()),
+            uid: item.labels().get(crate::wire::BINDING_UID_LABEL).cloned(),
+            ..Default::default()
+        };
+        let note = format!(
+            "native binding {ns}/{} was past its expiry at start-up and was removed",
+            item.name_any()
+        );
+        publisher
+            .publish(&reference, true, reason::OVERDUE_REVOKED, "Revoke", note)
+            .await;
+    }
 }
 
 /// Whether the foureyes binding `namespace/name` exists with `uid` (the uid

@@ -59,7 +59,7 @@ async fn sweep(ctx: &Context, owners_known: bool) -> Result<usize, reconcile::Er
         let owner = owner_of(&n).and_then(|r| ctx.bindings.get(&r));
         let uid = n.owner_uid.clone();
         let expiry = n.expires_at;
-        let is_overdue = expiry.is_none_or(|e| e <= now);
+        let is_overdue = crate::policy::sweep::overdue(expiry, now);
         let owner_uid = owner.as_ref().and_then(|b| b.uid());
         let facts = match &owner {
             None => OwnerFacts::Gone,
@@ -114,4 +114,66 @@ fn is_native_of(n: &NativeGrant, b: &RoleBinding) -> bool {
         return false;
     };
     n.owner_uid.as_deref() == Some(uid.as_str()) && n.name == rbac::native_name(&ns, &b.name_any(), &uid)
+}
+
+/// Arguments of `foureyes sweep`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SweepArgs {
+    /// Sweep once and exit (as the chart's CronJob does); without it, sweep
+    /// every `--interval` until SIGTERM.
+    #[arg(long)]
+    pub once: bool,
+    /// How often to sweep without `--once` (a Go duration).
+    #[arg(long, env = "FOUREYES_SWEEP_INTERVAL", default_value = "1m")]
+    pub interval: crate::api::GoDuration,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "FOUREYES_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+/// `foureyes sweep`: the second, independent path that removes overdue
+/// access (DESIGN §5), for when the operator Deployment is broken. It needs
+/// only `list` and `delete` on RoleBindings, and an admission policy lets
+/// its identity delete only native bindings foureyes made for a grant. It
+/// removes exactly what the start-up revocation removes (the same code), and
+/// records nothing: the operator, once back, records each expiry once,
+/// saying that the access had already been removed.
+pub async fn sweep_command(args: SweepArgs) -> anyhow::Result<()> {
+    super::startup::init_tracing(&args.log_format);
+    let client = kube::Client::try_default().await?;
+    loop {
+        let outcome = rbac::revoke::remove_overdue(&client, Utc::now()).await;
+        let failed = match &outcome {
+            Ok(o) => {
+                for r in &o.removed {
+                    warn!(
+                        namespace = r.meta.namespace(),
+                        name = r.meta.name_any(),
+                        expiry = ?r.expires_at,
+                        "sweep removed overdue native binding"
+                    );
+                }
+                for (r, err) in &o.failed {
+                    warn!(namespace = r.meta.namespace(), name = r.meta.name_any(), %err, "sweep could not remove overdue native binding");
+                }
+                tracing::info!(removed = o.removed.len(), failed = o.failed.len(), "sweep done");
+                o.failed.len()
+            }
+            Err(err) => {
+                warn!(%err, "sweep could not list native bindings");
+                if args.once {
+                    anyhow::bail!("listing native bindings: {err}");
+                }
+                0
+            }
+        };
+        if args.once {
+            anyhow::ensure!(failed == 0, "{failed} overdue native bindings could not be removed");
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(args.interval.get()) => {}
+            _ = super::startup::shutdown_signal() => return Ok(()),
+        }
+    }
 }

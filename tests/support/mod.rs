@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod controlplane;
+pub mod faults;
 pub mod world;
 
 pub use controlplane::{ControlPlane, repo};
@@ -553,6 +554,18 @@ impl Operator {
 
     /// Like [`Operator::start_with`], with the configuration file `config`.
     pub fn start_configured(name: &str, config_text: &str, args: &[&str], ready_when: Option<&str>) -> Self {
+        Self::start_via(name, &plane().kubeconfig("operator"), config_text, args, ready_when)
+    }
+
+    /// Like [`Operator::start_configured`], reaching the API server with
+    /// `kubeconfig` (the operator's identity through a proxy, say).
+    pub fn start_via(
+        name: &str,
+        kubeconfig: &std::path::Path,
+        config_text: &str,
+        args: &[&str],
+        ready_when: Option<&str>,
+    ) -> Self {
         let plane = plane();
         let config = plane.dir.join(format!("operator-config-{name}.yaml"));
         std::fs::write(&config, config_text).unwrap();
@@ -576,7 +589,7 @@ wait $op
             .env("FOUREYES_CONFIG_FILE", &config)
             .env("FOUREYES_LOG", &log)
             .env("FOUREYES_PARENT", std::process::id().to_string())
-            .env("KUBECONFIG", plane.kubeconfig("operator"))
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,foureyes=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -593,9 +606,43 @@ wait $op
     /// Kills the operator process at once (SIGKILL: no graceful shutdown, the
     /// leader Lease is not released).
     pub fn kill(&self) {
+        self.signal("KILL");
+    }
+
+    /// Freezes the operator process (SIGSTOP): it holds its connections and
+    /// its Lease, and does nothing.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Resumes a frozen operator process (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    /// Whether the operator process still runs.
+    pub fn running(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+            .unwrap_or(false)
+    }
+
+    /// Sends a signal to the operator process itself.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.pid();
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{sig} {pid}");
+    }
+
+    /// The operator process's id.
+    pub fn pid(&self) -> u32 {
         let pid_file = self.log.with_extension("log.pid");
         let deadline = Instant::now() + Duration::from_secs(10);
-        let pid = loop {
+        loop {
             if let Some(pid) = std::fs::read_to_string(&pid_file)
                 .ok()
                 .and_then(|p| p.trim().parse::<u32>().ok())
@@ -604,9 +651,7 @@ wait $op
             }
             assert!(Instant::now() < deadline, "no pid file {}", pid_file.display());
             std::thread::sleep(Duration::from_millis(50));
-        };
-        let status = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -KILL {pid}");
+        }
     }
 
     /// The operator's log so far.
@@ -633,6 +678,13 @@ wait $op
     }
 
     fn terminate(&mut self) {
+        // A frozen operator cannot handle SIGTERM.
+        if let Some(pid) = std::fs::read_to_string(self.log.with_extension("log.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        {
+            let _ = Command::new("kill").arg("-CONT").arg(pid.to_string()).status();
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())

@@ -87,6 +87,7 @@ fn every_kind() -> Vec<Transition> {
             Kind::Expired {
                 until,
                 was_active: true,
+                already_removed: false,
             },
             Actor::Operator,
         ),
@@ -391,6 +392,35 @@ fn each_binding_transition_has_its_actor_and_key() {
         ("Expired", "foureyes")
     );
     assert!(expired.details.contains("access removed"));
+    assert!(!expired.details.contains("removed before the operator acted"));
+
+    // Removed by a standby, the start-up revocation or the sweep: the same
+    // one entry (same key), saying so.
+    let mut ts = binding::transitions(
+        &b.spec,
+        b.metadata.annotations.as_ref(),
+        Some(&active),
+        &decision(BindingPhase::Expired),
+    );
+    for t in &mut ts {
+        if let Kind::Expired { already_removed, .. } = &mut t.kind {
+            *already_removed = true;
+        }
+    }
+    let before = entries(&ts, &object_of(&b));
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].key, expired.key);
+    assert!(
+        before[0].details.contains("removed before the operator acted"),
+        "{}",
+        before[0].details
+    );
+    assert!(
+        event(&ts[0])
+            .unwrap()
+            .note
+            .contains("removed before the operator acted")
+    );
 
     let revoked = binding_entries(&b, &decision(BindingPhase::Revoked), Some(&active)).remove(0);
     assert_eq!((revoked.action.as_str(), revoked.actor.as_str()), ("Revoked", "bob"));
