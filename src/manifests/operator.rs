@@ -491,6 +491,8 @@ mod tests {
                 "ClusterRole",
                 "ClusterRoleBinding",
                 "ClusterRole",
+                "ClusterRoleBinding",
+                "ClusterRole",
                 "ClusterRoleBinding"
             ]
         );
