@@ -749,8 +749,10 @@ async fn sigkill_at_random_points_during_a_storm() {
         op = start(&format!("storm-{}", round + 1), &lease, None);
     }
     let namespaces = [env.ns.as_str(), tenant.as_str()];
-    all_in_phase(&env, &running, BindingPhase::Active, Duration::from_secs(90)).await;
-    all_in_phase(&env, &ended, BindingPhase::Expired, Duration::from_secs(90)).await;
+    // Liveness, not a bound of the design: generous, for a loaded machine
+    // (the bound on access past expiry is the next check).
+    all_in_phase(&env, &running, BindingPhase::Active, Duration::from_secs(180)).await;
+    all_in_phase(&env, &ended, BindingPhase::Expired, Duration::from_secs(180)).await;
     let late = overdue_in(&namespaces, Duration::from_secs(2)).await;
     assert!(late.is_empty(), "{late:?}");
     check_mixed(&env, &tenant, &ended, &running, &op).await;
