@@ -22,8 +22,16 @@ pub const TRUST_ANCHOR_LABEL: &str = "foureyes.dev/trust-anchor";
 pub const LEASE_POLICY: &str = "foureyes-lease";
 /// The default leader Lease, `<namespace>/<name>`.
 pub const DEFAULT_LEADER_LEASE: &str = "foureyes-system/foureyes";
-/// The policy that records who created each RoleBinding in a tenant namespace.
+/// The policy that records who created each RoleBinding and ServiceAccount
+/// token Secret in a tenant namespace.
 pub const TENANT_STAMP_POLICY: &str = "foureyes-tenant-stamp";
+/// The policy that bounds the lifetime of tokens minted through the
+/// TokenRequest API in a tenant namespace.
+pub const TOKEN_LIFETIME_POLICY: &str = "foureyes-token-lifetime";
+/// The type of a Secret that holds a ServiceAccount token for as long as it exists.
+pub const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+/// The field selector of those Secrets.
+pub const TOKEN_SECRET_SELECTOR: &str = "type=kubernetes.io/service-account-token";
 /// The policy that records who last changed a workspace's or project's spec.
 pub const CHANGES_POLICY: &str = "foureyes-changes";
 /// Annotation on a workspace or project: the user who last changed its spec,
@@ -129,6 +137,10 @@ pub const OPERATOR_ROLE: &str = "foureyes-operator";
 /// its ClusterRole and ClusterRoleBinding, and of the admission policy that
 /// lets it delete only native bindings foureyes made for a grant.
 pub const SWEEP: &str = "foureyes-sweep";
+/// The ClusterRole that lets the operator list and delete Secrets, bound
+/// (by a RoleBinding of the same name) only in the tenant namespaces its
+/// projects hold, and the name of that RoleBinding.
+pub const TOKEN_FINDER_ROLE: &str = "foureyes-token-finder";
 /// The name of the operator's Role and RoleBinding for its leader Lease.
 pub const LEASE_ROLE: &str = "foureyes-leader-election";
 /// The default ClusterRole of the project role `reader`.

@@ -207,9 +207,9 @@ config:
     assert_eq!(binding["spec"]["paramRef"]["namespace"], ns.as_str());
     assert_eq!(binding["spec"]["paramRef"]["name"], "foureyes-admission");
 
-    // Without allowed ClusterRoles there is no `bind` rule on ClusterRoles
-    // (one without names would allow binding any ClusterRole); the one on the
-    // workspace Roles stays.
+    // Without allowed ClusterRoles there is no `bind` rule on them (one
+    // without names would allow binding any ClusterRole); the ones on the
+    // workspace Roles and on the token finder stay.
     // (Helm merges maps with the defaults: a role is removed by setting it to null.)
     let rendered = template(
         &ns,
@@ -226,9 +226,11 @@ config:
         .iter()
         .filter(|r| r["verbs"].as_array().unwrap().iter().any(|v| v == "bind"))
         .collect();
-    assert_eq!(binds.len(), 1, "{rendered}");
+    assert_eq!(binds.len(), 2, "{rendered}");
     assert_eq!(binds[0]["resources"][0], "roles");
     assert_eq!(binds[0]["resourceNames"].as_array().unwrap().len(), 3);
+    assert_eq!(binds[1]["resources"][0], "clusterroles");
+    assert_eq!(binds[1]["resourceNames"], serde_json::json!(["foureyes-token-finder"]));
 }
 
 #[test]
@@ -281,6 +283,7 @@ fn install_adopts_existing_objects_and_upgrades_crds_first() {
         "clusterrolebinding/foureyes-lockout-writer",
         "clusterrole/foureyes-sweep",
         "clusterrolebinding/foureyes-sweep",
+        "clusterrole/foureyes-token-finder",
         "clusterrole/foureyes-view",
         "clusterrole/foureyes-edit",
         "clusterrole/foureyes-admin",

@@ -39,6 +39,7 @@ async fn every_admission_policy_is_installed() {
         "foureyes-votes",
         "foureyes-changes",
         "foureyes-tenant-stamp",
+        "foureyes-token-lifetime",
         "foureyes-history",
         "foureyes-history-names",
         "foureyes-status",

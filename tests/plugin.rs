@@ -622,3 +622,174 @@ async fn history_lists_and_verifies_a_chain() {
     assert_eq!(code, 0, "the entries are still listed");
     assert!(err.contains("warning: chain project-app is broken"), "{err}");
 }
+
+/// DESIGN §7, procedure 6, through the plugin: a partner locks a user out
+/// of grants in two workspaces in one command, which returns only once
+/// every revocation is done and prints what was revoked and the native RBAC
+/// outside foureyes that still names the user; `lockout list` shows the
+/// lockout; `unlock` lifts it and restores nothing; a non-partner's lockout
+/// is refused with the API server's message. The user is one of this test's
+/// own: a lockout is cluster-wide and the other tests here run in parallel.
+#[tokio::test]
+async fn a_partner_locks_a_user_out_lists_and_lifts_the_lockout() {
+    use foureyes::api::Lockout;
+    use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
+    use support::world::grant;
+
+    let one = TestEnv::new("plug-lock-one").await;
+    let two = TestEnv::new("plug-lock-two").await;
+    let tenant_one = setup(&one, 1, 2).await;
+    let tenant_two = setup(&two, 1, 2).await;
+    let user = format!("frank-{}", std::process::id());
+    let frank = || json!({"kind": "User", "name": user});
+    grant(
+        &one,
+        "partner",
+        "frank-reader",
+        frank(),
+        json!({"project": "app", "projectRole": "reader"}),
+        "1h",
+    )
+    .await;
+    grant(
+        &one,
+        "partner",
+        "frank-member",
+        frank(),
+        json!({"workspaceRole": "member"}),
+        "1h",
+    )
+    .await;
+    grant(
+        &two,
+        "partner",
+        "frank-reader",
+        frank(),
+        json!({"project": "app", "projectRole": "reader"}),
+        "1h",
+    )
+    .await;
+    for (env, name) in [(&one, "frank-reader"), (&one, "frank-member"), (&two, "frank-reader")] {
+        wait_phase(env, name, BindingPhase::Active).await;
+    }
+    assert!(can(&user, "list", "pods", &tenant_one).await);
+    assert!(can(&user, "list", "pods", &tenant_two).await);
+    // Access made by hand, outside foureyes.
+    let by_hand = "frank-by-hand";
+    Api::<NativeBinding>::namespaced(support::client("admin").await, &tenant_two)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": { "name": by_hand, "namespace": tenant_two },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit" },
+                "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user }],
+            }))
+            .unwrap(),
+        )
+        .await
+        .expect("a hand-made RoleBinding");
+
+    // A manager is no partner: the API server refuses, and the plugin says so.
+    let (code, out, err) = access("alice", &["lockout", &user, "--reason", "INC-7 laptop stolen"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("locking out user ")
+            && err.contains("the API server refused it")
+            && err.contains("User \"alice\" cannot create resource \"lockouts\""),
+        "{err}"
+    );
+    let lockouts = Api::<Lockout>::all(support::client("admin").await);
+    let of_user = || async {
+        lockouts
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|l| l.spec.subject.name == user)
+            .collect::<Vec<_>>()
+    };
+    assert!(of_user().await.is_empty(), "nothing was created");
+
+    // The partner locks frank out; the command returns once it is enforced.
+    let (code, out, _) = access(
+        "partner",
+        &["lockout", &user, "--reason", "INC-7 laptop stolen", "--for", "24h"],
+    );
+    assert_eq!(code, 0, "{out}");
+    // Done when it returns: nothing left to wait for.
+    for (env, name) in [(&one, "frank-reader"), (&one, "frank-member"), (&two, "frank-reader")] {
+        let b = env.api::<RoleBinding>("admin").await.get(name).await.unwrap();
+        assert_eq!(b.status.unwrap().phase, Some(BindingPhase::Revoked), "{name}");
+    }
+    assert!(!can(&user, "list", "pods", &tenant_one).await);
+    assert!(!can(&user, "list", "configmaps", &one.ns).await);
+    let locked = of_user().await;
+    assert_eq!(locked.len(), 1);
+    let name = locked[0].metadata.name.clone().unwrap();
+    assert!(
+        out.starts_with(&format!("user {user} locked out by partner (Lockout {name}), until ")),
+        "{out}"
+    );
+    assert!(out.contains(": INC-7 laptop stolen\n"), "{out}");
+    assert!(
+        out.contains("revoked: 3 foureyes binding(s) in 2 workspace(s); 0 pending request(s) ended; 0 still in effect"),
+        "{out}"
+    );
+    for (ns, binding) in [
+        (&one.ns, "frank-reader"),
+        (&one.ns, "frank-member"),
+        (&two.ns, "frank-reader"),
+    ] {
+        assert!(
+            out.lines().any(|l| l.contains(ns.as_str()) && l.contains(binding)),
+            "{ns}/{binding} in {out}"
+        );
+    }
+    let outside = out
+        .split("access outside foureyes that still names them")
+        .nth(1)
+        .expect("an outside-access section");
+    assert!(
+        outside.lines().any(|l| l.contains("RoleBinding")
+            && l.contains(&tenant_two)
+            && l.contains(by_hand)
+            && l.contains("ClusterRole/edit")),
+        "{outside}"
+    );
+    // Outside access is reported, never touched.
+    assert!(
+        can(&user, "list", "pods", &tenant_two).await,
+        "the hand-made binding still grants"
+    );
+
+    // `lockout list` shows it.
+    let (code, out, _) = access("partner", &["lockout", "list"]);
+    assert_eq!(code, 0, "{out}");
+    let row = out.lines().find(|l| l.starts_with(&name)).expect("the lockout listed");
+    assert!(
+        row.contains(&format!("user {user}"))
+            && row.contains("Active")
+            && row.contains("partner")
+            && row.contains("INC-7"),
+        "{row}"
+    );
+
+    // `unlock` lifts it, once the operator has let it go; nothing comes back.
+    let (code, out, _) = access("partner", &["unlock", &user, "--reason", "INC-7 closed"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("lifted 1 lockout(s) of user {user}: {name}")),
+        "{out}"
+    );
+    assert!(of_user().await.is_empty(), "gone when unlock returns");
+    let (_, out, _) = access("partner", &["lockout", "list"]);
+    assert!(!out.contains(&name), "{out}");
+    let b = one.api::<RoleBinding>("admin").await.get("frank-reader").await.unwrap();
+    assert_eq!(b.status.unwrap().phase, Some(BindingPhase::Revoked), "restores nothing");
+    assert!(!can(&user, "list", "pods", &tenant_one).await);
+    let (code, _, err) = access("partner", &["unlock", &user, "--reason", "again"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("no lockout of user {user}")), "{err}");
+}

@@ -80,8 +80,9 @@ pub struct WorkspaceSpec {
     pub restrict_partner_self_assignment: bool,
 
     /// What the operator does, when a project role ends, with the
-    /// RoleBindings its holder created in the project's tenant namespaces
-    /// while they held it (access they could keep past the end): `Report`
+    /// RoleBindings and ServiceAccount token Secrets its holder created in
+    /// the project's tenant namespaces while they held it (access they could
+    /// keep past the end): `Report`
     /// (a Warning event `PersistenceFound` and a history entry) or `Revoke`
     /// (delete them, and report that). Defaults to `Report`.
     #[serde(default)]

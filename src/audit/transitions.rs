@@ -15,7 +15,7 @@ use kube::ResourceExt;
 
 use super::history::{Chain, EntryObject, NewEntry, OPERATOR_ACTOR, UNKNOWN_ACTOR, action};
 use crate::api::{IgnoreReason, Lockout, Project, RoleBinding, RoleRequest, Workspace};
-use crate::policy::transition::{Actor, Kind, Transition};
+use crate::policy::transition::{Actor, Kind, Persisted, Transition};
 use crate::rbac::format_expiry;
 
 /// What the history and the events say of an expiry whose native RBAC was
@@ -42,6 +42,11 @@ pub fn actor_name(actor: &Actor) -> &str {
         Actor::Operator => OPERATOR_ACTOR,
         Actor::Unknown => UNKNOWN_ACTOR,
     }
+}
+
+/// `RoleBinding shop/keep, token Secret shop/ci-token`.
+fn listed(found: &[Persisted]) -> String {
+    found.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn suffix(label: &str, who: &Option<String>) -> String {
@@ -126,12 +131,12 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
             ..
         } => ("Delete", why.clone()),
         Kind::Removed { .. } => return None,
-        Kind::PersistenceFound { names, removed } => (
+        Kind::PersistenceFound { found, removed } => (
             "Revoke",
             format!(
-                "{subject} created RoleBindings during the grant ({}): {}",
+                "{subject} created objects that carry access during the grant ({}): {}",
                 if *removed { "deleted" } else { "still in place" },
-                names.join(", ")
+                listed(found)
             ),
         ),
         Kind::WorkspaceDeleted { namespace, revoked } => (
@@ -297,12 +302,12 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
             None,
             format!("{why}; last phase {last_phase}; native RBAC removed"),
         ),
-        Kind::PersistenceFound { names, removed } => (
+        Kind::PersistenceFound { found, removed } => (
             action::PERSISTENCE_FOUND,
             None,
             format!(
                 "created by the holder during the grant: {}; {}",
-                names.join(", "),
+                listed(found),
                 if *removed {
                     "deleted (persistence: Revoke)"
                 } else {

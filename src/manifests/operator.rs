@@ -13,6 +13,7 @@
 
 use crate::wire::{
     AUDITOR_ROLE, LEASE_ROLE, LOCKOUT_VERB, LOCKOUT_WRITER_ROLE, MANAGER_ROLE, MEMBER_ROLE, OPERATOR_ROLE, SWEEP,
+    TOKEN_FINDER_ROLE,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::ObjectMeta;
@@ -89,6 +90,9 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
         // Leader election is a namespaced Role: see `operator_lease_role`.
         // Binding the workspace Roles it writes (see the module's comment).
         bind_rule("roles", WORKSPACE_ROLES.iter().map(|r| (*r).to_owned()).collect()),
+        // Binding the token finder in the tenant namespaces its projects
+        // hold: its only access to Secrets (see `token_finder_cluster_role`).
+        bind_rule("clusterroles", vec![TOKEN_FINDER_ROLE.to_owned()]),
     ];
     let allowed: Vec<String> = config.allowed().into_iter().collect();
     if !allowed.is_empty() {
@@ -245,6 +249,26 @@ pub fn lockout_writer_cluster_role_binding(config: &Config) -> ClusterRoleBindin
     }
 }
 
+/// DESIGN §2, invariant 10: what the operator needs to find and remove the
+/// ServiceAccount token Secrets a grantee made during a grant: `list` (it
+/// asks for metadata only, of the type `kubernetes.io/service-account-token`)
+/// and `delete` on Secrets. It holds this ClusterRole nowhere by itself: it
+/// binds it (with `bind` on this name, no `escalate`) by a RoleBinding in
+/// each tenant namespace its projects hold, and removes that binding when a
+/// project lets the namespace go, so that it reads no Secret of any other
+/// namespace.
+pub fn token_finder_cluster_role() -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(TOKEN_FINDER_ROLE.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        rules: Some(vec![rule(&[""], &["secrets"], &["list", "delete"])]),
+        ..Default::default()
+    }
+}
+
 /// The operator's Role in the Lease's namespace: create a Lease (creation
 /// cannot be limited by name), and read and renew only the one named
 /// `lease_name` (the lease manager writes by patch).
@@ -336,8 +360,9 @@ pub fn sweep_cluster_role_binding(namespace: &str) -> ClusterRoleBinding {
 
 /// Everything `foureyes rbac` prints, as objects with `apiVersion` and
 /// `kind`: the ClusterRole, its binding, the lease Role and its binding, the
-/// auditors' ClusterRole and its binding, and the sweep's ClusterRole and
-/// its binding.
+/// auditors' ClusterRole and its binding, the lockout writers' ClusterRole
+/// and its binding, the sweep's ClusterRole and its binding, and the token
+/// finder's ClusterRole (bound by the operator itself, per tenant namespace).
 pub fn operator_rbac(
     config: &Config,
     namespace: &str,
@@ -364,6 +389,7 @@ pub fn operator_rbac(
         typed(lockout_writer_cluster_role_binding(config), "ClusterRoleBinding"),
         typed(sweep_cluster_role(), "ClusterRole"),
         typed(sweep_cluster_role_binding(namespace), "ClusterRoleBinding"),
+        typed(token_finder_cluster_role(), "ClusterRole"),
     ]
 }
 
@@ -390,6 +416,7 @@ mod tests {
                 assert_eq!(r.verbs, vec!["bind".to_owned()], "bind stands alone: {r:?}");
                 let names = r.resource_names.clone().expect("bind only by name");
                 match r.resources.as_deref() {
+                    Some([one]) if one == "clusterroles" && names == [TOKEN_FINDER_ROLE] => {}
                     Some([one]) if one == "clusterroles" => {
                         assert_eq!(names, vec!["edit".to_owned(), "view".to_owned()])
                     }
@@ -405,7 +432,14 @@ mod tests {
                 }
             }
         }
-        assert_eq!(rules.iter().filter(|r| r.verbs.iter().any(|v| v == "bind")).count(), 2);
+        assert_eq!(rules.iter().filter(|r| r.verbs.iter().any(|v| v == "bind")).count(), 3);
+        // No Secrets of its own: only through the token finder, per tenant namespace.
+        assert!(
+            !rules
+                .iter()
+                .any(|r| r.resources.iter().flatten().any(|x| x == "secrets")),
+            "secrets only through the token finder"
+        );
         // ClusterRoleBindings are read (what a locked-out subject holds
         // outside foureyes), never written.
         for r in rules
@@ -423,14 +457,22 @@ mod tests {
     }
 
     #[test]
-    fn by_default_bind_reaches_the_foureyes_project_roles_only() {
+    fn by_default_bind_reaches_the_foureyes_project_roles_and_the_token_finder_only() {
         let rules = operator_cluster_role(&Config::default()).rules.unwrap();
         let names: Vec<_> = rules
             .iter()
             .filter(|r| r.verbs == ["bind"] && r.resources.as_deref() == Some(&["clusterroles".to_owned()][..]))
             .flat_map(|r| r.resource_names.clone().unwrap())
             .collect();
-        assert_eq!(names, ["foureyes-admin", "foureyes-edit", "foureyes-view"]);
+        assert_eq!(
+            names,
+            [
+                "foureyes-token-finder",
+                "foureyes-admin",
+                "foureyes-edit",
+                "foureyes-view"
+            ]
+        );
     }
 
     #[test]
@@ -493,9 +535,19 @@ mod tests {
                 "ClusterRole",
                 "ClusterRoleBinding",
                 "ClusterRole",
-                "ClusterRoleBinding"
+                "ClusterRoleBinding",
+                "ClusterRole"
             ]
         );
+    }
+
+    #[test]
+    fn the_token_finder_lists_and_deletes_secrets_and_nothing_else() {
+        let rules = token_finder_cluster_role().rules.unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].api_groups.as_deref(), Some(&["".to_owned()][..]));
+        assert_eq!(rules[0].resources.as_deref(), Some(&["secrets".to_owned()][..]));
+        assert_eq!(rules[0].verbs, ["list", "delete"]);
     }
 
     #[test]

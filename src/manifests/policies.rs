@@ -5,7 +5,8 @@ use crate::wire::{
     BINDING_UID_LABEL, CHANGES_POLICY, CREATED_BY_ANNOTATION, CREATED_BY_GROUPS_ANNOTATION, CREATOR_POLICY,
     HISTORY_NAMES_POLICY, HISTORY_POLICY, IDENTITY_POLICY, LEASE_POLICY, LIFTED_BY_ANNOTATION, LOCKOUT_EXPIRED_LABEL,
     LOCKOUT_POLICY, LOCKOUT_VERB, LOCKOUT_WRITERS_POLICY, MANAGED_BY, MANAGED_BY_LABEL, PARAMS_NAME, PARAMS_NAMESPACE,
-    PARAMS_POLICY, STATUS_POLICY, SWEEP, TENANT_STAMP_POLICY, TRUST_ANCHOR_LABEL, VOTES_POLICY,
+    PARAMS_POLICY, PROJECT_UID_LABEL, STATUS_POLICY, SWEEP, TENANT_STAMP_POLICY, TOKEN_LIFETIME_POLICY,
+    TOKEN_SECRET_TYPE, TRUST_ANCHOR_LABEL, VOTES_POLICY,
 };
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding, ValidatingAdmissionPolicy,
@@ -53,6 +54,7 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
     let (votes, votes_binding) = votes_policy();
     let (changes, changes_binding) = changes_policy();
     let (tenant, tenant_binding) = tenant_stamp_policy();
+    let (tokens, tokens_binding) = token_lifetime_policy_in(params_namespace);
     let (history, history_binding) = history_policy_in(params_namespace);
     let (names, names_binding) = history_names_policy();
     let (status, status_binding) = status_policy_in(params_namespace);
@@ -74,6 +76,8 @@ pub fn admission_policies(params_namespace: &str) -> Vec<serde_json::Value> {
         json!(changes_binding),
         json!(tenant),
         json!(tenant_binding),
+        json!(tokens),
+        json!(tokens_binding),
         json!(history),
         json!(history_binding),
         json!(names),
@@ -761,12 +765,14 @@ pub fn changes_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBind
     )
 }
 
-/// DESIGN §2, invariant 10: who created each RoleBinding in a project's
-/// tenant namespace (a namespace carrying `foureyes.dev/project-uid`), with
-/// their groups, so that at the end of a grant the operator can tell what
-/// its holder made for themselves. The same annotations as the creator
-/// stamp; any value a client sends is overwritten, on creation and on every
-/// update.
+/// DESIGN §2, invariant 10: who created each RoleBinding and each
+/// ServiceAccount token Secret (type `kubernetes.io/service-account-token`)
+/// in a project's tenant namespace (a namespace carrying
+/// `foureyes.dev/project-uid`), with their groups, so that at the end of a
+/// grant the operator can tell what its holder made for themselves. The
+/// same annotations as the creator stamp; any value a client sends is
+/// overwritten, on creation and on every update. Other Secrets are not
+/// touched (a match condition).
 pub fn tenant_stamp_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding) {
     // On creation the caller; on an update the stamp as it was (a client
     // cannot rewrite it), or the caller where there was none.
@@ -780,7 +786,10 @@ pub fn tenant_stamp_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolic
         &["CREATE", "UPDATE"],
         &["rolebindings"],
         None,
-        None,
+        Some(json!([{
+            "name": "rolebindings-and-token-secrets",
+            "expression": format!("request.resource.resource != 'secrets' || (has(object.type) && object.type == '{TOKEN_SECRET_TYPE}')"),
+        }])),
         &format!(
             "Object{{metadata: Object.metadata{{annotations: {{'foureyes.dev/created-by': {}, 'foureyes.dev/created-by-groups': {}}}}}}}",
             keep(CREATED_BY_ANNOTATION, "request.userInfo.username"),
@@ -788,12 +797,89 @@ pub fn tenant_stamp_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolic
         ),
     );
     let mut spec = serde_json::to_value(&policy.spec).expect("policy spec");
-    spec["matchConstraints"]["resourceRules"][0]["apiGroups"] = json!(["rbac.authorization.k8s.io"]);
-    spec["matchConstraints"]["resourceRules"][0]["apiVersions"] = json!(["v1"]);
+    spec["matchConstraints"]["resourceRules"] = json!([
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["rolebindings"],
+        },
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["secrets"],
+        },
+    ]);
     spec["matchConstraints"]["namespaceSelector"] = json!({
-        "matchExpressions": [{ "key": crate::wire::PROJECT_UID_LABEL, "operator": "Exists" }],
+        "matchExpressions": [{ "key": PROJECT_UID_LABEL, "operator": "Exists" }],
     });
     policy.spec = serde_json::from_value(spec).expect("policy spec");
+    (policy, binding)
+}
+
+/// The longest token the TokenRequest API mints in a tenant namespace for
+/// anyone but the cluster's own components, partners and trusted asserters:
+/// ten minutes, the shortest the API server allows.
+pub const MAX_TOKEN_SECONDS: i64 = 600;
+
+/// DESIGN §2, invariant 10: a token minted through the TokenRequest API
+/// (`serviceaccounts/token`) is stored nowhere, so the operator cannot find
+/// it at a grant's end; it is bounded when it is minted instead. In a
+/// project's tenant namespace (one carrying `foureyes.dev/project-uid`), a
+/// TokenRequest whose `spec.expirationSeconds` is absent or above
+/// [`MAX_TOKEN_SECONDS`] is refused, unless the caller is a node (a kubelet
+/// minting its pods' tokens, `system:node:...`), a ServiceAccount of
+/// `kube-system` (the cluster's controllers), a partner (who holds the verb
+/// `lock` on `lockouts`, as for `foureyes-lockout-writers`), or in a
+/// trusted-asserter group. A grantee's token thus outlives the grant by ten
+/// minutes at most.
+///
+/// Without its parameters it allows, like `foureyes-lease`: it sees the
+/// kubelets' requests for every pod of the tenant namespaces, which a
+/// missing ConfigMap must never stop (the other policies then refuse every
+/// foureyes write, which shows).
+pub fn token_lifetime_policy_in(
+    params_namespace: &str,
+) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let policy = validating_policy(
+        TOKEN_LIFETIME_POLICY,
+        json!({
+        "failurePolicy": "Fail",
+        "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
+        "matchConstraints": {
+            "resourceRules": [{
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE"],
+                "resources": ["serviceaccounts/token"],
+            }],
+            "namespaceSelector": {
+                "matchExpressions": [{ "key": PROJECT_UID_LABEL, "operator": "Exists" }],
+            },
+        },
+        "variables": [
+            { "name": "trustedGroups", "expression": list_param_expression("trustedAsserterGroups") },
+            { "name": "caller", "expression": "request.userInfo.username" },
+            { "name": "groups", "expression": "has(request.userInfo.groups) ? request.userInfo.groups : []" },
+            { "name": "exempt", "expression": format!(
+                "variables.caller.startsWith('system:node:') || 'system:serviceaccounts:kube-system' in variables.groups || variables.groups.exists(g, g in variables.trustedGroups) || authorizer.group('foureyes.dev').resource('lockouts').check('{LOCKOUT_VERB}').allowed()"
+            ) },
+            { "name": "seconds", "expression": "has(object.spec.expirationSeconds) ? object.spec.expirationSeconds : 0" },
+        ],
+        "validations": [{
+            "expression": format!("variables.exempt || (variables.seconds > 0 && variables.seconds <= {MAX_TOKEN_SECONDS})"),
+            "messageExpression": format!(
+                "'tokens for ServiceAccounts in the tenant namespaces of a foureyes project last at most {MAX_TOKEN_SECONDS} seconds (spec.expirationSeconds; kubectl create token --duration=10m), so that none outlives the grant that minted it; ' + variables.caller + ' asked for ' + (variables.seconds > 0 ? string(variables.seconds) + ' seconds' : 'no expiry') + '. Give workloads their tokens through projected volumes (the kubelet mints them), or ask a partner'"
+            ),
+            "reason": "Forbidden",
+        }],
+        }),
+    );
+    let mut binding = deny_binding(TOKEN_LIFETIME_POLICY, Some(params_namespace));
+    if let Some(p) = binding.spec.param_ref.as_mut() {
+        p.parameter_not_found_action = Some("Allow".into());
+    }
     (policy, binding)
 }
 

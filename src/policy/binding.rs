@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use super::role::{Role, RoleError, RoleTarget, resolve_cluster_role};
-use super::transition::{Actor, Kind, Transition, user};
+use super::transition::{Actor, Kind, Persisted, Transition, user};
 use crate::api::conditions::{Condition, ConditionStatus, READY, find_condition, set_condition};
 use crate::api::{ApprovalPolicy, BindingPhase, RoleBindingSpec, RoleBindingStatus, SubjectKind, WorkspaceRole};
 use crate::config::Config;
@@ -797,10 +797,10 @@ pub fn removed(
     )
 }
 
-/// When a project role ended, its holder had created the RoleBindings
-/// `names` during the grant; `removed` when the operator deleted them.
-pub fn persistence_found(spec: &RoleBindingSpec, names: Vec<String>, removed: bool) -> Transition {
-    about(spec, Kind::PersistenceFound { names, removed }, Actor::Operator)
+/// When a project role ended, its holder had created `found` during the
+/// grant; `removed` when the operator deleted them.
+pub fn persistence_found(spec: &RoleBindingSpec, found: Vec<Persisted>, removed: bool) -> Transition {
+    about(spec, Kind::PersistenceFound { found, removed }, Actor::Operator)
 }
 
 /// The status that goes with a decision, starting from the previous one so

@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod lockout;
 pub mod managers;
 pub mod namespaces;
+pub mod persistence;
 pub mod quorum;
 pub mod role;
 pub mod sweep;

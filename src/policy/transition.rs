@@ -45,8 +45,9 @@ pub mod reason {
     /// Native RBAC of an active grant was edited or deleted by someone else
     /// and was put back (Warning).
     pub const DRIFT_CORRECTED: &str = "DriftCorrected";
-    /// When a project role ended, its holder had created RoleBindings in the
-    /// tenant namespaces during the grant; they are still in place (Warning).
+    /// When a project role ended, its holder had created RoleBindings or
+    /// ServiceAccount token Secrets in the tenant namespaces during the
+    /// grant; they are still in place (Warning).
     pub const PERSISTENCE_FOUND: &str = "PersistenceFound";
     /// Likewise, and the workspace's `persistence: Revoke` deleted them (Warning).
     pub const PERSISTENCE_REMOVED: &str = "PersistenceRemoved";
@@ -117,6 +118,44 @@ pub mod reason {
         "OriginRequestNotApproved",
         "InvalidSpec",
     ];
+}
+
+/// The kinds of object a grantee can create in a tenant namespace that
+/// carry access after the grant ends, and that the operator looks for then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PersistedKind {
+    /// A native RoleBinding.
+    RoleBinding,
+    /// A Secret of type `kubernetes.io/service-account-token`: a token that
+    /// lasts as long as the Secret.
+    TokenSecret,
+}
+
+impl std::fmt::Display for PersistedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PersistedKind::RoleBinding => "RoleBinding",
+            PersistedKind::TokenSecret => "token Secret",
+        })
+    }
+}
+
+/// One object a grantee created during the grant that carries access.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Persisted {
+    /// What kind of object.
+    pub kind: PersistedKind,
+    /// Its namespace (a tenant namespace of the project).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl std::fmt::Display for Persisted {
+    /// `RoleBinding shop/keep`, `token Secret shop/ci-token`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
 }
 
 /// Who made a transition happen.
@@ -275,11 +314,12 @@ pub enum Kind {
         /// The operator deleted it (end of retention).
         retention_over: bool,
     },
-    /// When a project role ended, its holder had created RoleBindings
-    /// during the grant.
+    /// When a project role ended, its holder had created objects that
+    /// carry access (RoleBindings, ServiceAccount token Secrets) in its
+    /// tenant namespaces during the grant.
     PersistenceFound {
-        /// `namespace/name` of each.
-        names: Vec<String>,
+        /// Each of them.
+        found: Vec<Persisted>,
         /// Whether the operator deleted them (`persistence: Revoke`).
         removed: bool,
     },

@@ -42,6 +42,11 @@ impl Claimed {
         )
     }
 
+    /// Whether the claimant holds the namespace and can create in it.
+    pub fn is_usable(&self) -> bool {
+        matches!(self, Claimed::Created | Claimed::Adopted | Claimed::Held)
+    }
+
     /// Why it cannot be used, as a condition reason and a message.
     fn problem(&self, namespace: &str) -> Option<(&'static str, String)> {
         match self {

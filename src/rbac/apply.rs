@@ -34,7 +34,26 @@ pub async fn delete_native(
     name: &str,
     uid: Option<&str>,
 ) -> Result<bool, kube::Error> {
-    let api: Api<NativeBinding> = Api::namespaced(client.clone(), namespace);
+    delete_exactly::<NativeBinding>(client, namespace, name, uid).await
+}
+
+/// Deletes a namespaced object, only if it still has the given uid (an
+/// object re-created in between under the same name is left alone).
+/// Returns whether something was deleted; an object already gone is not an
+/// error.
+pub async fn delete_exactly<K>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let dp = DeleteParams {
         preconditions: uid.map(|u| Preconditions {
             uid: Some(u.to_owned()),

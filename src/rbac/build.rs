@@ -2,8 +2,8 @@
 
 use crate::wire::{
     AUDITOR_ROLE, BINDING_LABEL, BINDING_REF_ANNOTATION, BINDING_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_BY,
-    MANAGED_BY_LABEL, MANAGER_ROLE, MEMBER_ROLE, PROJECT_LABEL, PROJECT_UID_LABEL, SUBJECT_ANNOTATION, WORKSPACE_LABEL,
-    WORKSPACE_UID_LABEL,
+    MANAGED_BY_LABEL, MANAGER_ROLE, MEMBER_ROLE, PROJECT_LABEL, PROJECT_UID_LABEL, SUBJECT_ANNOTATION,
+    TOKEN_FINDER_ROLE, WORKSPACE_LABEL, WORKSPACE_UID_LABEL,
 };
 use std::collections::BTreeMap;
 
@@ -236,9 +236,76 @@ pub fn auditor_binding(workspace: &str, namespace: &str, auditors: &crate::confi
     }
 }
 
+/// The RoleBinding that lets the operator find (list, by metadata) and
+/// delete the ServiceAccount token Secrets of one tenant namespace, held by
+/// the project of uid `project_uid` (DESIGN §2, invariant 10): the shipped
+/// ClusterRole `foureyes-token-finder`, bound to `operator` (the subjects of
+/// the operator's own ClusterRoleBinding) in that namespace only, so that
+/// the operator never reads the Secrets of any other namespace.
+pub fn token_finder_binding(tenant: &str, project_uid: &str, operator: Vec<Subject>) -> NativeBinding {
+    NativeBinding {
+        metadata: ObjectMeta {
+            name: Some(TOKEN_FINDER_ROLE.to_owned()),
+            namespace: Some(tenant.to_owned()),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+                (PROJECT_UID_LABEL.to_owned(), project_uid.to_owned()),
+            ])),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: TOKEN_FINDER_ROLE.into(),
+        },
+        subjects: Some(operator),
+    }
+}
+
+/// Whether a live token finder binding is the one wanted (same role, same
+/// subjects, same project), so that an unchanged one is not written again.
+pub fn token_finder_in_place(live: &NativeBinding, wanted: &NativeBinding) -> bool {
+    let project = |b: &NativeBinding| {
+        b.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(PROJECT_UID_LABEL))
+            .cloned()
+    };
+    live.role_ref == wanted.role_ref && live.subjects == wanted.subjects && project(live) == project(wanted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_finder_is_bound_in_one_namespace_for_one_project() {
+        let op = vec![Subject {
+            api_group: None,
+            kind: "ServiceAccount".into(),
+            name: "foureyes".into(),
+            namespace: Some("foureyes-system".into()),
+        }];
+        let b = token_finder_binding("shop", "p-1", op.clone());
+        assert_eq!(b.metadata.namespace.as_deref(), Some("shop"));
+        assert_eq!(
+            (b.role_ref.kind.as_str(), b.role_ref.name.as_str()),
+            ("ClusterRole", TOKEN_FINDER_ROLE)
+        );
+        let labels = b.metadata.labels.clone().unwrap();
+        assert_eq!(labels[PROJECT_UID_LABEL], "p-1");
+        assert!(
+            !labels.contains_key(BINDING_UID_LABEL),
+            "no grant's binding: the sweep and the grant watch leave it alone"
+        );
+        assert!(token_finder_in_place(
+            &b,
+            &token_finder_binding("shop", "p-1", op.clone())
+        ));
+        assert!(!token_finder_in_place(&b, &token_finder_binding("shop", "p-2", op)));
+        assert!(!token_finder_in_place(&b, &token_finder_binding("shop", "p-1", vec![])));
+    }
 
     #[test]
     fn label_values_are_always_valid() {

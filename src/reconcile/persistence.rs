@@ -1,19 +1,28 @@
 //! DESIGN §2, invariant 10: access a grantee made for themselves during a
-//! project-role grant. When the grant ends, the RoleBindings its holder
-//! created in the project's tenant namespaces while it was active (the
-//! admission stamp `foureyes.dev/created-by` names their creator) are
-//! reported, or deleted where the workspace's `persistence` is `Revoke`.
+//! project-role grant. When the grant ends, the objects that carry access
+//! which its holder created in the project's tenant namespaces while it was
+//! active (the admission stamp `foureyes.dev/created-by` names their
+//! creator) are reported, or deleted where the workspace's `persistence` is
+//! `Revoke`: RoleBindings, and ServiceAccount token Secrets.
+//!
+//! The operator reads Secrets only in the tenant namespaces its projects
+//! hold, and only their metadata: the RoleBinding `foureyes-token-finder`
+//! that the project reconciler puts in each (see `crate::rbac::build`)
+//! grants it `list` and `delete` there and nowhere else.
 
-use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::RoleBinding as NativeBinding;
 use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
+use tracing::warn;
 
 use super::{Context, Error, kube_err};
 use crate::api::{Persistence, RoleBinding, RoleBindingStatus};
 use crate::audit::transitions;
-use crate::policy::identity::creator_groups;
+use crate::policy::persistence::made_by_holder;
+use crate::policy::transition::{Persisted, PersistedKind};
 use crate::rbac;
+use crate::wire::TOKEN_SECRET_SELECTOR;
 
 /// Looks for what the holder of `b` (a project role, ending now) created in
 /// `previous.namespaces` since `previous.activatedAt`; records and reports it
@@ -29,28 +38,53 @@ pub async fn at_grant_end(
         return Ok(());
     };
     let ns = b.namespace().unwrap_or_default();
-    let mut found: Vec<NativeBinding> = vec![];
+    let subject = &b.spec.subject;
+    let mut found: Vec<(Persisted, Option<String>)> = vec![];
     for tenant in &previous.namespaces {
-        let api: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), tenant);
+        let bindings: Api<NativeBinding> = Api::namespaced(ctx.client.clone(), tenant);
         // All of them: a label is no proof of who made it (the operator's own
         // carry the operator as their creator, and are left out by that).
-        let list = api
-            .list(&ListParams::default())
+        let list = bindings
+            .list_metadata(&ListParams::default())
             .await
             .map_err(kube_err("list tenant rolebindings"))?;
-        found.extend(list.items.into_iter().filter(|n| made_by_holder(n, b, since)));
+        found.extend(
+            list.items
+                .into_iter()
+                .filter(|n| made_by_holder(&n.metadata, subject, since))
+                .map(|n| found_one(PersistedKind::RoleBinding, tenant, n.metadata)),
+        );
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), tenant);
+        match secrets
+            .list_metadata(&ListParams::default().fields(TOKEN_SECRET_SELECTOR))
+            .await
+        {
+            Ok(list) => found.extend(
+                list.items
+                    .into_iter()
+                    .filter(|s| made_by_holder(&s.metadata, subject, since))
+                    .map(|s| found_one(PersistedKind::TokenSecret, tenant, s.metadata)),
+            ),
+            // The token finder's RoleBinding is not there (yet): the grant's
+            // end must not wait for it; the RoleBindings were looked at.
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                warn!(namespace = %tenant, message = %s.message, "cannot list token Secrets in a tenant namespace; is the RoleBinding foureyes-token-finder there?");
+            }
+            Err(e) => return Err(kube_err("list tenant token secrets")(e)),
+        }
     }
     if found.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = found
-        .iter()
-        .map(|n| format!("{}/{}", n.namespace().unwrap_or_default(), n.name_any()))
-        .collect();
+    found.sort();
     let revoke = policy == Persistence::Revoke;
     // Write-ahead: the record first; a retry after a failed deletion finds
-    // the same RoleBindings and the same entry.
-    let happened = [crate::policy::binding::persistence_found(&b.spec, names, revoke)];
+    // the same objects and the same entry.
+    let happened = [crate::policy::binding::persistence_found(
+        &b.spec,
+        found.iter().map(|(p, _)| p.clone()).collect(),
+        revoke,
+    )];
     super::record_transitions(
         ctx,
         &ns,
@@ -60,37 +94,36 @@ pub async fn at_grant_end(
     )
     .await?;
     if revoke {
-        for n in &found {
-            rbac::apply::delete_native(
-                &ctx.client,
-                &n.namespace().unwrap_or_default(),
-                &n.name_any(),
-                n.metadata.uid.as_deref(),
-            )
-            .await
-            .map_err(kube_err("delete a grantee's rolebinding"))?;
+        for (p, uid) in &found {
+            let uid = uid.as_deref();
+            match p.kind {
+                PersistedKind::RoleBinding => rbac::apply::delete_native(&ctx.client, &p.namespace, &p.name, uid)
+                    .await
+                    .map_err(kube_err("delete a grantee's rolebinding"))?,
+                PersistedKind::TokenSecret => {
+                    rbac::apply::delete_exactly::<Secret>(&ctx.client, &p.namespace, &p.name, uid)
+                        .await
+                        .map_err(kube_err("delete a grantee's token secret"))?
+                }
+            };
         }
     }
     ctx.announce(&b.object_ref(&()), &happened).await;
     Ok(())
 }
 
-/// Whether the holder of `b` created `n` while the grant was active: the
-/// creator stamp names the subject user, or a creator in the subject group.
-fn made_by_holder(n: &NativeBinding, b: &RoleBinding, since: DateTime<Utc>) -> bool {
-    let created = n.metadata.creation_timestamp.as_ref().map(crate::api::time::from_k8s);
-    if created.is_none_or(|c| c < since.checked_sub_signed(chrono::Duration::seconds(1)).unwrap_or(since)) {
-        return false;
-    }
-    let annotations = n.metadata.annotations.as_ref();
-    let Some(creator) = annotations.and_then(|a| a.get(crate::wire::CREATED_BY_ANNOTATION)) else {
-        return false;
-    };
-    let subject = &b.spec.subject;
-    match subject.kind {
-        crate::api::SubjectKind::User => *creator == subject.name,
-        crate::api::SubjectKind::Group => {
-            creator_groups(annotations, creator).is_some_and(|groups| groups.contains(&subject.name))
-        }
-    }
+/// One object found, with its uid (deleted only if it is still that one).
+fn found_one(
+    kind: PersistedKind,
+    tenant: &str,
+    meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> (Persisted, Option<String>) {
+    (
+        Persisted {
+            kind,
+            namespace: tenant.to_owned(),
+            name: meta.name.unwrap_or_default(),
+        },
+        meta.uid,
+    )
 }

@@ -58,10 +58,20 @@ async fn apply(p: Arc<Project>, ctx: &Context) -> Result<Action, Error> {
         super::record_transitions(ctx, &ns, Chain::project(&name), &transitions::project_object(&p), &[t]).await?;
     }
     let mut claims = vec![];
+    let mut operator = None;
     if let Some(ws_name) = &workspace {
         for tenant in &p.spec.namespaces {
             match claim(ctx, ws_name, &name, &uid, tenant).await? {
-                Some(claimed) => claims.push((tenant.clone(), claimed)),
+                Some(claimed) => {
+                    if claimed.is_usable() {
+                        if operator.is_none() {
+                            operator = Some(operator_subjects(ctx).await?);
+                        }
+                        let wanted = rbac::token_finder_binding(tenant, &uid, operator.clone().unwrap_or_default());
+                        ensure_token_finder(ctx, &wanted).await?;
+                    }
+                    claims.push((tenant.clone(), claimed))
+                }
                 // Someone created it in between: decide again on the next pass.
                 None => return Ok(Action::requeue(std::time::Duration::from_secs(1))),
             }
@@ -152,6 +162,37 @@ async fn claim(ctx: &Context, ws_name: &str, name: &str, uid: &str, tenant: &str
     ))
 }
 
+/// The operator's identity as its installation names it: the subjects of
+/// its own ClusterRoleBinding (`foureyes rbac` and the chart make it; whoever
+/// may change it can give anyone the operator's rights anyway). Read, never
+/// written; no API write, so a restart in sync stays without writes.
+async fn operator_subjects(ctx: &Context) -> Result<Vec<k8s_openapi::api::rbac::v1::Subject>, Error> {
+    let api: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(ctx.client.clone());
+    let crb = api
+        .get(crate::wire::OPERATOR_ROLE)
+        .await
+        .map_err(kube_err("get the operator's clusterrolebinding"))?;
+    Ok(crb.subjects.unwrap_or_default())
+}
+
+/// Puts the token finder's RoleBinding in a tenant namespace the project
+/// holds, unless it is there already as wanted.
+async fn ensure_token_finder(ctx: &Context, wanted: &k8s_openapi::api::rbac::v1::RoleBinding) -> Result<(), Error> {
+    let ns = wanted.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
+    let live = api
+        .get_opt(crate::wire::TOKEN_FINDER_ROLE)
+        .await
+        .map_err(kube_err("get the token finder's rolebinding"))?;
+    if live.is_some_and(|l| rbac::token_finder_in_place(&l, wanted)) {
+        return Ok(());
+    }
+    rbac::apply::apply(&ctx.client, wanted)
+        .await
+        .map_err(kube_err("apply the token finder's rolebinding"))?;
+    Ok(())
+}
+
 /// Stops using a tenant namespace: removes the project's native bindings
 /// there (by the project's uid) and, when `delete` (the namespace was
 /// removed from the spec, or the project is deleted), deletes the namespace
@@ -167,6 +208,17 @@ async fn release(ctx: &Context, uid: &str, tenant: &str, delete: bool) -> Result
         rbac::apply::delete_native(&ctx.client, tenant, &item.name_any(), item.metadata.uid.as_deref())
             .await
             .map_err(kube_err("delete native binding"))?;
+    }
+    // The token finder's, if this project put it there.
+    if let Some(finder) = api
+        .get_metadata_opt(crate::wire::TOKEN_FINDER_ROLE)
+        .await
+        .map_err(kube_err("get the token finder's rolebinding"))?
+        && finder.labels().get(PROJECT_UID_LABEL).map(String::as_str) == Some(uid)
+    {
+        rbac::apply::delete_native(&ctx.client, tenant, &finder.name_any(), finder.metadata.uid.as_deref())
+            .await
+            .map_err(kube_err("delete the token finder's rolebinding"))?;
     }
     if !delete {
         return Ok(());

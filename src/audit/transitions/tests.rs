@@ -7,7 +7,7 @@ use crate::api::{BindingPhase, RequestPhase, RoleBindingStatus, RoleRequestStatu
 use crate::policy::RoleTarget;
 use crate::policy::binding::{Authorization, BindingDecision, Grant, Refusal, Revoked};
 use crate::policy::quorum::RequestDecision;
-use crate::policy::transition::reason;
+use crate::policy::transition::{PersistedKind, reason};
 use crate::policy::{binding, lifecycle, quorum};
 
 /// One transition of every kind, with a person as actor where a person
@@ -122,7 +122,18 @@ fn every_kind() -> Vec<Transition> {
         ),
         t(
             Kind::PersistenceFound {
-                names: vec!["a-app/backdoor".into()],
+                found: vec![
+                    Persisted {
+                        kind: PersistedKind::RoleBinding,
+                        namespace: "a-app".into(),
+                        name: "backdoor".into(),
+                    },
+                    Persisted {
+                        kind: PersistedKind::TokenSecret,
+                        namespace: "a-app".into(),
+                        name: "ci-token".into(),
+                    },
+                ],
                 removed: true,
             },
             Actor::Operator,
@@ -635,4 +646,30 @@ fn asserted_requests_and_votes_name_their_writer() {
     assert!(details("BreakGlass").contains("written in their name by argo"));
     let bob = e.iter().find(|x| x.action == "Approved" && x.actor == "bob").unwrap();
     assert!(!bob.details.contains("written in their name"), "bob wrote his own");
+}
+
+#[test]
+fn persistence_found_names_the_kind_of_each_object() {
+    let t = every_kind()
+        .into_iter()
+        .find(|t| matches!(t.kind, Kind::PersistenceFound { .. }))
+        .unwrap();
+    let e = event(&t).unwrap();
+    assert_eq!(e.reason, "PersistenceRemoved");
+    assert!(
+        e.note
+            .ends_with("(deleted): RoleBinding a-app/backdoor, token Secret a-app/ci-token"),
+        "{}",
+        e.note
+    );
+    let object = EntryObject {
+        kind: "RoleBinding".into(),
+        name: "dave-admin".into(),
+        uid: "u".into(),
+    };
+    let entry = entry(&t, &object).unwrap();
+    assert_eq!(
+        entry.details,
+        "created by the holder during the grant: RoleBinding a-app/backdoor, token Secret a-app/ci-token; deleted (persistence: Revoke)"
+    );
 }
