@@ -161,6 +161,13 @@ impl Config {
                 "allowedClusterRoles: names only, no wildcards".into(),
             ));
         }
+        // The operator's own reading of token Secrets is never a project role.
+        if allowed.contains(crate::wire::TOKEN_FINDER_ROLE) {
+            return Err(ConfigError::Invalid(format!(
+                "allowedClusterRoles: {} is the operator's own and cannot be granted",
+                crate::wire::TOKEN_FINDER_ROLE
+            )));
+        }
         if self.sweep_interval.get().is_zero() {
             return Err(ConfigError::Invalid("sweepInterval must be positive".into()));
         }
@@ -219,6 +226,11 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::Invalid(m)) if m.contains("cluster-admin")));
         let c: Config = serde_yaml::from_str("roleMap: {}\nallowedClusterRoles: ['*']").unwrap();
         assert!(c.validate().is_err());
+        let c: Config = serde_yaml::from_str(
+            "roleMap: {tokens: foureyes-token-finder}\nallowedClusterRoles: [foureyes-token-finder]",
+        )
+        .unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::Invalid(m)) if m.contains("the operator's own")));
         assert!(
             serde_yaml::from_str::<Config>("partner: {users: [x]}").is_err(),
             "typos are errors"
