@@ -873,7 +873,7 @@ async fn requests_bench(
         let name = format!("rq-{i}");
         let ws: Workspace = serde_json::from_value(json!({
             "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
-            "spec": { "approvalPolicy": { "workspaceRoleApprovals": 2, "projectRoleApprovals": 2 } },
+            "spec": { "approvalPolicy": { "workspaceRoleApprovals": 2, "projectRoleApprovals": 2, "managerCoolingOff": "0s" } },
         }))?;
         Api::<Workspace>::all(partner.clone())
             .create(&PostParams::default(), &ws)

@@ -250,6 +250,8 @@ wait_request() {
 bold "Set-up: a partner creates the workspace 'payments', its project 'checkout' and two managers"
 as partner apply -f examples/00-workspace.yaml
 kc admin wait workspace/payments --for=condition=Ready --timeout=60s >/dev/null || die "workspace payments not ready"
+note "the managers are made a moment from now: their approvals count after the workspace's cooling-off (1h by default, 5s for this demo)"
+as partner patch workspace payments --type=merge -p '{"spec":{"approvalPolicy":{"managerCoolingOff":"5s"}}}'
 as partner apply -f examples/01-project-and-managers.yaml
 wait_phase manager-alice Active
 wait_phase manager-bob Active
@@ -298,6 +300,24 @@ can erin create deployments payments-checkout yes
 as partner -n ws-payments get rr erin-checkout-user \
   -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,BREAK-GLASS-BY:.status.breakGlassBy
 say "kubectl get events -n ws-payments --field-selector reason=BreakGlass # as auditor"
+
+bold "Cooling-off: a manager made a moment ago does not count yet"
+note "making a friend a manager and approving together right away does not work"
+note "the partner puts the cooling-off back to its default, 1h, and makes carol a manager"
+as partner patch workspace payments --type=merge -p '{"spec":{"approvalPolicy":{"managerCoolingOff":"1h"}}}'
+as partner apply -f examples/09-cooling-off.yaml
+wait_phase manager-carol Active
+plugin erin request -w payments --project checkout --project-role reader --for 1h \
+  --name erin-checkout-reader --reason "INC-4714 erin must check the checkout queue"
+wait_request erin-checkout-reader Pending
+plugin carol approve erin-checkout-reader -w payments --comment "approved by a brand-new manager"
+kc admin -n ws-payments wait rolerequests.foureyes.dev/erin-checkout-reader \
+  --for=jsonpath='{.status.ignored[0].reason}'=CoolingOff --timeout=30s >/dev/null \
+  || die "carol's approval was not held back by her cooling-off"
+as partner -n ws-payments get rr erin-checkout-reader \
+  -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,APPROVALS:.status.approvals,IGNORED:.status.ignored[*].user,WHY:.status.ignored[*].reason
+plugin partner deny erin-checkout-reader -w payments --comment "not needed after all"
+wait_request erin-checkout-reader Denied
 for _ in $(seq 1 40); do
   out="$(kc auditor -n ws-payments get events --field-selector reason=BreakGlass \
     -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message 2>/dev/null || true)"

@@ -89,6 +89,19 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
 
     // Set-up (a partner): the workspace, its project and two managers.
     apply("partner", "00-workspace.yaml");
+    // The managers are made just now: their votes count at once here.
+    p.kubectl_ok(
+        "partner",
+        &[
+            "patch",
+            "workspace",
+            "payments",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"approvalPolicy":{"managerCoolingOff":"0s"}}}"#,
+        ],
+        None,
+    );
     p.kubectl_ok(
         "admin",
         &[
@@ -364,6 +377,42 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
     })
     .await;
 
+    // 7. Cooling-off: carol, made a manager now under the default 1h, does
+    //    not count yet, not even as the requester of her own request.
+    p.kubectl_ok(
+        "partner",
+        &[
+            "patch",
+            "workspace",
+            "payments",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"approvalPolicy":{"managerCoolingOff":"1h"}}}"#,
+        ],
+        None,
+    );
+    apply("partner", "09-cooling-off.yaml");
+    wait_phase(&env, "manager-carol", BindingPhase::Active).await;
+    p.kubectl_ok(
+        "carol",
+        &["create", "-f", "-"],
+        Some(
+            "apiVersion: foureyes.dev/v1alpha1\nkind: RoleRequest\nmetadata: { name: dave-by-carol, namespace: ws-payments }\n\
+             spec: { subject: { kind: User, name: dave }, project: checkout, projectRole: reader, duration: 1h, justification: INC-4716, requester: carol }\n",
+        ),
+    );
+    let r = eventually("carol's approval held back", Duration::from_secs(20), || async {
+        let r = env.api::<RoleRequest>("admin").await.get("dave-by-carol").await.ok()?;
+        let s = r.status.clone()?;
+        s.ignored
+            .iter()
+            .any(|v| v.user == "carol" && v.reason == foureyes::api::IgnoreReason::CoolingOff)
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(r.approvals.as_deref(), Some("0/2"));
+    assert_eq!(r.phase, Some(RequestPhase::Pending));
+
     // Every example file was covered above.
     let mut files: Vec<_> = std::fs::read_dir(support::repo().join("examples"))
         .unwrap()
@@ -382,6 +431,7 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
             "06-revoke.yaml",
             "07-partner-leaves.yaml",
             "08-lockout.yaml",
+            "09-cooling-off.yaml",
         ],
         "a new example needs a step in this test"
     );

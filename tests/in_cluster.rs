@@ -321,6 +321,19 @@ fn the_operator_installed_by_helm_works_from_inside_the_cluster() {
 
     // --- the emergency procedures, against the pods.
     p.kubectl_ok("partner", &["apply", "-f", "examples/00-workspace.yaml"], None);
+    // The managers are made just now: their votes count at once here.
+    p.kubectl_ok(
+        "partner",
+        &[
+            "patch",
+            "workspace",
+            "payments",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"approvalPolicy":{"managerCoolingOff":"0s"}}}"#,
+        ],
+        None,
+    );
     wait_for(
         "",
         "workspace/payments",

@@ -251,11 +251,33 @@ async fn under_four_eyes_a_grant_stays_pending_and_votes_are_checked_before_writ
     assert!(err.contains("is for you (dave)"), "{err}");
     assert!(requests.get(&name).await.unwrap().spec.approvals.is_empty());
 
-    // alice approves: the vote names her, as the API server knows her.
+    // alice approves: first she is shown what she signs (the operator's
+    // reading of the role's ClusterRole), then the vote names her, as the
+    // API server knows her.
+    support::eventually("the request says what it grants", Duration::from_secs(20), || async {
+        requests
+            .get(&name)
+            .await
+            .ok()?
+            .status?
+            .permissions
+            .filter(|p| p.cluster_role == "foureyes-admin")
+    })
+    .await;
     let (code, out, _) = access("alice", &["approve", &name, "-w", &env.name, "--comment", "checked"]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.starts_with(&format!("approved request {name} in {} as alice\n", env.ns)),
+        out.starts_with("approving app/admin for user dave (2h):\n  foureyes-admin: reads "),
+        "{out}"
+    );
+    assert!(out.contains("; dangerous: secrets read, exec/attach\n"), "{out}");
+    assert!(out.contains("  in each of: "), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("  !") && l.contains(" secrets ")),
+        "the dangerous rows are marked: {out}"
+    );
+    assert!(
+        out.contains(&format!("approved request {name} in {} as alice\n", env.ns)),
         "{out}"
     );
     let r = requests.get(&name).await.unwrap();
@@ -315,6 +337,19 @@ async fn payments() -> TestEnv {
     };
     let p = plane();
     p.kubectl_ok("partner", &["apply", "-f", "examples/00-workspace.yaml"], None);
+    // The managers are made just now: their votes count at once here.
+    p.kubectl_ok(
+        "partner",
+        &[
+            "patch",
+            "workspace",
+            "payments",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"approvalPolicy":{"managerCoolingOff":"0s"}}}"#,
+        ],
+        None,
+    );
     p.kubectl_ok(
         "admin",
         &[
@@ -361,7 +396,20 @@ async fn plan_judges_a_gitops_change_against_the_live_workspace() {
         "{out}"
     );
     assert!(out.contains("  expiry:      asked 2h, cap 8h, effective 2h\n"), "{out}");
+    assert!(
+        out.contains("  note:        what ClusterRole foureyes-admin grants is not shown: cannot read ClusterRoles"),
+        "gitops may not read ClusterRoles: {out}"
+    );
     assert!(out.ends_with("2 object(s) planned, 0 would be refused\n"), "{out}");
+    // Whoever may read ClusterRoles sees what the request's role grants.
+    let (code, out, _) = access("admin", &["plan", "-f", "examples/02-emergency-user.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("  grants:\n    foureyes-admin: reads ")
+            && out.contains("; dangerous: secrets read, exec/attach\n"),
+        "what the request's role grants: {out}"
+    );
+    assert!(out.contains("    in each of: "), "{out}");
 
     // Refused: a manager's direct grant of a project role, and a role the
     // allow-list does not hold; from standard input, as JSON.

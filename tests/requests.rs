@@ -101,12 +101,19 @@ async fn four_eyes_end_to_end_with_ignored_votes() {
         same.as_ref().is_err_and(|e| e.contains("cannot appear twice")),
         "{same:?}"
     );
+    // (The operator writes the status meanwhile: read again on a conflict.)
     let api = env.api::<RoleRequest>("alice").await;
-    let mut r = api.get("dave-admin").await.unwrap();
-    r.spec
-        .approvals
-        .push(serde_json::from_value(json!({ "user": "alice", "decision": "Approve", "comment": "again" })).unwrap());
-    api.replace("dave-admin", &PostParams::default(), &r).await.unwrap();
+    for attempt in 1.. {
+        let mut r = api.get("dave-admin").await.unwrap();
+        r.spec.approvals.push(
+            serde_json::from_value(json!({ "user": "alice", "decision": "Approve", "comment": "again" })).unwrap(),
+        );
+        match api.replace("dave-admin", &PostParams::default(), &r).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < 10 => continue,
+            Err(e) => panic!("alice's second vote: {e}"),
+        }
+    }
     let r = wait_request(&env, "dave-admin", "1/2 with three ignored votes", |r| {
         tally(r) == "1/2" && ignored(r).len() == 3
     })
@@ -193,9 +200,38 @@ async fn a_manager_request_counts_as_the_first_approval() {
         "1h",
     )
     .await;
-    wait_request(&env, "for-dave", "1/2 from the requester", |r| tally(r) == "1/2").await;
+    // The approvers see what they sign: what the role's ClusterRole grants.
+    let r = wait_request(&env, "for-dave", "1/2 from the requester, with what it grants", |r| {
+        tally(r) == "1/2" && r.status.as_ref().is_some_and(|s| s.permissions.is_some())
+    })
+    .await;
+    let signed = r.status.unwrap().permissions.unwrap();
+    assert_eq!(signed.cluster_role, "foureyes-edit");
+    assert!(
+        signed.summary.starts_with("foureyes-edit: reads "),
+        "{}",
+        signed.summary
+    );
+    let verbs = |resource: &str| {
+        signed
+            .resources
+            .iter()
+            .find(|r| r.resource == resource)
+            .map(|r| r.verbs.clone())
+            .unwrap_or_default()
+    };
+    assert!(verbs("configmaps").contains(&"create".to_owned()), "{signed:?}");
+    assert!(verbs("apps/deployments").contains(&"delete".to_owned()), "{signed:?}");
+    for never in ["RBAC writes", "impersonate", "token creation", "everything"] {
+        assert!(!signed.dangerous.contains(&never.to_owned()), "{never}: {signed:?}");
+    }
     vote(&env, "bob", "for-dave", "Approve").await;
-    wait_request(&env, "for-dave", "granted", |r| phase(r) == Some(RequestPhase::Granted)).await;
+    let r = wait_request(&env, "for-dave", "granted", |r| phase(r) == Some(RequestPhase::Granted)).await;
+    assert_eq!(
+        r.status.unwrap().permissions,
+        Some(signed),
+        "fixed from the approval on"
+    );
     wait_phase(&env, "for-dave", BindingPhase::Active).await;
     assert!(can("dave", "create", "configmaps", &tenant).await);
 }
@@ -513,4 +549,51 @@ async fn a_forged_vote_stamp_is_replaced_by_the_api_server() {
         Some(&stamp)
     );
     assert!(!can("dave", "create", "configmaps", &tenant).await);
+}
+
+#[tokio::test]
+async fn a_new_managers_approval_counts_only_after_the_cooling_off() {
+    let env = TestEnv::new("rq-cool").await;
+    let tenant = setup(&env, 1, 2).await;
+    update_workspace(
+        &env.name,
+        json!({ "approvalPolicy": { "managerCoolingOff": "6s" } }),
+        |ws| ws.spec.approval_policy.manager_cooling_off.as_str() == "6s",
+    )
+    .await;
+    // bob is made a manager now; erin (not a manager) asks for dave.
+    more_managers(&env, &["bob"]).await;
+    request(&env, "erin", "cool", "dave", ADMIN_ROLE(), "1h").await;
+    vote(&env, "bob", "cool", "Approve").await;
+    vote(&env, "alice", "cool", "Approve").await;
+    let r = wait_request(&env, "cool", "bob's approval held back", |r| {
+        ignored(r).contains(&("bob".to_owned(), IgnoreReason::CoolingOff))
+    })
+    .await;
+    assert_ne!(phase(&r), Some(RequestPhase::Granted), "no grant while bob cools off");
+    assert!(!can("dave", "create", "configmaps", &tenant).await);
+    wait_event(&env.ns, "cool", "VoteIgnored").await;
+
+    // Once bob has been a manager for 6 s the same vote counts: granted,
+    // without anyone voting again, and not before then.
+    let r = wait_request(&env, "cool", "granted", |r| phase(r) == Some(RequestPhase::Granted)).await;
+    let s = r.status.unwrap();
+    assert_eq!(s.approved_by, ["bob", "alice"]);
+    assert!(s.ignored.is_empty(), "{:?}", s.ignored);
+    let bob_since = env
+        .api::<RoleBinding>("admin")
+        .await
+        .get("manager-bob")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.activated_at)
+        .unwrap();
+    let decided = s.decided_at.unwrap();
+    assert!(
+        decided >= bob_since + chrono::Duration::seconds(6),
+        "decided at {decided}, bob a manager since {bob_since}"
+    );
+    wait_phase(&env, "cool", BindingPhase::Active).await;
+    assert!(can("dave", "create", "configmaps", &tenant).await);
 }

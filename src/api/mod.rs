@@ -16,7 +16,8 @@ pub use conditions::{Condition, ConditionStatus};
 pub use lockout::{Lockout, LockoutPhase, LockoutSpec, LockoutStatus, OutsideGrant};
 pub use project::{Project, ProjectSpec, ProjectStatus};
 pub use request::{
-    Approval, Decision, IgnoreReason, IgnoredVote, RequestPhase, RoleRequest, RoleRequestSpec, RoleRequestStatus,
+    Approval, Decision, IgnoreReason, IgnoredVote, Permissions, RequestPhase, ResourceVerbs, RoleRequest,
+    RoleRequestSpec, RoleRequestStatus,
 };
 pub use workspace::{ApprovalPolicy, Persistence, Workspace, WorkspaceSpec, WorkspaceStatus};
 

@@ -40,6 +40,13 @@ pub const MAX_APPROVALS: usize = 32;
     ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Grants",
+        type_ = "string",
+        json_path = ".status.permissions.summary",
+        description = "what the project role grants in each tenant namespace",
+        priority = 1
+    ),
     validation = Rule::new(
         "!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in ['Approved', 'Granted', 'Denied', 'Expired']) || self.spec == oldSelf.spec"
     ).message("the request is decided: its spec, including spec.approvals, can no longer change"),
@@ -184,6 +191,10 @@ pub enum IgnoreReason {
     /// The voter is locked out (a `Lockout` names them or their group), or
     /// was when the vote was last evaluated: it never counts again.
     LockedOut,
+    /// The voter became a manager less than the workspace's
+    /// `managerCoolingOff` ago: the vote counts once that has passed (if the
+    /// request is still pending then).
+    CoolingOff,
 }
 
 /// A vote that did not count.
@@ -270,4 +281,48 @@ pub struct RoleRequestStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub lockout: Option<String>,
+    /// What the requested project role grants in each tenant namespace, as
+    /// the operator read it from the ClusterRole the role maps to (its
+    /// aggregation followed): what the approvers sign. Fixed from the
+    /// approval on, like `clusterRole`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+
+/// What a ClusterRole grants in a namespace it is bound in.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Permissions {
+    /// The ClusterRole read.
+    #[schemars(length(max = 253))]
+    pub cluster_role: String,
+    /// One line: how many resources it reads and writes, and what is
+    /// dangerous in it.
+    #[schemars(length(max = 512))]
+    pub summary: String,
+    /// The dangerous permissions it holds (`secrets read`, `exec/attach`,
+    /// `RBAC writes`, `impersonate`, `token creation`, `everything`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub dangerous: Vec<String>,
+    /// The verbs by resource (`group/resource`, the core group without a
+    /// prefix; `(named)` when only some objects by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub resources: Vec<ResourceVerbs>,
+}
+
+/// The verbs a role holds on one resource.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceVerbs {
+    /// `group/resource`, or `resource` in the core group.
+    #[schemars(length(max = 512))]
+    pub resource: String,
+    /// The verbs, `*` for all.
+    #[schemars(length(max = 32))]
+    pub verbs: Vec<String>,
+    /// Whether this resource's verbs are among the dangerous ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dangerous: bool,
 }

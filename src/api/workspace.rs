@@ -19,6 +19,9 @@ fn default_true() -> bool {
 fn default_pending_timeout() -> GoDuration {
     "24h".parse().expect("constant duration")
 }
+fn default_manager_cooling_off() -> GoDuration {
+    "1h".parse().expect("constant duration")
+}
 fn default_max_duration() -> GoDuration {
     "24h".parse().expect("constant duration")
 }
@@ -125,6 +128,15 @@ pub struct ApprovalPolicy {
     #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('720h')")
         .message("spec.approvalPolicy.pendingTimeout must be positive and at most 720h (30 days)"))]
     pub pending_timeout: GoDuration,
+
+    /// How long a new manager waits before their approvals count (a Go
+    /// duration; `0s` turns it off). Defaults to `1h`: making a friend a
+    /// manager and approving together right away does not work. A partner's
+    /// break-glass is not affected.
+    #[serde(default = "default_manager_cooling_off")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('0s') && duration(self) <= duration('720h')")
+        .message("spec.approvalPolicy.managerCoolingOff must be between 0s and 720h (30 days)"))]
+    pub manager_cooling_off: GoDuration,
 }
 
 impl Default for ApprovalPolicy {
@@ -134,6 +146,7 @@ impl Default for ApprovalPolicy {
             project_role_approvals: default_approvals(),
             partner_break_glass: true,
             pending_timeout: default_pending_timeout(),
+            manager_cooling_off: default_manager_cooling_off(),
         }
     }
 }

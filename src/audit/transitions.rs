@@ -201,6 +201,9 @@ fn ignored_because(why: IgnoreReason) -> &'static str {
             "the API server did not verify that its author wrote it, or with which groups (the subject is a group)"
         }
         IgnoreReason::LockedOut => "the voter is locked out",
+        IgnoreReason::CoolingOff => {
+            "the voter became a manager too recently (the workspace's managerCoolingOff); it counts once that has passed"
+        }
     }
 }
 

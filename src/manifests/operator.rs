@@ -58,6 +58,8 @@ pub fn operator_cluster_role(config: &Config) -> ClusterRole {
         ),
         // What a locked-out subject still holds outside foureyes: read only.
         rule(&["rbac.authorization.k8s.io"], &["clusterrolebindings"], &read),
+        // What a requested role grants, shown to its approvers: read only.
+        rule(&["rbac.authorization.k8s.io"], &["clusterroles"], &["get", "list"]),
         // Control and tenant namespaces.
         rule(
             &[""],

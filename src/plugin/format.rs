@@ -105,6 +105,28 @@ pub fn fields(pairs: &[(&str, String)], indent: usize) -> String {
     out
 }
 
+/// What a role grants, for the approver: the summary, the namespaces, then
+/// verbs by resource with the dangerous ones marked `!`.
+pub fn permissions(p: &crate::api::Permissions, namespaces: &[String], indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut out = format!("{pad}{}\n", p.summary);
+    if !namespaces.is_empty() {
+        out.push_str(&format!("{pad}in each of: {}\n", namespaces.join(", ")));
+    }
+    let mut t = Table::new(&["", "resource", "verbs"]);
+    for r in &p.resources {
+        t.row(vec![
+            if r.dangerous { "!".into() } else { String::new() },
+            r.resource.clone(),
+            r.verbs.join(","),
+        ]);
+    }
+    for line in t.render().lines() {
+        out.push_str(&format!("{pad}{line}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

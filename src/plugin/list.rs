@@ -75,6 +75,9 @@ pub struct RequestRow {
     pub phase: String,
     /// The justification.
     pub justification: String,
+    /// What the project role grants, as the operator summarised it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grants: Option<String>,
 }
 
 /// An active grant, as listed.
@@ -138,6 +141,7 @@ fn request_row(ws: &WorkspaceView, r: &RoleRequest) -> RequestRow {
             .map(|p| format!("{p:?}"))
             .unwrap_or_else(|| "Pending".into()),
         justification: r.spec.justification.clone(),
+        grants: status.and_then(|s| s.permissions.as_ref()).map(|p| p.summary.clone()),
     }
 }
 
@@ -208,7 +212,13 @@ pub fn render_listing(l: &Listing) -> String {
                 r.justification.clone(),
             ]);
         }
-        t.render()
+        let mut out = t.render();
+        for r in rows {
+            if let Some(g) = &r.grants {
+                out.push_str(&format!("  {} grants {g}\n", r.name));
+            }
+        }
+        out
     }
     let mut out = String::new();
     out.push_str("Requests you can approve:\n");

@@ -21,6 +21,7 @@
 //! votes already applied. The plan says so where it matters.
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
@@ -211,6 +212,15 @@ pub struct PlanItem {
     /// For a request: how its votes would count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub votes: Option<RequestVotes>,
+    /// For a project role: the ClusterRole it would bind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_role: Option<String>,
+    /// For a project role: the tenant namespaces it would bind it in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grants_in: Vec<String>,
+    /// What that ClusterRole grants there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<crate::api::Permissions>,
     /// Further remarks.
     pub notes: Vec<String>,
 }
@@ -307,8 +317,9 @@ impl Judge<'_> {
     fn approvers(&self, ns: &str, subject: &Subject) -> Vec<String> {
         self.world
             .managers(ns, self.now)
-            .into_iter()
-            .filter(|m| !(subject.kind == SubjectKind::User && subject.name == *m))
+            .names()
+            .filter(|m| !(subject.kind == SubjectKind::User && subject.name == **m))
+            .cloned()
             .collect()
     }
 }
@@ -324,6 +335,49 @@ fn workspace_fields(item: &mut PlanItem, ws: &Workspace, role: Option<&Role>) {
     });
     item.partner_break_glass = Some(policy.partner_break_glass);
     item.max_duration = Some(ws.spec.max_duration.to_string());
+}
+
+/// The ClusterRole and tenant namespaces a project role's decision binds.
+fn granted(item: &mut PlanItem, d: &BindingDecision) {
+    for g in &d.grants {
+        if let crate::policy::RoleTarget::ClusterRole(cr) = &g.target {
+            item.cluster_role = Some(cr.clone());
+            item.grants_in.push(g.namespace.clone());
+        }
+    }
+}
+
+/// Fills in what each item's ClusterRole grants, read from `cluster_roles`
+/// (all of them, so that aggregation can be followed), or, when the caller
+/// may not read ClusterRoles, from what the operator reported on a live
+/// request; otherwise a note says why it is not shown.
+pub fn fill_permissions(items: &mut [PlanItem], cluster_roles: Result<&[ClusterRole], &str>, world: &World) {
+    for item in items {
+        let Some(cr) = item.cluster_role.clone() else {
+            continue;
+        };
+        let read = match cluster_roles {
+            Ok(all) => all
+                .iter()
+                .find(|r| r.metadata.name.as_deref() == Some(cr.as_str()))
+                .map(|role| {
+                    crate::policy::grants::permissions(&cr, &crate::policy::grants::effective_rules(role, all))
+                }),
+            Err(_) => world
+                .requests
+                .iter()
+                .find(|r| r.name_any() == item.name && r.namespace().as_deref() == Some(item.namespace.as_str()))
+                .and_then(|r| r.status.as_ref()?.permissions.clone())
+                .filter(|p| p.cluster_role == cr),
+        };
+        match (read, cluster_roles) {
+            (Some(p), _) => item.permissions = Some(p),
+            (None, Ok(_)) => item.notes.push(format!("ClusterRole {cr} does not exist")),
+            (None, Err(why)) => item
+                .notes
+                .push(format!("what ClusterRole {cr} grants is not shown: {why}")),
+        }
+    }
 }
 
 fn outcome_of(d: &BindingDecision) -> Outcome {
@@ -385,6 +439,9 @@ fn plan_binding(j: &Judge<'_>, b: &RoleBinding) -> PlanItem {
             message: String::new(),
         },
         votes: None,
+        cluster_role: None,
+        grants_in: vec![],
+        permissions: None,
         notes: vec![],
     };
     if let Some(ws) = ws {
@@ -392,6 +449,7 @@ fn plan_binding(j: &Judge<'_>, b: &RoleBinding) -> PlanItem {
     }
     let previous = live.and_then(|l| l.status.as_ref());
     let d = j.decide(&ns, &b.spec, created, previous, None);
+    granted(&mut item, &d);
     item.effective = d.expires_at.map(|e| match (&b.spec.duration, e < now) {
         (_, true) => format!("ended {}", e.to_rfc3339()),
         (Some(_), false) => short_duration(e - created),
@@ -460,6 +518,9 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
             message: String::new(),
         },
         votes: None,
+        cluster_role: None,
+        grants_in: vec![],
+        permissions: None,
         notes: vec![],
     };
     if let Some(ws) = ws {
@@ -489,6 +550,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         undecided: false,
     });
     let binding_decision = j.decide(&ns, &spec, now, None, approved);
+    granted(&mut item, &binding_decision);
     let refusal = binding_decision.refusal.as_ref();
 
     // The votes, as the operator's quorum counts them on the live managers.
@@ -497,7 +559,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
     let annotations = live.and_then(|l| l.metadata.annotations.as_ref());
     // Groups are known only for votes the API server has stamped already.
     let stamped = live.map(|l| l.spec.approvals.len()).unwrap_or(0);
-    let manager_set: std::collections::BTreeSet<String> = managers.iter().cloned().collect();
+    let manager_set = managers;
     let voters = voters(&r.spec, annotations, stamped, &manager_set, config);
     // The requester's groups are known from the creator stamp once the
     // request exists; before, the request will be the caller's own (the
@@ -529,7 +591,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
         workspace: ws.map(|w| RequestWorkspace {
             policy: &w.spec.approval_policy,
             max_duration: &w.spec.max_duration,
-            qualifying_managers: approvers.len(),
+            qualifying_managers: crate::policy::quorum::qualifying_managers(&r.spec, &manager_set),
         }),
         role_problem: refusal.filter(|r| !r.is_transient()).map(|r| (r.reason(), r.message())),
         requester,
@@ -745,6 +807,10 @@ pub fn render(plan: &Plan) -> String {
             f.push(("note", n.clone()));
         }
         out.push_str(&fields(&f, 2));
+        if let Some(p) = &i.permissions {
+            out.push_str("  grants:\n");
+            out.push_str(&super::format::permissions(p, &i.grants_in, 4));
+        }
         out.push('\n');
     }
     let refused = plan.items.iter().filter(|i| i.outcome.is_refused()).count();
@@ -824,10 +890,23 @@ pub(super) async fn command(g: &Global, a: &PlanArgs) -> Result<u8, PluginError>
         default_ns: &default_ns,
         now: Utc::now(),
     };
-    let p = Plan {
-        context,
-        items: plan(&judge, &objects),
-    };
+    let mut items = plan(&judge, &objects);
+    if items.iter().any(|i| i.cluster_role.is_some()) {
+        let read = Api::<ClusterRole>::all(client.clone())
+            .list(&ListParams::default())
+            .await;
+        let why = read.as_ref().err().map(|e| match e {
+            kube::Error::Api(s) => format!("cannot read ClusterRoles ({})", s.message),
+            e => format!("cannot read ClusterRoles ({e})"),
+        });
+        let roles = read.map(|l| l.items).unwrap_or_default();
+        let roles = match &why {
+            None => Ok(&roles[..]),
+            Some(why) => Err(why.as_str()),
+        };
+        fill_permissions(&mut items, roles, &world);
+    }
+    let p = Plan { context, items };
     if g.output == Output::Json {
         emit_json(&p);
     } else {

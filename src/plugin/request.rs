@@ -53,8 +53,9 @@ pub(super) async fn command(client: &Client, g: &Global, a: &RequestArgs) -> Res
             };
             world
                 .managers(&t.namespace, Utc::now())
-                .into_iter()
-                .filter(|m| !(r.spec.subject.kind == crate::api::SubjectKind::User && *m == r.spec.subject.name))
+                .names()
+                .filter(|m| !(r.spec.subject.kind == crate::api::SubjectKind::User && **m == r.spec.subject.name))
+                .cloned()
                 .collect::<Vec<_>>()
         });
     if g.output == Output::Json {

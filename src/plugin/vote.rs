@@ -116,6 +116,7 @@ pub(super) async fn command(client: &Client, g: &Global, a: &VoteArgs, decision:
         Decision::Deny => "denied",
     };
     let mut last_rv = None;
+    let mut shown = false;
     for _ in 0..5 {
         let r = match api.get(&a.name).await {
             Ok(r) => r,
@@ -130,6 +131,10 @@ pub(super) async fn command(client: &Client, g: &Global, a: &VoteArgs, decision:
             Err(e) => return Err(api_err(format!("reading request {}", a.name))(e)),
         };
         check_vote(&r, &me.user).map_err(|refusal| PluginError::Declined(refusal.message(&a.name, &me.user)))?;
+        if decision == Decision::Approve && g.output != Output::Json && !shown {
+            shown = true;
+            emit(&what_you_sign(client, &t.namespace, &r).await);
+        }
         let rv = r.resource_version().unwrap_or_default();
         let ballot = vote(&me.user, decision, a.comment.clone(), Utc::now());
         let patch = serde_json::from_value(vote_patch(&r, &rv, &ballot))
@@ -178,6 +183,28 @@ pub(super) async fn command(client: &Client, g: &Global, a: &VoteArgs, decision:
         "request {} kept changing while voting on it: try again",
         a.name
     )))
+}
+
+/// What approving `r` grants, printed before the vote is written: the
+/// operator's reading of the role's ClusterRole, in the project's tenant
+/// namespaces.
+async fn what_you_sign(client: &Client, ns: &str, r: &RoleRequest) -> String {
+    let role = crate::policy::Role::of_request(&r.spec)
+        .map(|r| r.label())
+        .unwrap_or_default();
+    let head = format!("approving {role} for {} ({}):\n", r.spec.subject, r.spec.duration);
+    let Some(project) = &r.spec.project else {
+        return head + "  a workspace role: the workspace's own objects, no tenant namespace\n";
+    };
+    let Some(p) = r.status.as_ref().and_then(|s| s.permissions.as_ref()) else {
+        return head + "  what the role grants is not known yet: the operator has not read its ClusterRole\n";
+    };
+    let namespaces = Api::<crate::api::Project>::namespaced(client.clone(), ns)
+        .get(project)
+        .await
+        .map(|p| p.spec.namespaces)
+        .unwrap_or_default();
+    head + &super::format::permissions(p, &namespaces, 2)
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 //! those it asks for), and it cannot see the admission stamps of writes not
 //! made yet.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -35,7 +34,7 @@ pub trait Snapshot {
     fn request(&self, ns: &str, name: &str) -> Option<Arc<RoleRequest>>;
 
     /// The users who are managers of the workspace of `ns` now.
-    fn managers(&self, ns: &str, now: DateTime<Utc>) -> BTreeSet<String> {
+    fn managers(&self, ns: &str, now: DateTime<Utc>) -> super::managers::Managers {
         managers(self.bindings_in(ns).iter().map(|b| b.as_ref()), now)
     }
 }
@@ -126,7 +125,7 @@ pub struct BindingWorld {
     project_uid: String,
     project_namespaces: Vec<String>,
     /// The managers now.
-    pub managers: BTreeSet<String>,
+    pub managers: super::managers::Managers,
     vantage: Vantage,
 }
 
@@ -201,7 +200,7 @@ pub struct RequestWorld {
     /// The workspace of the request's namespace.
     pub workspace: Option<Arc<Workspace>>,
     /// The managers now.
-    pub managers: BTreeSet<String>,
+    pub managers: super::managers::Managers,
     /// The binding named after the request, and whether it was made from it.
     pub binding: ExistingBinding,
 }
@@ -305,7 +304,7 @@ mod tests {
     fn managers_are_counted_once_for_both() {
         let (o, now) = (objects(), Utc::now());
         let world = binding_world(&o, "ws-a", &spec(), now, Vantage::Operator);
-        assert_eq!(world.managers, BTreeSet::from(["alice".to_owned()]));
+        assert_eq!(world.managers.names().collect::<Vec<_>>(), ["alice"]);
         assert!(world.is_manager("alice") && !world.is_manager("ops"));
     }
 }

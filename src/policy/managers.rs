@@ -28,16 +28,59 @@ pub fn is_active_manager(b: &RoleBinding, now: DateTime<Utc>) -> bool {
         && is_active(b, now)
 }
 
-/// The users who are managers now, by the bindings of one workspace.
-pub fn managers<'a>(
-    bindings: impl IntoIterator<Item = &'a RoleBinding>,
-    now: DateTime<Utc>,
-) -> std::collections::BTreeSet<String> {
-    bindings
-        .into_iter()
-        .filter(|b| is_active_manager(b, now))
-        .map(|b| b.spec.subject.name.clone())
-        .collect()
+/// The users who are managers now, each with the start of their oldest
+/// active manager binding (for the cooling-off of new managers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Managers(std::collections::BTreeMap<String, DateTime<Utc>>);
+
+impl Managers {
+    /// Whether `user` is a manager now.
+    pub fn contains(&self, user: &str) -> bool {
+        self.0.contains_key(user)
+    }
+
+    /// Since when `user` has been a manager.
+    pub fn since(&self, user: &str) -> Option<DateTime<Utc>> {
+        self.0.get(user).copied()
+    }
+
+    /// The managers' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+
+    /// Each manager with since when.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, DateTime<Utc>)> {
+        self.0.iter().map(|(m, since)| (m, *since))
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The users who are managers now, by the bindings of one workspace. A
+/// binding active from before its status recorded the activation counts as
+/// long-standing.
+pub fn managers<'a>(bindings: impl IntoIterator<Item = &'a RoleBinding>, now: DateTime<Utc>) -> Managers {
+    let mut out = std::collections::BTreeMap::new();
+    for b in bindings.into_iter().filter(|b| is_active_manager(b, now)) {
+        let since = b
+            .status
+            .as_ref()
+            .and_then(|s| s.activated_at)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        out.entry(b.spec.subject.name.clone())
+            .and_modify(|s: &mut DateTime<Utc>| *s = (*s).min(since))
+            .or_insert(since);
+    }
+    Managers(out)
 }
 
 #[cfg(test)]
@@ -83,6 +126,6 @@ mod tests {
         let member = binding(Subject::user("bob"), WorkspaceRole::Member, BindingPhase::Active);
         let pending = binding(Subject::user("carol"), WorkspaceRole::Manager, BindingPhase::Pending);
         let all = [alice, sa, group, member, pending];
-        assert_eq!(managers(&all, now).into_iter().collect::<Vec<_>>(), vec!["alice"]);
+        assert_eq!(managers(&all, now).names().collect::<Vec<_>>(), vec!["alice"]);
     }
 }

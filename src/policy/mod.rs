@@ -4,6 +4,7 @@
 
 pub mod binding;
 pub mod facts;
+pub mod grants;
 pub mod identity;
 pub mod lifecycle;
 pub mod lockout;

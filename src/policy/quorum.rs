@@ -25,7 +25,12 @@
 //! 7. When the workspace has fewer managers than its quorum (not counting the
 //!    subject), the request is `QuorumUnreachable`: never silently approved
 //!    with fewer, waiting for a partner, more managers, or the timeout.
-//! 8. An approval that cannot become its binding (a binding of that name
+//! 8. A manager counts only once they have been one for the workspace's
+//!    `managerCoolingOff` (`CoolingOff` until then; the vote counts when it
+//!    has passed), and toward the quorum being reachable only when that
+//!    passes before the pending timeout. A partner's break-glass is not
+//!    affected.
+//! 9. An approval that cannot become its binding (a binding of that name
 //!    exists and was not made from it) lapses at the pending timeout
 //!    (`Expired`): it never grants later, whoever frees the name.
 
@@ -58,6 +63,8 @@ pub struct Voter {
     /// user subject, a trusted asserter wrote it. A vote whose groups are
     /// unknown never counts for a group subject: its voter may be in it.
     pub verified: bool,
+    /// Since when they have been a manager (when they are one).
+    pub manager_since: Option<DateTime<Utc>>,
 }
 
 /// The workspace, as a request sees it.
@@ -67,8 +74,9 @@ pub struct RequestWorkspace<'a> {
     pub policy: &'a ApprovalPolicy,
     /// The longest a binding may last.
     pub max_duration: &'a GoDuration,
-    /// Users with an active manager binding, the subject excluded.
-    pub qualifying_managers: usize,
+    /// Since when each user with an active manager binding, the subject
+    /// excluded, has been a manager.
+    pub qualifying_managers: Vec<DateTime<Utc>>,
 }
 
 /// The binding named after the request, if one exists.
@@ -187,6 +195,8 @@ pub struct RequestDecision {
     pub wake_at: Option<DateTime<Utc>>,
     /// The lockout that ended it now (phase `Denied`).
     pub lockout: Option<super::lockout::Hit>,
+    /// When the first vote held back by its voter's cooling-off counts.
+    pub counts_from: Option<DateTime<Utc>>,
 }
 
 impl RequestDecision {
@@ -205,7 +215,7 @@ pub fn voters(
     spec: &RoleRequestSpec,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
     stamped: usize,
-    managers: &std::collections::BTreeSet<String>,
+    managers: &super::managers::Managers,
     config: &crate::config::Config,
 ) -> Vec<Voter> {
     use crate::policy::identity::{VoteStamp, vote_stamp};
@@ -239,7 +249,7 @@ pub fn voters(
 pub fn requester(
     spec: &RoleRequestSpec,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
-    managers: &std::collections::BTreeSet<String>,
+    managers: &super::managers::Managers,
     config: &crate::config::Config,
 ) -> Voter {
     let groups = crate::policy::identity::creator_groups(annotations, &spec.requester);
@@ -255,13 +265,15 @@ fn voter(
     user: &str,
     groups: Option<&[String]>,
     stamped: bool,
-    managers: &std::collections::BTreeSet<String>,
+    managers: &super::managers::Managers,
     config: &crate::config::Config,
 ) -> Voter {
     let subject = &spec.subject;
     let group_subject = subject.kind == SubjectKind::Group;
+    let manager = managers.contains(user) && !crate::policy::identity::is_service_account(user);
     Voter {
-        manager: managers.contains(user) && !crate::policy::identity::is_service_account(user),
+        manager,
+        manager_since: managers.since(user).filter(|_| manager),
         partner: config.partners.contains(user, groups.unwrap_or_default()),
         in_subject_group: group_subject && groups.is_some_and(|g| g.contains(&subject.name)),
         verified: stamped && (groups.is_some() || !group_subject),
@@ -269,12 +281,13 @@ fn voter(
 }
 
 /// The managers who could approve: all of them but the subject.
-pub fn qualifying_managers(spec: &RoleRequestSpec, managers: &std::collections::BTreeSet<String>) -> usize {
+pub fn qualifying_managers(spec: &RoleRequestSpec, managers: &super::managers::Managers) -> Vec<DateTime<Utc>> {
     let subject = &spec.subject;
     managers
         .iter()
-        .filter(|m| !(subject.kind == SubjectKind::User && **m == subject.name))
-        .count()
+        .filter(|(m, _)| !(subject.kind == SubjectKind::User && **m == subject.name))
+        .map(|(_, since)| since)
+        .collect()
 }
 
 /// Whether a phase is final for the votes: nothing after it counts.
@@ -308,6 +321,7 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
         problem: None,
         wake_at: None,
         lockout: None,
+        counts_from: None,
     };
     let votes = facts.spec.approvals.len();
     if let Some(hit) = facts.lockout {
@@ -401,8 +415,20 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
         }
         _ => {
             d.break_glass_by = None;
-            if ws.qualifying_managers < d.required as usize {
+            // Managers count toward it only if their cooling-off ends
+            // before the request times out.
+            let cooling_off = ws.policy.manager_cooling_off.to_chrono();
+            let eligible_in_time = ws
+                .qualifying_managers
+                .iter()
+                .filter(|since| since.checked_add_signed(cooling_off).is_some_and(|at| at < deadline))
+                .count();
+            if eligible_in_time < d.required as usize {
                 d.phase = RequestPhase::QuorumUnreachable;
+            }
+            // Look again when a vote held back by its cooling-off counts.
+            if let Some(at) = d.counts_from.filter(|at| *at < deadline) {
+                d.wake_at = Some(at);
             }
         }
     }
@@ -424,15 +450,33 @@ fn tally(facts: &RequestFacts<'_>, d: &mut RequestDecision, votes: usize) -> Vec
                     .any(|v| v.user == user && v.reason == IgnoreReason::LockedOut)
             })
     };
+    // A manager for less than the cooling-off: not yet an approver (until when).
+    let cooling_off = facts
+        .workspace
+        .as_ref()
+        .map(|w| w.policy.manager_cooling_off.to_chrono())
+        .unwrap_or_default();
+    let cooling = |v: &Voter| {
+        v.manager_since
+            .and_then(|since| since.checked_add_signed(cooling_off))
+            .filter(|at| *at > facts.now)
+    };
     let r = facts.requester;
     if r.manager && r.verified && !r.in_subject_group && !is_subject_user(&spec.requester) {
-        if locked(&spec.requester) {
-            d.ignored.push(IgnoredVote {
-                user: spec.requester.clone(),
-                reason: IgnoreReason::LockedOut,
-            });
+        let reason = if locked(&spec.requester) {
+            Some(IgnoreReason::LockedOut)
+        } else if let Some(at) = cooling(&r) {
+            d.counts_from = Some(d.counts_from.map_or(at, |c| c.min(at)));
+            Some(IgnoreReason::CoolingOff)
         } else {
-            d.approved_by.push(spec.requester.clone());
+            None
+        };
+        match reason {
+            Some(reason) => d.ignored.push(IgnoredVote {
+                user: spec.requester.clone(),
+                reason,
+            }),
+            None => d.approved_by.push(spec.requester.clone()),
         }
         seen.push(&spec.requester);
     }
@@ -451,8 +495,16 @@ fn tally(facts: &RequestFacts<'_>, d: &mut RequestDecision, votes: usize) -> Vec
             Some(IgnoreReason::Duplicate)
         } else if !voter.manager && !voter.partner {
             Some(IgnoreReason::NotManager)
+        } else if let (Some(at), false) = (cooling(&voter), voter.partner) {
+            d.counts_from = Some(d.counts_from.map_or(at, |c| c.min(at)));
+            Some(IgnoreReason::CoolingOff)
         } else {
             None
+        };
+        // A partner who is a manager in cooling-off acts as a partner only.
+        let voter = Voter {
+            manager: voter.manager && cooling(&voter).is_none(),
+            ..voter
         };
         if let Some(reason) = reason {
             d.ignored.push(IgnoredVote {
@@ -506,6 +558,7 @@ fn keep_decision(facts: &RequestFacts<'_>, previous: &RoleRequestStatus) -> Requ
         problem: None,
         wake_at: None,
         lockout: None,
+        counts_from: None,
     };
     if d.phase == RequestPhase::Approved
         && facts.binding != ExistingBinding::Ours

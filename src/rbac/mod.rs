@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod build;
 pub mod cached;
+pub mod grants;
 pub mod outside;
 pub mod project_roles;
 pub mod revoke;

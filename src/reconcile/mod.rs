@@ -59,6 +59,8 @@ pub struct World {
     /// process found in place (by uid: at which generation), until a watch
     /// of those objects sees one of them change.
     pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>,
+    /// What ClusterRoles grant, as last read (for requests' approvers).
+    pub grants: crate::rbac::grants::Grants,
 }
 
 /// This process's own writes, until the caches show them (see

@@ -18,7 +18,7 @@ use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Context, Error, kube_err};
 use crate::api::time::from_k8s;
@@ -193,6 +193,7 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
     if matches!(status.phase, Some(RequestPhase::Approved | RequestPhase::Granted)) && status.cluster_role.is_none() {
         status.cluster_role = resolved_cluster_role(ctx, &ns, role.as_ref());
     }
+    status.permissions = permissions(ctx, &ns, role.as_ref(), &status).await;
     if let Err(e) = super::scaffold::write_status(ctx, r, previous.as_ref(), &status).await {
         forget_approval(ctx, &uid);
         return Err(e);
@@ -253,6 +254,36 @@ fn resolved_cluster_role(ctx: &Context, ns: &str, role: Option<&Role>) -> Option
     };
     let p = ctx.projects.get(&ObjectRef::new(project).within(ns))?;
     resolve_cluster_role(role, &p.spec.role_map, &ctx.config.role_map, &ctx.config.allowed()).ok()
+}
+
+/// What the approvers sign: what the requested project role's ClusterRole
+/// grants, read while the request is open (so that it follows the role map
+/// and the ClusterRole), fixed once it is decided. A failed read keeps what
+/// was read before: the summary informs, it decides nothing.
+async fn permissions(
+    ctx: &Context,
+    ns: &str,
+    role: Option<&Role>,
+    status: &crate::api::RoleRequestStatus,
+) -> Option<crate::api::Permissions> {
+    let open = matches!(
+        status.phase,
+        None | Some(RequestPhase::Pending | RequestPhase::QuorumUnreachable)
+    );
+    let cluster_role = match status.phase {
+        _ if open => resolved_cluster_role(ctx, ns, role)?,
+        Some(RequestPhase::Approved | RequestPhase::Granted) if status.permissions.is_none() => {
+            status.cluster_role.clone()?
+        }
+        _ => return status.permissions.clone(),
+    };
+    match ctx.grants.of(&ctx.client, &cluster_role).await {
+        Ok(read) => read,
+        Err(e) => {
+            warn!(cluster_role, %e, "cannot read what the ClusterRole grants");
+            status.permissions.clone()
+        }
+    }
 }
 
 /// Creates the binding of an approved request (idempotent: an existing one

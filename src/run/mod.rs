@@ -311,6 +311,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             synced,
             anchors: anchors.clone(),
             workspaces_verified: Default::default(),
+            grants: Default::default(),
         },
         client: client.clone(),
         events: publisher,

@@ -24,7 +24,7 @@ pub async fn setup_without_operator(env: &TestEnv, workspace_quorum: i32, projec
     let ws: Workspace = serde_json::from_value(json!({
         "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace",
         "metadata": { "name": env.name },
-        "spec": { "approvalPolicy": { "workspaceRoleApprovals": workspace_quorum, "projectRoleApprovals": project_quorum } },
+        "spec": { "approvalPolicy": { "workspaceRoleApprovals": workspace_quorum, "projectRoleApprovals": project_quorum, "managerCoolingOff": "0s" } },
     }))
     .unwrap();
     Api::<Workspace>::all(client("partner").await)

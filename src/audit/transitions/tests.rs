@@ -532,6 +532,7 @@ fn request_decision(phase: RequestPhase, approved_by: &[&str]) -> RequestDecisio
         problem: None,
         wake_at: None,
         lockout: None,
+        counts_from: None,
     }
 }
 

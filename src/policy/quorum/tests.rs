@@ -30,18 +30,21 @@ const MANAGER: Voter = Voter {
     partner: false,
     in_subject_group: false,
     verified: true,
+    manager_since: None,
 };
 const PARTNER: Voter = Voter {
     manager: false,
     partner: true,
     in_subject_group: false,
     verified: true,
+    manager_since: None,
 };
 const NOBODY: Voter = Voter {
     manager: false,
     partner: false,
     in_subject_group: false,
     verified: true,
+    manager_since: None,
 };
 
 fn vote(user: &str, decision: Decision) -> Approval {
@@ -60,6 +63,8 @@ struct World {
     policy: ApprovalPolicy,
     max_duration: GoDuration,
     managers: usize,
+    /// Since when each manager has been one (else `managers` long-standing ones).
+    managers_since: Option<Vec<DateTime<Utc>>>,
     workspace: bool,
     requester: Voter,
     previous: Option<RoleRequestStatus>,
@@ -89,6 +94,7 @@ impl World {
             policy: ApprovalPolicy::default(),
             max_duration: dur("24h"),
             managers: 3,
+            managers_since: None,
             workspace: true,
             requester: NOBODY,
             previous: None,
@@ -129,7 +135,10 @@ impl World {
             workspace: self.workspace.then_some(RequestWorkspace {
                 policy: &self.policy,
                 max_duration: &self.max_duration,
-                qualifying_managers: self.managers,
+                qualifying_managers: self
+                    .managers_since
+                    .clone()
+                    .unwrap_or_else(|| vec![DateTime::<Utc>::MIN_UTC; self.managers]),
             }),
             role_problem: self.role_problem.clone(),
             requester: self.requester,
@@ -402,6 +411,7 @@ fn a_partner_who_is_a_manager_counts_as_a_manager_first() {
         partner: true,
         in_subject_group: false,
         verified: true,
+        manager_since: None,
     };
     let d = World::new().approve("pat", both).approve("alice", MANAGER).decide();
     assert_eq!(d.phase, RequestPhase::Approved);
@@ -849,7 +859,7 @@ fn quorum_invariants_hold_for_every_combination() {
                 IgnoreReason::NotManager => v.user == "erin" || (v.user == "pat" && !w.policy.partner_break_glass),
                 IgnoreReason::Duplicate => true,
                 IgnoreReason::TooLate => false,
-                IgnoreReason::Unverified | IgnoreReason::LockedOut => false,
+                IgnoreReason::Unverified | IgnoreReason::LockedOut | IgnoreReason::CoolingOff => false,
             };
             assert!(fits || v.reason == IgnoreReason::Duplicate, "{ctx}");
         }
@@ -923,4 +933,99 @@ fn a_locked_out_voters_votes_stop_counting_for_good() {
     let d = r.decide();
     assert!(d.approved_by.is_empty());
     assert_eq!(d.ignored[0].reason, IgnoreReason::LockedOut);
+}
+
+/// A manager for `minutes` before `now()`.
+fn new_manager(minutes: i64) -> Voter {
+    Voter {
+        manager_since: Some(now() - Duration::minutes(minutes)),
+        ..MANAGER
+    }
+}
+
+#[test]
+fn a_new_manager_does_not_count_until_the_cooling_off_has_passed() {
+    // alice has been a manager for long; bob for 5 minutes (cooling-off 1h).
+    let w = World::new().approve("alice", MANAGER).approve("bob", new_manager(5));
+    let d = w.decide();
+    assert_eq!(d.phase, RequestPhase::Pending);
+    assert_eq!(d.approved_by, ["alice"]);
+    assert_eq!(
+        d.ignored,
+        [IgnoredVote {
+            user: "bob".into(),
+            reason: IgnoreReason::CoolingOff
+        }]
+    );
+    // Woken when bob's vote counts, before the pending timeout.
+    assert_eq!(d.wake_at, Some(now() + Duration::minutes(55)));
+
+    // Once the hour has passed, the same vote counts: granted.
+    let later = World {
+        now: now() + Duration::minutes(55),
+        ..w
+    };
+    let d = later.decide();
+    assert_eq!(d.phase, RequestPhase::Approved);
+    assert_eq!(d.approved_by, ["alice", "bob"]);
+    assert!(d.ignored.is_empty());
+}
+
+#[test]
+fn cooling_off_applies_to_the_requester_and_to_denials_and_can_be_turned_off() {
+    let mut w = World::new().requested_by_manager("bob");
+    w.requester = new_manager(5);
+    let w = w.vote("carol", Decision::Deny, new_manager(1));
+    let d = w.decide();
+    assert_eq!(
+        d.phase,
+        RequestPhase::Pending,
+        "a new manager's deny does not end it either"
+    );
+    assert_eq!(
+        d.ignored
+            .iter()
+            .map(|v| (v.user.as_str(), v.reason))
+            .collect::<Vec<_>>(),
+        [("bob", IgnoreReason::CoolingOff), ("carol", IgnoreReason::CoolingOff)]
+    );
+    assert_eq!(
+        d.wake_at,
+        Some(now() + Duration::minutes(55)),
+        "the earliest of the two"
+    );
+
+    let mut off = w;
+    off.policy.manager_cooling_off = dur("0s");
+    let d = off.decide();
+    assert_eq!(d.phase, RequestPhase::Denied);
+    assert_eq!(d.denied_by.as_deref(), Some("carol"));
+}
+
+#[test]
+fn a_partner_in_cooling_off_still_breaks_the_glass() {
+    let partner_and_new_manager = Voter {
+        partner: true,
+        ..new_manager(1)
+    };
+    let d = World::new().approve("pat", partner_and_new_manager).decide();
+    assert_eq!(d.phase, RequestPhase::Approved);
+    assert_eq!(d.break_glass_by.as_deref(), Some("pat"));
+    assert!(d.approved_by.is_empty(), "not as a manager: {d:?}");
+}
+
+#[test]
+fn managers_still_cooling_off_at_the_timeout_do_not_make_the_quorum_reachable() {
+    // Two managers needed; one long-standing, two made a minute ago. The
+    // request times out in 23h: with a 1h cooling-off they count toward
+    // reachability, with a 30h one they do not.
+    let mut w = World::new();
+    w.managers_since = Some(vec![
+        DateTime::<Utc>::MIN_UTC,
+        now() - Duration::minutes(1),
+        now() - Duration::minutes(1),
+    ]);
+    assert_eq!(w.decide().phase, RequestPhase::Pending);
+    w.policy.manager_cooling_off = dur("30h");
+    assert_eq!(w.decide().phase, RequestPhase::QuorumUnreachable);
 }

@@ -168,6 +168,7 @@ impl Caches {
             synced: tokio::sync::watch::channel(true).1,
             anchors: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             workspaces_verified: Default::default(),
+            grants: Default::default(),
         };
         Self {
             workspaces,
