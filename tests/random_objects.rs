@@ -539,7 +539,7 @@ async fn a_thousand_random_objects_leave_the_operator_ready_and_reporting() {
         eprintln!("  {kind:?} {}: {n}", if *ok { "admitted" } else { "refused" });
     }
     let mut common: Vec<_> = refusals.into_iter().collect();
-    common.sort_by(|a, b| b.1.cmp(&a.1));
+    common.sort_by_key(|c| std::cmp::Reverse(c.1));
     for (why, n) in common.iter().take(12) {
         eprintln!("  {n:>4} × {why}");
     }
