@@ -29,6 +29,16 @@
 //! Lease and the leader is frozen (SIGSTOP) a second before the expiry; it
 //! prints how long after the expiry the last native binding was gone.
 //!
+//! With `--soak <duration>` (a Go duration: `10m`) it runs a steady churn for
+//! that long in 10 workspaces of two managers each: every second a partner's
+//! grant that expires after 20 s, a request approved by two managers whose
+//! binding expires after 20 s, and a grant revoked 5 s after it was made
+//! (finished records are kept for a minute). Each minute it prints the
+//! operator's resident memory and the open watches (kube-apiserver's
+//! `apiserver_longrunning_requests`, minus those open before the operator
+//! started), and at the end the memory slope after a 2-minute warm-up
+//! (least squares over samples taken every 10 s, in KiB/min).
+//!
 //! Usage: `cargo bench --bench load -- --bindings 1000`, or
 //! `-- --requests 1000`, or `-- --lockout --bindings 1000`, or `-- --history 2000`. It starts the control plane
 //! with the integration tests' code (`tests/support/controlplane.rs`).
@@ -97,6 +107,11 @@ struct Args {
     /// the simultaneous expiries; prints when the last native binding went.
     #[arg(long)]
     standby: bool,
+    /// Run a steady churn of grants, approvals, expiries and revocations
+    /// for this long (a Go duration: `10m`), sampling the operator's memory
+    /// and the open watches, and print the memory slope after warm-up.
+    #[arg(long)]
+    soak: Option<String>,
     /// Passed by `cargo bench`; without it (`cargo test --benches`) nothing runs.
     #[arg(long, hide = true)]
     bench: bool,
@@ -316,7 +331,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let n = args.bindings.max(10);
     let workspaces = (n / 10).max(1);
-    if args.requests > 0 {
+    if args.soak.is_some() {
+        // It says what it does once it has parsed its length.
+    } else if args.requests > 0 {
         println!(
             "foureyes role-request benchmark: {} requests approved at once",
             args.requests
@@ -341,6 +358,11 @@ async fn main() -> anyhow::Result<()> {
     // The benchmark's partner acts at volume; it skips client-side throttling only.
     let admin = client(&plane, "admin").await?;
     let partner = client(&plane, "partner").await?;
+
+    if let Some(soak) = &args.soak {
+        let length: foureyes::api::GoDuration = soak.parse().map_err(anyhow::Error::msg)?;
+        return soak_bench(&plane, &admin, &partner, length.get()).await;
+    }
 
     let port = free_port();
     let op = Operator::start(&plane, &config, port, &plane.dir.join("operator.log"))?;
@@ -572,6 +594,315 @@ async fn create_workspaces(admin: &Client, partner: &Client, count: usize, concu
         .buffer_unordered(concurrency)
         .try_collect::<Vec<_>>()
         .await?;
+    Ok(())
+}
+
+/// kube-apiserver's open watches (`apiserver_longrunning_requests` with
+/// `verb="WATCH"`, summed over resources).
+async fn open_watches(admin: &Client) -> anyhow::Result<f64> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = admin.request_text(req).await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_longrunning_requests{") && l.contains("verb=\"WATCH\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum())
+}
+
+/// The least-squares slope of `(x, y)` points, `None` with fewer than two
+/// distinct `x`.
+fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (points.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Counts of what the soak's churn did.
+#[derive(Default)]
+struct Churn {
+    grants: std::sync::atomic::AtomicU64,
+    approvals: std::sync::atomic::AtomicU64,
+    revocations: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+/// The soak (issue: memory must not grow after warm-up): a steady churn of
+/// grants, approvals, expiries and revocations for `length`; resident
+/// memory and open watches each minute, then the memory slope.
+async fn soak_bench(plane: &Plane, admin: &Client, partner: &Client, length: Duration) -> anyhow::Result<()> {
+    use foureyes::api::{RequestPhase, RoleRequest};
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    const WORKSPACES: usize = 10;
+    const SAMPLE: Duration = Duration::from_secs(10);
+    const WARM_UP_MIN: f64 = 2.0;
+    println!(
+        "foureyes soak: {:.0} s of churn in {WORKSPACES} workspaces",
+        length.as_secs_f64()
+    );
+    // Finished records go after a minute, so that the objects stay steady.
+    let config = plane.dir.join("soak.yaml");
+    std::fs::write(
+        &config,
+        "partners: {users: [partner]}\nsweepInterval: 1m\nretention: 1m\n",
+    )?;
+    let baseline_watches = open_watches(admin).await?;
+    let op = Operator::start(plane, &config, free_port(), &plane.dir.join("operator.log"))?;
+    op.wait_ready().await?;
+
+    let alice = client(plane, "alice").await?;
+    let bob = client(plane, "bob").await?;
+    for i in 0..WORKSPACES {
+        let name = format!("soak-{i}");
+        let ws: Workspace = serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
+            "spec": { "approvalPolicy": { "workspaceRoleApprovals": 2, "projectRoleApprovals": 2 } },
+        }))?;
+        Api::<Workspace>::all(partner.clone())
+            .create(&PostParams::default(), &ws)
+            .await?;
+        for m in ["alice", "bob"] {
+            let b: RoleBinding = serde_json::from_value(json!({
+                "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                "metadata": { "name": format!("manager-{m}"), "namespace": format!("ws-{name}") },
+                "spec": {
+                    "subject": { "kind": "User", "name": m }, "workspaceRole": "manager", "duration": "2160h",
+                    "justification": "soak", "grantedBy": "partner",
+                },
+            }))?;
+            let api = Api::<RoleBinding>::namespaced(partner.clone(), &format!("ws-{name}"));
+            loop {
+                match api.create(&PostParams::default(), &b).await {
+                    Ok(_) => break,
+                    Err(kube::Error::Api(e)) if e.code == 404 => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    let all_bindings: Api<RoleBinding> = Api::all(admin.clone());
+    let all_requests: Api<RoleRequest> = Api::all(admin.clone());
+    loop {
+        let active = all_bindings
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active))
+            .count();
+        if active >= 2 * WORKSPACES {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let churn = Arc::new(Churn::default());
+    let start = Instant::now();
+    let deadline = start + length;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_sample = start;
+    let mut samples: Vec<(f64, f64)> = vec![];
+    let mut i = 0usize;
+    println!("  min    RSS MiB  watches (operator)  grants  approvals  revocations  bindings A/E/R/P  requests");
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let ns = format!("ws-soak-{}", i % WORKSPACES);
+        // A partner's grant that expires by itself.
+        {
+            let (partner, ns, churn) = (partner.clone(), ns.clone(), churn.clone());
+            tokio::spawn(async move {
+                let b: RoleBinding = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                    "metadata": { "name": format!("expire-{i}"), "namespace": ns },
+                    "spec": {
+                        "subject": { "kind": "User", "name": format!("oncall-{}@example.com", i % 50) },
+                        "workspaceRole": "member", "duration": "20s",
+                        "justification": "soak", "grantedBy": "partner",
+                    },
+                }))
+                .expect("binding");
+                let counter = match Api::<RoleBinding>::namespaced(partner, &ns)
+                    .create(&PostParams::default(), &b)
+                    .await
+                {
+                    Ok(_) => &churn.grants,
+                    Err(_) => &churn.failures,
+                };
+                counter.fetch_add(1, Relaxed);
+            });
+        }
+        // A request by alice (her approval: 1/2), approved by bob.
+        {
+            let (alice, bob, ns, churn) = (alice.clone(), bob.clone(), ns.clone(), churn.clone());
+            tokio::spawn(async move {
+                let name = format!("req-{i}");
+                let r: RoleRequest = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleRequest",
+                    "metadata": { "name": name, "namespace": ns },
+                    "spec": {
+                        "subject": { "kind": "User", "name": format!("dev-{}@example.com", i % 50) },
+                        "workspaceRole": "member", "duration": "20s",
+                        "justification": "soak", "requester": "alice",
+                    },
+                }))
+                .expect("request");
+                let bob_api = Api::<RoleRequest>::namespaced(bob, &ns);
+                let approved = async {
+                    Api::<RoleRequest>::namespaced(alice, &ns)
+                        .create(&PostParams::default(), &r)
+                        .await?;
+                    for _ in 0..20 {
+                        let mut r = bob_api.get(&name).await?;
+                        r.spec
+                            .approvals
+                            .push(serde_json::from_value(json!({ "user": "bob", "decision": "Approve" }))?);
+                        match bob_api.replace(&name, &PostParams::default(), &r).await {
+                            Ok(_) => return Ok(()),
+                            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    anyhow::Ok(())
+                };
+                let counter = match approved.await {
+                    Ok(()) => &churn.approvals,
+                    Err(_) => &churn.failures,
+                };
+                counter.fetch_add(1, Relaxed);
+            });
+        }
+        // A longer grant, revoked after 5 s.
+        {
+            let (partner, ns, churn) = (partner.clone(), ns.clone(), churn.clone());
+            tokio::spawn(async move {
+                let name = format!("revoke-{i}");
+                let b: RoleBinding = serde_json::from_value(json!({
+                    "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                    "metadata": { "name": name, "namespace": ns },
+                    "spec": {
+                        "subject": { "kind": "User", "name": format!("vendor-{}@example.com", i % 50) },
+                        "workspaceRole": "member", "duration": "1h",
+                        "justification": "soak", "grantedBy": "partner",
+                    },
+                }))
+                .expect("binding");
+                let api = Api::<RoleBinding>::namespaced(partner, &ns);
+                let revoked = async {
+                    api.create(&PostParams::default(), &b).await?;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    let patch = json!({ "spec": { "revocation": { "by": "partner", "reason": "soak" } } });
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+                    anyhow::Ok(())
+                };
+                let counter = match revoked.await {
+                    Ok(()) => &churn.revocations,
+                    Err(_) => &churn.failures,
+                };
+                counter.fetch_add(1, Relaxed);
+            });
+        }
+        // Granted requests are done with: delete them (their bindings
+        // expire and go with the retention).
+        if i % 30 == 29 {
+            let list = all_requests.list(&ListParams::default()).await?;
+            for r in list.items {
+                let done = matches!(
+                    r.status.as_ref().and_then(|s| s.phase),
+                    Some(RequestPhase::Granted | RequestPhase::Denied | RequestPhase::Expired)
+                );
+                if done && let (Some(name), Some(ns)) = (r.metadata.name, r.metadata.namespace) {
+                    let _ = Api::<RoleRequest>::namespaced(alice.clone(), &ns)
+                        .delete(&name, &DeleteParams::default())
+                        .await;
+                }
+            }
+        }
+        i += 1;
+
+        if Instant::now() >= next_sample {
+            let minutes = start.elapsed().as_secs_f64() / 60.0;
+            let rss = op.rss_mib();
+            samples.push((minutes, rss * 1024.0));
+            next_sample += SAMPLE;
+            // Each minute, a line.
+            if samples.len() % 6 == 1 {
+                let watches = open_watches(admin).await?;
+                let bindings = all_bindings.list(&ListParams::default()).await?.items;
+                let count = |p| {
+                    bindings
+                        .iter()
+                        .filter(|b| b.status.as_ref().and_then(|s| s.phase) == Some(p))
+                        .count()
+                };
+                let requests = all_requests.list(&ListParams::default()).await?.items.len();
+                println!(
+                    "  {minutes:>4.1} {rss:>9.1}  {watches:>7.0} ({:>4.0})     {:>6}  {:>9}  {:>11}  {}/{}/{}/{}  {requests:>8}",
+                    watches - baseline_watches,
+                    churn.grants.load(Relaxed),
+                    churn.approvals.load(Relaxed),
+                    churn.revocations.load(Relaxed),
+                    count(BindingPhase::Active),
+                    count(BindingPhase::Expired),
+                    count(BindingPhase::Revoked),
+                    count(BindingPhase::Pending),
+                );
+            }
+        }
+    }
+    // Let the last grants expire, then check that nothing outlived its expiry.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let now = Utc::now();
+    let natives: Api<NativeBinding> = Api::all(admin.clone());
+    let overdue = natives
+        .list(&ListParams::default().labels(GRANT_SELECTOR))
+        .await?
+        .items
+        .iter()
+        .filter(|nb| {
+            nb.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(EXPIRES_ANNOTATION))
+                .and_then(|s| parse_expiry(s))
+                .is_some_and(|e| e + chrono::Duration::seconds(2) < now)
+        })
+        .count();
+    let watches = open_watches(admin).await?;
+    println!(
+        "churn: {} grants, {} requests approved by two managers, {} revocations, {} failed calls; \
+         {overdue} native bindings past their expiry at the end; {:.0} open watches ({:.0} above the baseline)",
+        churn.grants.load(Relaxed),
+        churn.approvals.load(Relaxed),
+        churn.revocations.load(Relaxed),
+        churn.failures.load(Relaxed),
+        watches,
+        watches - baseline_watches,
+    );
+    let after: Vec<(f64, f64)> = samples.iter().copied().filter(|(m, _)| *m >= WARM_UP_MIN).collect();
+    let first = samples.first().map(|s| s.1 / 1024.0).unwrap_or(f64::NAN);
+    let last = samples.last().map(|s| s.1 / 1024.0).unwrap_or(f64::NAN);
+    match slope(&after) {
+        Some(kib_per_min) => {
+            let span = after.last().map(|p| p.0).unwrap_or(0.0) - after.first().map(|p| p.0).unwrap_or(0.0);
+            let rise_kib = kib_per_min * span;
+            // Growth: the fitted rise over the window is above 1 MiB (the
+            // allocator's page-level noise is below that).
+            let grew = rise_kib > 1024.0;
+            println!(
+                "memory: {first:.1} MiB at start, {last:.1} MiB at the end, peak {:.1} MiB; slope after {WARM_UP_MIN:.0} min of warm-up: {kib_per_min:+.1} KiB/min over {span:.1} min ({} samples): {}",
+                op.peak_rss_mib(),
+                after.len(),
+                if grew { "GREW" } else { "did not grow" }
+            );
+        }
+        None => println!("memory: too short to fit a slope after {WARM_UP_MIN:.0} min of warm-up"),
+    }
+    op.stop();
     Ok(())
 }
 

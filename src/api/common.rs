@@ -122,6 +122,11 @@ impl std::str::FromStr for GoDuration {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !within_go_range(s) {
+            return Err(format!(
+                "invalid duration {s:?}: a negative part, or longer than Go allows (2562047h47m16.854775807s)"
+            ));
+        }
         let parsed: kube::core::Duration = s.parse().map_err(|e| format!("invalid duration {s:?}: {e}"))?;
         if parsed.is_negative() {
             return Err(format!("invalid duration {s:?}: must not be negative"));
@@ -131,6 +136,50 @@ impl std::str::FromStr for GoDuration {
             value: parsed.into(),
         })
     }
+}
+
+/// The longest duration Go reads: 2^63 - 1 nanoseconds.
+const MAX_GO_SECONDS: f64 = 9_223_372_036.854_775;
+
+/// Whether kube's parser can read `s` without panicking: it multiplies each
+/// part into a `std::time::Duration`, which panics on a negative part (the
+/// `-5m` of `1h-5m`) and on a total past what it holds. Go refuses both
+/// (beyond 2^63 - 1 ns), so they are refused here. Follows kube's splitting
+/// into parts; at the first part kube refuses, kube decides.
+fn within_go_range(s: &str) -> bool {
+    let mut s = s.trim_start_matches('+').trim_start_matches('-');
+    let mut total = 0.0_f64;
+    while !s.is_empty() && s != "0" {
+        let Some(unit_start) = s.find(|c: char| c.is_alphabetic()) else {
+            return true;
+        };
+        let (value, rest) = s.split_at(unit_start);
+        let Ok(value) = value.parse::<f64>() else {
+            return true;
+        };
+        let (unit, next) = match rest.find(|c: char| !c.is_alphabetic()) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        s = next;
+        let seconds = match unit {
+            "ns" => 1e-9,
+            "us" | "\u{00b5}s" | "\u{03bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return true,
+        };
+        if !value.is_finite() || value.is_sign_negative() {
+            return false;
+        }
+        total += value * seconds;
+        if total > MAX_GO_SECONDS {
+            return false;
+        }
+    }
+    true
 }
 
 impl std::fmt::Display for GoDuration {
@@ -181,6 +230,14 @@ mod tests {
         assert_eq!(serde_json::to_value(&d).unwrap(), "1h30m");
         assert!("-1h".parse::<GoDuration>().is_err());
         assert!("1d".parse::<GoDuration>().is_err());
+        // Beyond what Go reads, or with a negative part: refused, not a panic.
+        assert!("10000000000000000h".parse::<GoDuration>().is_err());
+        assert!("2562048h".parse::<GoDuration>().is_err());
+        assert!("1h-5m".parse::<GoDuration>().is_err());
+        assert_eq!(
+            "2562047h".parse::<GoDuration>().unwrap().get(),
+            std::time::Duration::from_secs(2_562_047 * 3600)
+        );
         assert!(serde_json::from_value::<GoDuration>(serde_json::json!("soon")).is_err());
     }
 }

@@ -17,6 +17,9 @@ pub mod sweep;
 pub mod transition;
 pub mod workspace;
 
+#[cfg(test)]
+mod proptests;
+
 pub use binding::{BindingDecision, BindingFacts, Refusal, decide_binding};
 pub use namespaces::{NamespaceClaim, NamespaceFacts, claim_namespace};
 pub use role::{Role, RoleTarget, resolve_cluster_role};

@@ -333,7 +333,7 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
                 ws.policy.project_role_approvals
             }
             .max(1);
-            d.pending_until = Some(facts.created + ws.policy.pending_timeout.to_chrono());
+            d.pending_until = Some(pending_deadline(facts.created, &ws.policy.pending_timeout));
             tally(facts, &mut d, votes);
         }
         d.denied_by = None;
@@ -355,7 +355,7 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
         ws.policy.project_role_approvals
     }
     .max(1);
-    let deadline = facts.created + ws.policy.pending_timeout.to_chrono();
+    let deadline = pending_deadline(facts.created, &ws.policy.pending_timeout);
     d.pending_until = Some(deadline);
     if facts.now >= deadline {
         d.phase = RequestPhase::Expired;
@@ -381,15 +381,17 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
                 }),
         );
     }
-    if let Some((reason, message)) = &facts.role_problem {
-        d.problem = Some(Problem::Role(reason, message.clone()));
-    }
     if d.denied_by.is_some() {
+        // Denied: what the role would have needed no longer matters (and a
+        // decided request reports no problem of its role on later passes).
         d.phase = RequestPhase::Denied;
         d.decided_at = Some(facts.now);
         d.decided_on_votes = Some(votes as i32);
         d.wake_at = None;
         return d;
+    }
+    if let Some((reason, message)) = &facts.role_problem {
+        d.problem = Some(Problem::Role(reason, message.clone()));
     }
     let quorum = d.approved_by.len() >= d.required as usize;
     let approver = if quorum {
@@ -433,6 +435,14 @@ pub fn decide_request(facts: &RequestFacts<'_>) -> RequestDecision {
         }
     }
     d
+}
+
+/// When a request created at `created` times out: saturating, so that no
+/// creation time or timeout, however far out, panics the operator.
+fn pending_deadline(created: DateTime<Utc>, timeout: &GoDuration) -> DateTime<Utc> {
+    created
+        .checked_add_signed(timeout.to_chrono())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Counts the requester and the first `votes` votes into `d`; returns the
@@ -560,6 +570,14 @@ fn keep_decision(facts: &RequestFacts<'_>, previous: &RoleRequestStatus) -> Requ
         lockout: None,
         counts_from: None,
     };
+    // An approval that lapsed because its binding's name was taken keeps
+    // saying so.
+    if d.phase == RequestPhase::Expired
+        && facts.binding == ExistingBinding::Foreign
+        && find_condition(&previous.conditions, READY).is_some_and(|c| c.reason == Problem::BindingNameTaken.reason())
+    {
+        d.problem = Some(Problem::BindingNameTaken);
+    }
     if d.phase == RequestPhase::Approved
         && facts.binding != ExistingBinding::Ours
         && let Some(deadline) = previous.pending_until
@@ -583,7 +601,9 @@ fn keep_decision(facts: &RequestFacts<'_>, previous: &RoleRequestStatus) -> Requ
             .unwrap_or_else(|| facts.spec.requester.clone());
         if let Some(ws) = &facts.workspace {
             d.create_binding = Some(binding_plan(&facts.spec.duration, ws.max_duration, granted_by));
-        } else {
+        } else if facts.binding != ExistingBinding::Ours {
+            // Its binding exists: granted, whatever became of the workspace
+            // since (as the next pass, on `Granted`, reports it).
             d.problem = Some(Problem::WorkspaceNotFound);
         }
         finish_approval(facts, &mut d);
