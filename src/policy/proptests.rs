@@ -125,23 +125,32 @@ fn approval() -> impl Strategy<Value = Approval> {
 }
 
 fn voter() -> impl Strategy<Value = Voter> {
-    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-        |(manager, partner, in_subject_group, verified)| Voter {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(time()),
+    )
+        .prop_map(|(manager, partner, in_subject_group, verified, since)| Voter {
             manager,
             partner,
             in_subject_group,
             verified,
-        },
-    )
+            manager_since: since.filter(|_| manager),
+        })
 }
 
 fn policy() -> impl Strategy<Value = ApprovalPolicy> {
-    (-2i32..12, -2i32..12, any::<bool>(), go_duration()).prop_map(|(w, p, break_glass, timeout)| ApprovalPolicy {
-        workspace_role_approvals: w,
-        project_role_approvals: p,
-        partner_break_glass: break_glass,
-        pending_timeout: timeout,
-    })
+    (-2i32..12, -2i32..12, any::<bool>(), go_duration(), go_duration()).prop_map(
+        |(w, p, break_glass, timeout, cooling_off)| ApprovalPolicy {
+            workspace_role_approvals: w,
+            project_role_approvals: p,
+            partner_break_glass: break_glass,
+            pending_timeout: timeout,
+            manager_cooling_off: cooling_off,
+        },
+    )
 }
 
 fn request_spec() -> impl Strategy<Value = RoleRequestSpec> {
@@ -245,7 +254,7 @@ struct RequestWorld {
     spec: RoleRequestSpec,
     created: DateTime<Utc>,
     previous: Option<RoleRequestStatus>,
-    workspace: Option<(ApprovalPolicy, GoDuration, usize)>,
+    workspace: Option<(ApprovalPolicy, GoDuration, Vec<DateTime<Utc>>)>,
     role_problem: Option<(&'static str, String)>,
     requester: Voter,
     voters: Vec<Voter>,
@@ -264,7 +273,7 @@ impl RequestWorld {
             workspace: self.workspace.as_ref().map(|(policy, max, managers)| RequestWorkspace {
                 policy,
                 max_duration: max,
-                qualifying_managers: *managers,
+                qualifying_managers: managers.clone(),
             }),
             role_problem: self.role_problem.clone(),
             requester: self.requester,
@@ -294,7 +303,7 @@ fn request_world() -> impl Strategy<Value = RequestWorld> {
         request_spec(),
         time(),
         prop_oneof![3 => Just(None), 1 => request_status().prop_map(Some)],
-        proptest::option::of((policy(), go_duration(), 0usize..6)),
+        proptest::option::of((policy(), go_duration(), proptest::collection::vec(time(), 0..6))),
         prop_oneof![4 => Just(None), 1 => role_problem.prop_map(Some)],
         voter(),
         proptest::collection::vec(voter(), 0..9),
@@ -352,15 +361,23 @@ proptest! {
         prop_assert_eq!(&d, &decide_request(&w.facts()), "the same facts, another decision");
         let fresh = w.previous.as_ref().and_then(|p| p.phase).is_none_or(|p| !quorum::is_decided(Some(p)));
         if fresh {
+            // A manager for less than the cooling-off never counts as one.
+            let cooling_off = w.workspace.as_ref().map(|(p, ..)| p.manager_cooling_off.to_chrono()).unwrap_or_default();
+            let cooling = |x: &Voter| {
+                x.manager_since.and_then(|s| s.checked_add_signed(cooling_off)).is_some_and(|at| at > w.now)
+            };
             let mut seen = BTreeSet::new();
             for a in &d.approved_by {
                 prop_assert!(!is_subject_user(&w.spec, a), "the subject {a} counted as an approver");
                 prop_assert!(seen.insert(a), "{a} counted twice");
                 prop_assert!(!w.locked_voters.contains(a), "locked-out {a} counted");
-                let as_requester = *a == w.spec.requester && w.requester.manager && w.requester.verified;
+                let as_requester = *a == w.spec.requester
+                    && w.requester.manager
+                    && w.requester.verified
+                    && !cooling(&w.requester);
                 let as_voter = w.spec.approvals.iter().enumerate().any(|(i, v)| {
                     v.user == *a && v.decision == Decision::Approve
-                        && w.voters.get(i).is_some_and(|x| x.manager && x.verified && !x.in_subject_group)
+                        && w.voters.get(i).is_some_and(|x| x.manager && x.verified && !x.in_subject_group && !cooling(x))
                 });
                 prop_assert!(as_requester || as_voter, "{a} counted without being a verified manager who approved");
             }
