@@ -270,11 +270,32 @@ fn voter(
 
 /// The managers who could approve: all of them but the subject.
 pub fn qualifying_managers(spec: &RoleRequestSpec, managers: &std::collections::BTreeSet<String>) -> usize {
+    approvers(spec, managers).count()
+}
+
+/// The managers (`managers`: who is one now) whose approval of the request
+/// would count: all but the subject.
+pub fn approvers<'a>(
+    spec: &'a RoleRequestSpec,
+    managers: &'a std::collections::BTreeSet<String>,
+) -> impl Iterator<Item = &'a String> + 'a {
     let subject = &spec.subject;
     managers
         .iter()
-        .filter(|m| !(subject.kind == SubjectKind::User && **m == subject.name))
-        .count()
+        .filter(move |m| !(subject.kind == SubjectKind::User && **m == subject.name))
+}
+
+/// Those of the [`approvers`] whose approval has not counted yet: who a
+/// request still waits for (the notification of a new request names them).
+pub fn awaited_approvers(
+    spec: &RoleRequestSpec,
+    managers: &std::collections::BTreeSet<String>,
+    d: &RequestDecision,
+) -> Vec<String> {
+    approvers(spec, managers)
+        .filter(|m| !d.approved_by.contains(m))
+        .cloned()
+        .collect()
 }
 
 /// Whether a phase is final for the votes: nothing after it counts.
