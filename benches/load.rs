@@ -15,6 +15,9 @@
 //! singles are approved by a second manager one every `--spacing-ms` while
 //! the N stay in flight; then the N are approved at once. It prints approval
 //! → native RBAC latency p50/p99/max for both, and the API writes per request.
+//! With `--notify` a CloudEvents sink posts every notification to an HTTPS
+//! receiver in the benchmark (`--notify-hole` adds a sink that never
+//! answers), to compare the approval latency with notifications on and off.
 //!
 //! With `--lockout` it measures a lockout (DESIGN §5, §7 procedure 6): one
 //! user holds `--bindings` grants in bindings/10 workspaces, a partner locks
@@ -69,6 +72,8 @@ use foureyes::rbac::parse_expiry;
 
 #[path = "../tests/support/controlplane.rs"]
 mod controlplane;
+#[path = "../tests/support/receiver.rs"]
+mod receiver;
 
 use controlplane::{ControlPlane, repo};
 
@@ -112,6 +117,14 @@ struct Args {
     /// and the open watches, and print the memory slope after warm-up.
     #[arg(long)]
     soak: Option<String>,
+    /// With notifications on: a CloudEvents sink posting to an HTTPS
+    /// receiver in this process (signed, with its own CA), and with
+    /// `--notify-hole` also a sink that never answers.
+    #[arg(long)]
+    notify: bool,
+    /// With `--notify`: add a sink that accepts connections and never answers.
+    #[arg(long)]
+    notify_hole: bool,
     /// Passed by `cargo bench`; without it (`cargo test --benches`) nothing runs.
     #[arg(long, hide = true)]
     bench: bool,
@@ -169,6 +182,63 @@ fn start_plane(prefix: &str) -> anyhow::Result<Plane> {
         Some(&String::from_utf8_lossy(&rbac.stdout)),
     )?;
     Ok(plane)
+}
+
+/// Turns notifications on in the benchmark's configuration: a signed
+/// CloudEvents sink posting to an HTTPS receiver in this process (and, with
+/// `hole`, a sink that never answers), its Secret, and the operator's RBAC
+/// to read it.
+async fn notifications(plane: &Plane, config: &Path, hole: bool) -> anyhow::Result<receiver::Receiver> {
+    let receiver = receiver::Receiver::start().await;
+    let mut sinks = vec![serde_json::json!({
+        "name": "bench", "url": receiver.url, "caBundle": receiver.ca_pem,
+        "secretRef": { "name": "foureyes-notifications", "key": "hmac" },
+    })];
+    if hole {
+        let (url, _) = receiver::black_hole().await;
+        sinks.push(serde_json::json!({ "name": "hole", "format": "slack", "url": url, "timeout": "10s" }));
+    }
+    let mut text: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(config)?)?;
+    text["notifications"] = serde_yaml::to_value(serde_json::json!({ "sinks": sinks }))?;
+    std::fs::write(config, serde_yaml::to_string(&text)?)?;
+    let _ = plane.kubectl("admin", &["create", "namespace", "foureyes-system"], None);
+    plane.kubectl_ok(
+        "admin",
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: v1\nkind: Secret\nmetadata: { name: foureyes-notifications, namespace: foureyes-system }\nstringData: { hmac: bench-key }\n",
+        ),
+    )?;
+    let rbac = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+        .args(["rbac", "--config"])
+        .arg(config)
+        .output()?;
+    plane.kubectl_ok(
+        "admin",
+        &["apply", "--server-side", "-f", "-"],
+        Some(&String::from_utf8_lossy(&rbac.stdout)),
+    )?;
+    println!(
+        "notifications on: a CloudEvents sink{}",
+        if hole { " and a sink that never answers" } else { "" }
+    );
+    Ok(receiver)
+}
+
+/// What the receiver got, and the operator's notification counters.
+async fn report_notifications(op: &Operator, receiver: &receiver::Receiver) -> anyhow::Result<()> {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = receiver.received();
+    let pending = got
+        .iter()
+        .filter(|r| r.json()["type"] == "dev.foureyes.request.pending")
+        .count();
+    println!("notifications received: {} ({pending} request.pending)", got.len());
+    let (_, text) = http_get(&op.metrics, "/metrics").await?;
+    for line in text.lines().filter(|l| l.starts_with("foureyes_notifications_")) {
+        println!("  {line}");
+    }
+    Ok(())
 }
 
 async fn client(plane: &Plane, id: &str) -> anyhow::Result<Client> {
@@ -363,12 +433,20 @@ async fn main() -> anyhow::Result<()> {
         let length: foureyes::api::GoDuration = soak.parse().map_err(anyhow::Error::msg)?;
         return soak_bench(&plane, &admin, &partner, length.get()).await;
     }
+    let receiver = if args.notify {
+        Some(notifications(&plane, &config, args.notify_hole).await?)
+    } else {
+        None
+    };
 
     let port = free_port();
     let op = Operator::start(&plane, &config, port, &plane.dir.join("operator.log"))?;
     op.wait_ready().await?;
     if args.requests > 0 {
         let result = requests_bench(&plane, &admin, &partner, &op, &args).await;
+        if let Some(receiver) = receiver {
+            report_notifications(&op, &receiver).await?;
+        }
         op.stop();
         return result;
     }
@@ -1219,11 +1297,20 @@ async fn requests_bench(
                 },
             }))?;
             let api = Api::<RoleBinding>::namespaced(partner.clone(), &format!("ws-{name}"));
-            // The namespace appears once the operator reconciled the workspace.
+            // The namespace appears once the operator reconciled the
+            // workspace; and right after the CRDs are installed, the API
+            // server needs a moment to resolve the Lockout kind that
+            // foureyes-lockouts reads (it refuses until then). Retried.
+            let mut tries = 0;
             loop {
                 match api.create(&PostParams::default(), &b).await {
                     Ok(_) => break,
-                    Err(kube::Error::Api(e)) if e.code == 404 => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(kube::Error::Api(e))
+                        if e.code == 404 || (e.message.contains("failed to configure policy") && tries < 900) =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(200)).await
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -70,6 +70,213 @@ pub struct Config {
     /// How often the sweep looks for orphaned native RBAC.
     #[serde(default = "default_sweep_interval")]
     pub sweep_interval: GoDuration,
+    /// Webhooks told of what needs someone's attention (see
+    /// `docs/notifications.md`). None by default.
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+/// Where and when the operator sends notifications: to each sink, a message
+/// per request that needs approval, break-glass, grant about to expire and
+/// lockout.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Notifications {
+    /// The webhooks; none by default.
+    #[serde(default)]
+    pub sinks: Vec<Sink>,
+    /// How long before a grant's expiry the message `binding.expiring` is
+    /// sent (a grant shorter than that gets none: its grant said when it
+    /// ends).
+    #[serde(default = "default_expiry_lead_time")]
+    pub expiry_lead_time: GoDuration,
+    /// The CloudEvents `source` of every message: set it to tell clusters
+    /// apart (a URI reference, such as `https://prod-eu.example.com/foureyes`).
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// Messages waiting for each sink; when a sink falls that far behind, new
+    /// messages for it are dropped (counted and logged), so that a receiver
+    /// that is down never slows the operator.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+}
+
+/// One webhook.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sink {
+    /// A name for logs and metric labels (lower-case letters, digits and
+    /// `-`, at most 63).
+    pub name: String,
+    /// The URL (`https://`, or `http://` for a receiver in the cluster).
+    /// Exactly one of `url` and `urlSecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL, read from a Secret (a Slack incoming webhook's URL is its
+    /// credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_secret_ref: Option<SecretKeyRef>,
+    /// The body: `cloudevents` (a CloudEvents 1.0 JSON event) or `slack` (a
+    /// Slack-compatible incoming-webhook message).
+    #[serde(default)]
+    pub format: SinkFormat,
+    /// The HMAC-SHA256 key that signs each body (header
+    /// `X-Foureyes-Signature`). Required for `cloudevents`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+    /// PEM certificates of the CAs to trust for this sink instead of the
+    /// public ones compiled into the operator (a private CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+    /// Only these message types (such as `request.pending`); all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
+    /// How long one attempt may take, connection included.
+    #[serde(default = "default_sink_timeout")]
+    pub timeout: GoDuration,
+    /// Attempts per message (1 to 10); between them the wait doubles from 1 s.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+/// A key of a Secret in the operator's own namespace; the operator's RBAC
+/// reaches exactly the Secrets named so.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    pub name: String,
+    /// The key in its `data`.
+    pub key: String,
+}
+
+/// The body a sink receives.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkFormat {
+    /// A CloudEvents 1.0 event in structured JSON mode.
+    #[default]
+    CloudEvents,
+    /// A Slack-compatible incoming-webhook message (`text` and `blocks`).
+    Slack,
+}
+
+impl SinkFormat {
+    /// The name in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkFormat::CloudEvents => "cloudevents",
+            SinkFormat::Slack => "slack",
+        }
+    }
+}
+
+/// The message types, as `Sink::types` names them (the CloudEvents `type`
+/// is `dev.foureyes.` followed by one of them).
+pub const NOTIFICATION_TYPES: &[&str] = &[
+    "request.pending",
+    "request.quorumunreachable",
+    "request.breakglass",
+    "binding.breakglass",
+    "binding.unratified",
+    "binding.expiring",
+    "lockout.created",
+];
+
+impl Default for Notifications {
+    fn default() -> Self {
+        serde_yaml::from_str("{}").expect("defaults")
+    }
+}
+
+impl Notifications {
+    /// The Secrets the sinks read, by name (sorted, once each).
+    pub fn secret_names(&self) -> BTreeSet<String> {
+        self.sinks
+            .iter()
+            .flat_map(|s| [&s.secret_ref, &s.url_secret_ref])
+            .flatten()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(format!("notifications: {m}")));
+        if self.expiry_lead_time.get().is_zero() {
+            return invalid("expiryLeadTime must be positive".into());
+        }
+        if !(1..=100_000).contains(&self.queue_capacity) {
+            return invalid("queueCapacity must be between 1 and 100000".into());
+        }
+        let mut names = BTreeSet::new();
+        for s in &self.sinks {
+            let n = &s.name;
+            let label = !n.is_empty()
+                && n.len() <= 63
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !label {
+                return invalid(format!(
+                    "sink name {n:?}: lower-case letters, digits and '-', at most 63"
+                ));
+            }
+            if !names.insert(n) {
+                return invalid(format!("two sinks named {n}"));
+            }
+            match (&s.url, &s.url_secret_ref) {
+                (Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                    return invalid(format!("sink {n}: url must start with https:// or http://"));
+                }
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => return invalid(format!("sink {n}: exactly one of url and urlSecretRef")),
+            }
+            if s.format == SinkFormat::CloudEvents && s.secret_ref.is_none() {
+                return invalid(format!(
+                    "sink {n}: cloudevents needs secretRef, the key that signs each message"
+                ));
+            }
+            for r in [&s.secret_ref, &s.url_secret_ref].into_iter().flatten() {
+                if r.name.is_empty() || r.key.is_empty() {
+                    return invalid(format!("sink {n}: a secret reference needs name and key"));
+                }
+            }
+            if let Some(t) = s.types.iter().find(|t| !NOTIFICATION_TYPES.contains(&t.as_str())) {
+                return invalid(format!(
+                    "sink {n}: unknown type {t:?} (known: {})",
+                    NOTIFICATION_TYPES.join(", ")
+                ));
+            }
+            if s.timeout.get().is_zero() {
+                return invalid(format!("sink {n}: timeout must be positive"));
+            }
+            if !(1..=10).contains(&s.max_attempts) {
+                return invalid(format!("sink {n}: maxAttempts must be between 1 and 10"));
+            }
+            if s.ca_bundle
+                .as_deref()
+                .is_some_and(|b| !b.contains("-----BEGIN CERTIFICATE-----"))
+            {
+                return invalid(format!("sink {n}: caBundle holds no PEM certificate"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_expiry_lead_time() -> GoDuration {
+    "15m".parse().expect("constant")
+}
+fn default_source() -> String {
+    "/foureyes".into()
+}
+fn default_queue_capacity() -> usize {
+    1024
+}
+fn default_sink_timeout() -> GoDuration {
+    "5s".parse().expect("constant")
+}
+fn default_max_attempts() -> u32 {
+    5
 }
 
 fn default_auditors() -> Principals {
@@ -183,7 +390,7 @@ impl Config {
                 )));
             }
         }
-        Ok(())
+        self.notifications.validate()
     }
 
     /// The ClusterRoles a project role may map to.
@@ -235,6 +442,59 @@ mod tests {
             serde_yaml::from_str::<Config>("partner: {users: [x]}").is_err(),
             "typos are errors"
         );
+    }
+
+    #[test]
+    fn notifications_are_off_by_default_and_checked() {
+        let c = Config::default();
+        assert!(c.notifications.sinks.is_empty());
+        assert_eq!(c.notifications.expiry_lead_time.as_str(), "15m");
+        let ok = r#"
+notifications:
+  expiryLeadTime: 30m
+  sinks:
+  - { name: oncall, url: "https://hooks.example.com/x", secretRef: { name: hooks, key: hmac } }
+  - { name: chat, format: slack, urlSecretRef: { name: slack, key: url }, types: [request.pending] }
+"#;
+        let c: Config = serde_yaml::from_str(ok).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.notifications.sinks[0].format, SinkFormat::CloudEvents);
+        assert_eq!(c.notifications.sinks[0].max_attempts, 5);
+        assert_eq!(
+            c.notifications.secret_names(),
+            BTreeSet::from(["hooks".to_owned(), "slack".to_owned()])
+        );
+        for (bad, says) in [
+            (
+                "sinks: [{ name: x, url: 'https://a', format: cloudevents }]",
+                "secretRef",
+            ),
+            ("sinks: [{ name: X, format: slack, url: 'https://a' }]", "lower-case"),
+            ("sinks: [{ name: x, format: slack }]", "exactly one"),
+            ("sinks: [{ name: x, format: slack, url: 'ftp://a' }]", "https://"),
+            (
+                "sinks: [{ name: x, format: slack, url: 'https://a' }, { name: x, format: slack, url: 'https://b' }]",
+                "two sinks",
+            ),
+            (
+                "sinks: [{ name: x, format: slack, url: 'https://a', types: [everything] }]",
+                "unknown type",
+            ),
+            (
+                "sinks: [{ name: x, format: slack, url: 'https://a', maxAttempts: 0 }]",
+                "maxAttempts",
+            ),
+            (
+                "sinks: [{ name: x, format: slack, url: 'https://a', caBundle: nope }]",
+                "PEM",
+            ),
+            ("expiryLeadTime: 0s", "positive"),
+        ] {
+            let c: Config =
+                serde_yaml::from_str(&format!("notifications:\n  {bad}")).unwrap_or_else(|e| panic!("{bad}: {e}"));
+            let err = c.validate().expect_err(bad).to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

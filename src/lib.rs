@@ -12,6 +12,7 @@ pub mod audit;
 pub mod config;
 pub mod leader;
 pub mod manifests;
+pub mod notify;
 pub mod plugin;
 pub mod policy;
 pub mod rbac;

@@ -17,10 +17,18 @@
 //!   about 65 s);
 //! - `foureyes_api_writes_total{kind,verb}`: writes sent to the Kubernetes API,
 //!   counted by a layer on the client ([`CountWritesLayer`], see [`writes`]
-//!   for the labels).
+//!   for the labels);
+//! - `foureyes_notifications_sent_total{sink,type}`: notifications a webhook
+//!   accepted, by sink and message type;
+//! - `foureyes_notifications_failed_total{sink,reason}`: notifications given
+//!   up after their last attempt (`reason`: `status`, `timeout`, `connect`,
+//!   `secret`);
+//! - `foureyes_notifications_dropped_total{sink,reason}`: notifications never
+//!   attempted because the sink's queue was full (`queue_full`).
 //!
 //! Label values are only ever static strings (kinds, error categories,
-//! verbs): never user names or other unbounded values.
+//! verbs) or names from the configuration (sinks): never user names or
+//! other unbounded values.
 //!
 //! [`Health`] records whether the operator is ready. [`serve`] (or [`bind`])
 //! exposes both over HTTP: `GET /metrics` (OpenMetrics text), `GET /healthz`
@@ -70,6 +78,20 @@ struct WriteLabels {
     verb: &'static str,
 }
 
+/// Labels of `foureyes_notifications_sent_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SentLabels {
+    sink: String,
+    r#type: &'static str,
+}
+
+/// Labels of `foureyes_notifications_failed_total` and `_dropped_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotLabels {
+    sink: String,
+    reason: &'static str,
+}
+
 /// The operator's metrics: a registry and the metric families registered in it.
 ///
 /// All methods take `&self`; share it with `Arc<Metrics>`.
@@ -87,6 +109,9 @@ pub struct Metrics {
     api_writes: Family<WriteLabels, Counter>,
     /// Sum of `api_writes` over all label sets (a family cannot be iterated).
     api_writes_sum: AtomicU64,
+    notifications_sent: Family<SentLabels, Counter>,
+    notifications_failed: Family<NotLabels, Counter>,
+    notifications_dropped: Family<NotLabels, Counter>,
 }
 
 impl Metrics {
@@ -102,6 +127,9 @@ impl Metrics {
         let revocation_lag = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         let api_writes = Family::<WriteLabels, Counter>::default();
         let admission_policies_intact = Gauge::default();
+        let notifications_sent = Family::<SentLabels, Counter>::default();
+        let notifications_failed = Family::<NotLabels, Counter>::default();
+        let notifications_dropped = Family::<NotLabels, Counter>::default();
 
         // Counter names carry no `_total`: the encoder appends it.
         registry.register(
@@ -146,6 +174,21 @@ impl Metrics {
             "Writes sent to the Kubernetes API, by resource kind and verb",
             api_writes.clone(),
         );
+        registry.register(
+            "notifications_sent",
+            "Notifications a webhook accepted, by sink and message type",
+            notifications_sent.clone(),
+        );
+        registry.register(
+            "notifications_failed",
+            "Notifications given up after their last attempt, by sink and reason",
+            notifications_failed.clone(),
+        );
+        registry.register(
+            "notifications_dropped",
+            "Notifications dropped unsent because the sink's queue was full, by sink and reason",
+            notifications_dropped.clone(),
+        );
 
         Self {
             registry,
@@ -159,7 +202,40 @@ impl Metrics {
             admission_policies_intact,
             api_writes,
             api_writes_sum: AtomicU64::new(0),
+            notifications_sent,
+            notifications_failed,
+            notifications_dropped,
         }
+    }
+
+    /// Counts a notification of type `r#type` that `sink` accepted.
+    pub fn notification_sent(&self, sink: &str, r#type: &'static str) {
+        self.notifications_sent
+            .get_or_create(&SentLabels {
+                sink: sink.to_owned(),
+                r#type,
+            })
+            .inc();
+    }
+
+    /// Counts a notification to `sink` given up after its last attempt.
+    pub fn notification_failed(&self, sink: &str, reason: &'static str) {
+        self.notifications_failed
+            .get_or_create(&NotLabels {
+                sink: sink.to_owned(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// Counts a notification to `sink` dropped unsent.
+    pub fn notification_dropped(&self, sink: &str, reason: &'static str) {
+        self.notifications_dropped
+            .get_or_create(&NotLabels {
+                sink: sink.to_owned(),
+                reason,
+            })
+            .inc();
     }
 
     /// Counts one completed reconciliation of `kind` (`foureyes_reconciles_total{kind}`).

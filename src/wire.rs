@@ -143,6 +143,9 @@ pub const SWEEP: &str = "foureyes-sweep";
 pub const TOKEN_FINDER_ROLE: &str = "foureyes-token-finder";
 /// The name of the operator's Role and RoleBinding for its leader Lease.
 pub const LEASE_ROLE: &str = "foureyes-leader-election";
+/// The operator's Role (and its binding) in its own namespace that reads
+/// the notification sinks' Secrets, by name.
+pub const NOTIFICATION_SECRETS_ROLE: &str = "foureyes-notification-secrets";
 /// The default ClusterRole of the project role `reader`.
 pub const VIEW: &str = "foureyes-view";
 /// The default ClusterRole of the project role `user`.

@@ -183,6 +183,10 @@ config:
   allowedClusterRoles: [view, edit, foureyes-edit, foureyes-admin]
   protectedNamespaces: [ops]
   sweepInterval: 1m
+  notifications:
+    sinks:
+    - { name: oncall, url: "https://hooks.example.com/x", secretRef: { name: hooks, key: hmac } }
+    - { name: chat, format: slack, urlSecretRef: { name: slack-url, key: url }, secretRef: { name: hooks, key: chat } }
 "#;
     let rendered = template(&ns, values, &["--include-crds"]);
     server_accepts(&rendered);
@@ -193,7 +197,14 @@ config:
     assert_eq!(config.role_map["reader"], "view");
     assert_eq!(config.role_map["user"], "foureyes-edit", "maps merge with the defaults");
     assert_eq!(config.allowed().len(), 4);
+    assert_eq!(config.notifications.sinks.len(), 2);
     rbac_matches(&docs, &config, &ns, "access-operator", "access-leader");
+    // The notification Secrets, by name, once each.
+    let secrets = find(&docs, "Role", "foureyes-notification-secrets");
+    assert_eq!(
+        secrets["rules"][0]["resourceNames"],
+        serde_json::json!(["hooks", "slack-url"])
+    );
 
     let params = find(&docs, "ConfigMap", "foureyes-admission");
     assert_eq!(params["metadata"]["namespace"], ns.as_str());
@@ -217,6 +228,12 @@ config:
         &["--show-only", "templates/rbac.yaml"],
     );
     let docs = parse_docs(&rendered);
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "foureyes-notification-secrets"),
+        "no Secret is read without sinks"
+    );
     let config: Config = serde_yaml::from_str("roleMap: {}").unwrap();
     rbac_matches(&docs, &config, &ns, "foureyes", "foureyes");
     let role = find(&docs, "ClusterRole", "foureyes-operator");

@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("rbac", &["api", "wire", "config", "policy"]),
     ("audit", &["api", "wire", "config", "policy", "rbac"]),
     ("manifests", &["api", "wire", "config", "policy", "rbac"]),
+    ("notify", &["api", "wire", "config", "policy", "audit", "telemetry"]),
     (
         "plugin",
         &["api", "wire", "config", "policy", "rbac", "audit", "manifests"],

@@ -1,7 +1,9 @@
 //! The one mapping from what happened ([`Transition`]s, which the policy
-//! returns with its decisions) to Kubernetes Events and history entries.
-//! The reconcilers append the entries before they write the status that
-//! reports the transitions (write-ahead), and publish the events after.
+//! returns with its decisions) to Kubernetes Events, history entries and
+//! notifications. The reconcilers append the entries before they write the
+//! status that reports the transitions (write-ahead), and publish the events
+//! and queue the notifications after. A notification repeats its event's
+//! reason and note.
 //!
 //! Actors are the identity fields that admission verified: `spec.requester`,
 //! an approval's `user`, `spec.grantedBy`, `spec.revocation.by`; the
@@ -102,6 +104,13 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
                 until.map(format_expiry).unwrap_or_default()
             ),
         ),
+        Kind::ExpiringSoon { until } => (
+            "Remind",
+            format!(
+                "{role} of {subject} expires at {}",
+                until.map(format_expiry).unwrap_or_default()
+            ),
+        ),
         Kind::Expired {
             already_removed: true, ..
         } => ("Revoke", format!("{role} of {subject} expired; {REMOVED_BEFORE}")),
@@ -188,6 +197,116 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
         reason: t.kind.reason(),
         action,
         note,
+    })
+}
+
+/// A notification to queue for the configured webhooks (see
+/// [`notices`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoticeSpec {
+    /// The message type, one of [`crate::config::NOTIFICATION_TYPES`]
+    /// (the CloudEvents `type` is `dev.foureyes.` and this).
+    pub kind: &'static str,
+    /// The transition's event: its reason, and its note as the message's
+    /// summary.
+    pub event: EventSpec,
+    /// Who made it happen, as the events and the history name them.
+    pub actor: String,
+    /// The subject concerned (`User alice`), empty for a lockout of none.
+    pub subject: String,
+    /// The role concerned in one word.
+    pub role: String,
+    /// What a receiver may act on: durations, counts, expiry, the lockout.
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The notifications the transitions of one pass over one object send:
+/// a request that needs approval (not one decided, refused or unreachable
+/// in the same pass), a request only a partner can approve now, a partner's
+/// break-glass approval or direct grant, a grant about to expire, a lockout.
+pub fn notices(ts: &[Transition]) -> Vec<NoticeSpec> {
+    let settled = ts.iter().any(|t| {
+        matches!(
+            t.kind,
+            Kind::QuorumReached { .. }
+                | Kind::BreakGlass { .. }
+                | Kind::QuorumUnreachable { .. }
+                | Kind::Denied { .. }
+                | Kind::RequestExpired { .. }
+                | Kind::RequestProblem { .. }
+                | Kind::LockedOut { .. }
+        )
+    });
+    ts.iter().filter_map(|t| notice(t, settled)).collect()
+}
+
+/// The notification of one transition; `settled`: the request it files was
+/// also decided (or stuck) in the same pass, which says more.
+fn notice(t: &Transition, settled: bool) -> Option<NoticeSpec> {
+    use serde_json::json;
+    let (kind, details) = match &t.kind {
+        Kind::Requested {
+            duration,
+            required,
+            justification,
+            ..
+        } if !settled => (
+            "request.pending",
+            json!({ "duration": duration, "requiredApprovals": required, "justification": justification }),
+        ),
+        Kind::QuorumUnreachable { required } => ("request.quorumunreachable", json!({ "requiredApprovals": required })),
+        Kind::BreakGlass { tally, .. } => ("request.breakglass", json!({ "managerApprovals": tally })),
+        Kind::Granted {
+            until,
+            how,
+            namespaces,
+            justification,
+            ..
+        } if *how == crate::policy::binding::Authorization::Partner.reason() => (
+            "binding.breakglass",
+            json!({ "expiresAt": until, "namespaces": namespaces, "justification": justification }),
+        ),
+        Kind::ExpiringSoon { until } => ("binding.expiring", json!({ "expiresAt": until })),
+        Kind::LockoutCreated { lockout, reason, until } => (
+            "lockout.created",
+            json!({ "lockout": lockout, "reason": reason, "until": until }),
+        ),
+        // (The ratification's unratified break-glass maps here, to
+        // `binding.unratified`.)
+        Kind::Requested { .. }
+        | Kind::ApprovalCounted { .. }
+        | Kind::VoteIgnored(_)
+        | Kind::QuorumReached { .. }
+        | Kind::Denied { .. }
+        | Kind::RequestExpired { .. }
+        | Kind::RequestProblem { .. }
+        | Kind::BindingCreated { .. }
+        | Kind::Granted { .. }
+        | Kind::Expired { .. }
+        | Kind::Revoked { .. }
+        | Kind::Refused { .. }
+        | Kind::DriftCorrected { .. }
+        | Kind::Removed { .. }
+        | Kind::PersistenceFound { .. }
+        | Kind::WorkspaceCreated { .. }
+        | Kind::WorkspaceChanged { .. }
+        | Kind::WorkspaceDeleted { .. }
+        | Kind::ProjectCreated { .. }
+        | Kind::ProjectChanged { .. }
+        | Kind::ProjectDeleted
+        | Kind::NamespaceClaimed { .. }
+        | Kind::NamespaceUnusable { .. }
+        | Kind::LockedOut { .. }
+        | Kind::LockoutExpired { .. }
+        | Kind::LockoutLifted { .. } => return None,
+    };
+    Some(NoticeSpec {
+        kind,
+        event: event(t)?,
+        actor: actor_name(&t.actor).to_owned(),
+        subject: t.subject.clone(),
+        role: t.role.clone(),
+        details: details.as_object().cloned().unwrap_or_default(),
     })
 }
 
@@ -382,6 +501,7 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
         Kind::VoteIgnored(_)
         | Kind::RequestProblem { .. }
         | Kind::BindingCreated { .. }
+        | Kind::ExpiringSoon { .. }
         | Kind::Refused { recorded: false, .. }
         | Kind::DriftCorrected { .. }
         | Kind::NamespaceClaimed { .. }

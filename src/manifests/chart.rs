@@ -108,7 +108,50 @@ fn rbac_template() -> String {
     out.push_str(&with_header("", &rest));
     out.push_str(AUDITOR_BINDING);
     out.push_str(LOCKOUT_WRITER_BINDING);
+    out.push_str(&notification_secrets_template());
     out
+}
+
+/// A stand-in Secret name, replaced by the names from the values.
+const SECRET_PLACEHOLDER: &str = "foureyes-chart-secret-names";
+
+/// The Role that reads the notification sinks' Secrets and its binding,
+/// from the code, rendered only when the sinks of `config.notifications`
+/// name Secrets, with their names (sorted, once each, as the operator's
+/// configuration reads them).
+fn notification_secrets_template() -> String {
+    let config: Config = serde_yaml::from_str(&format!(
+        "notifications: {{ sinks: [{{ name: x, url: 'https://x', secretRef: {{ name: {SECRET_PLACEHOLDER}, key: k }} }}] }}"
+    ))
+    .expect("valid configuration");
+    let role = operator::notification_secrets_role(&config, NAMESPACE).expect("a Secret is named");
+    let binding = operator::notification_secrets_role_binding(NAMESPACE, SERVICE_ACCOUNT);
+    let typed = |mut v: serde_json::Value, kind: &str| {
+        v["apiVersion"] = "rbac.authorization.k8s.io/v1".into();
+        v["kind"] = kind.into();
+        v
+    };
+    let docs = [
+        typed(serde_json::to_value(role).expect("serialises"), "Role"),
+        typed(serde_json::to_value(binding).expect("serialises"), "RoleBinding"),
+    ];
+    let yaml = with_header("", &docs);
+    let line = format!("  - {SECRET_PLACEHOLDER}\n");
+    assert!(yaml.contains(&line), "{yaml}");
+    let names = "  {{- range $secrets }}\n  - {{ . | quote }}\n  {{- end }}\n";
+    format!(
+        r#"{{{{- $secrets := list }}}}
+{{{{- range ((.Values.config.notifications | default dict).sinks | default list) }}}}
+{{{{- with .secretRef }}}}{{{{ $secrets = append $secrets .name }}}}{{{{ end }}}}
+{{{{- with .urlSecretRef }}}}{{{{ $secrets = append $secrets .name }}}}{{{{ end }}}}
+{{{{- end }}}}
+{{{{- $secrets = $secrets | uniq | sortAlpha }}}}
+{{{{- if $secrets }}}}
+---
+{}{{{{- end }}}}
+"#,
+        yaml.replace(&line, names)
+    )
 }
 
 /// The auditors' ClusterRoleBinding, to the groups and users of

@@ -12,8 +12,8 @@
 //! 100 ms per binding under load, the largest part of an approval's latency.
 
 use crate::wire::{
-    AUDITOR_ROLE, LEASE_ROLE, LOCKOUT_VERB, LOCKOUT_WRITER_ROLE, MANAGER_ROLE, MEMBER_ROLE, OPERATOR_ROLE, SWEEP,
-    TOKEN_FINDER_ROLE,
+    AUDITOR_ROLE, LEASE_ROLE, LOCKOUT_VERB, LOCKOUT_WRITER_ROLE, MANAGER_ROLE, MEMBER_ROLE, NOTIFICATION_SECRETS_ROLE,
+    OPERATOR_ROLE, SWEEP, TOKEN_FINDER_ROLE,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::ObjectMeta;
@@ -318,6 +318,54 @@ pub fn operator_lease_role_binding(namespace: &str, service_account: &str) -> Ro
     }
 }
 
+/// The operator's Role in its own namespace for the notification sinks:
+/// `get` on exactly the Secrets they name. None without such Secrets (a
+/// rule without names would reach every Secret of the namespace).
+pub fn notification_secrets_role(config: &Config, namespace: &str) -> Option<Role> {
+    let names: Vec<String> = config.notifications.secret_names().into_iter().collect();
+    if names.is_empty() {
+        return None;
+    }
+    Some(Role {
+        metadata: ObjectMeta {
+            name: Some(NOTIFICATION_SECRETS_ROLE.into()),
+            namespace: Some(namespace.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["".into()]),
+            resources: Some(vec!["secrets".into()]),
+            resource_names: Some(names),
+            verbs: vec!["get".into()],
+            ..Default::default()
+        }]),
+    })
+}
+
+/// Binds the notification Secrets' Role to the operator's service account.
+pub fn notification_secrets_role_binding(namespace: &str, service_account: &str) -> RoleBinding {
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(NOTIFICATION_SECRETS_ROLE.into()),
+            namespace: Some(namespace.into()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "foureyes".to_owned())].into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: NOTIFICATION_SECRETS_ROLE.into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: None,
+            kind: "ServiceAccount".into(),
+            name: service_account.into(),
+            namespace: Some(namespace.into()),
+        }]),
+    }
+}
+
 /// The sweep's ClusterRole (`foureyes sweep --once`, run by the chart's
 /// CronJob): list and delete RoleBindings, nothing else. RBAC cannot limit
 /// it to the native bindings foureyes made; the admission policy
@@ -362,9 +410,10 @@ pub fn sweep_cluster_role_binding(namespace: &str) -> ClusterRoleBinding {
 
 /// Everything `foureyes rbac` prints, as objects with `apiVersion` and
 /// `kind`: the ClusterRole, its binding, the lease Role and its binding, the
-/// auditors' ClusterRole and its binding, the lockout writers' ClusterRole
-/// and its binding, the sweep's ClusterRole and its binding, and the token
-/// finder's ClusterRole (bound by the operator itself, per tenant namespace).
+/// auditors' ClusterRole and its binding, the lockout writers' and the
+/// sweep's ClusterRoles and their bindings, the token finder's ClusterRole
+/// (bound by the operator itself, per tenant namespace), and, when
+/// notification sinks name Secrets, the Role that reads them and its binding.
 pub fn operator_rbac(
     config: &Config,
     namespace: &str,
@@ -377,7 +426,7 @@ pub fn operator_rbac(
         v["kind"] = kind.into();
         v
     }
-    vec![
+    let mut out = vec![
         typed(operator_cluster_role(config), "ClusterRole"),
         typed(
             operator_cluster_role_binding(namespace, service_account),
@@ -392,7 +441,15 @@ pub fn operator_rbac(
         typed(sweep_cluster_role(), "ClusterRole"),
         typed(sweep_cluster_role_binding(namespace), "ClusterRoleBinding"),
         typed(token_finder_cluster_role(), "ClusterRole"),
-    ]
+    ];
+    if let Some(role) = notification_secrets_role(config, namespace) {
+        out.push(typed(role, "Role"));
+        out.push(typed(
+            notification_secrets_role_binding(namespace, service_account),
+            "RoleBinding",
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -550,6 +607,35 @@ mod tests {
         assert_eq!(rules[0].api_groups.as_deref(), Some(&["".to_owned()][..]));
         assert_eq!(rules[0].resources.as_deref(), Some(&["secrets".to_owned()][..]));
         assert_eq!(rules[0].verbs, ["list", "delete"]);
+    }
+
+    #[test]
+    fn the_notification_secrets_are_read_by_name_only() {
+        assert!(notification_secrets_role(&Config::default(), "ops").is_none());
+        let config: Config = serde_yaml::from_str(
+            r#"
+notifications:
+  sinks:
+  - { name: a, url: "https://a", secretRef: { name: hooks, key: hmac } }
+  - { name: b, format: slack, urlSecretRef: { name: slack, key: url }, secretRef: { name: hooks, key: other } }
+"#,
+        )
+        .unwrap();
+        let role = notification_secrets_role(&config, "ops").unwrap();
+        assert_eq!(role.metadata.namespace.as_deref(), Some("ops"));
+        let rules = role.rules.unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resources.as_deref(), Some(&["secrets".to_owned()][..]));
+        assert_eq!(rules[0].verbs, ["get"]);
+        assert_eq!(
+            rules[0].resource_names.as_deref(),
+            Some(&["hooks".to_owned(), "slack".to_owned()][..])
+        );
+        let all = operator_rbac(&config, "ops", "op", "foureyes");
+        assert_eq!(all.len(), 13);
+        assert_eq!(all[12]["kind"], "RoleBinding");
+        assert_eq!(all[12]["subjects"][0]["name"], "op");
+        assert_eq!(operator_rbac(&Config::default(), "ops", "op", "foureyes").len(), 11);
     }
 
     #[test]

@@ -769,6 +769,36 @@ pub fn drift_corrected(spec: &RoleBindingSpec, natives: Vec<String>) -> Transiti
     about(spec, Kind::DriftCorrected { natives }, Actor::Operator)
 }
 
+/// When a grant in force is about to expire, for a reminder `lead` before
+/// its expiry: only for a grant already in force then (one shorter than the
+/// lead time gets none: its grant said when it ends), and only when this
+/// process has acted since that instant (`acting_since`), so that a new
+/// leader or a restart does not repeat reminders (one due while nobody led
+/// is not sent). `None` when there is none to send.
+pub fn expiry_reminder_at(
+    decision: &BindingDecision,
+    activated_at: Option<DateTime<Utc>>,
+    lead: Duration,
+    acting_since: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if decision.phase != BindingPhase::Active {
+        return None;
+    }
+    let at = decision.expires_at?.checked_sub_signed(lead)?;
+    (activated_at.is_some_and(|a| a < at) && at >= acting_since).then_some(at)
+}
+
+/// The reminder that a grant in force ends soon (see [`expiry_reminder_at`]).
+pub fn expiring_soon(spec: &RoleBindingSpec, decision: &BindingDecision) -> Transition {
+    about(
+        spec,
+        Kind::ExpiringSoon {
+            until: decision.expires_at,
+        },
+        Actor::Operator,
+    )
+}
+
 /// A binding record was deleted, `why`: by the operator when its retention
 /// is over, otherwise by someone the API server does not name.
 pub fn removed(

@@ -290,6 +290,31 @@ pub fn qualifying_managers(spec: &RoleRequestSpec, managers: &super::managers::M
         .collect()
 }
 
+/// The managers (`managers`: who is one now) whose approval of the request
+/// would count: all but the subject.
+pub fn approvers<'a>(
+    spec: &'a RoleRequestSpec,
+    managers: &'a super::managers::Managers,
+) -> impl Iterator<Item = &'a String> + 'a {
+    let subject = &spec.subject;
+    managers
+        .names()
+        .filter(move |m| !(subject.kind == SubjectKind::User && **m == subject.name))
+}
+
+/// Those of the [`approvers`] whose approval has not counted yet: who a
+/// request still waits for (the notification of a new request names them).
+pub fn awaited_approvers(
+    spec: &RoleRequestSpec,
+    managers: &super::managers::Managers,
+    d: &RequestDecision,
+) -> Vec<String> {
+    approvers(spec, managers)
+        .filter(|m| !d.approved_by.contains(m))
+        .cloned()
+        .collect()
+}
+
 /// Whether a phase is final for the votes: nothing after it counts.
 pub fn is_decided(phase: Option<RequestPhase>) -> bool {
     matches!(

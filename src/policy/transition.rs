@@ -1,7 +1,7 @@
 //! What happened, as data: every decision of the policy returns the
 //! transitions it makes, and `crate::audit` maps this one list to Kubernetes
-//! Events and to history entries (and a notification sink may map the same
-//! list). Nothing else derives events or history entries.
+//! Events, to history entries and to notifications. Nothing else derives
+//! events, history entries or notifications.
 //!
 //! The event reasons are defined here once ([`reason`]); they are stable,
 //! auditors filter on them (`kubectl get events --field-selector
@@ -36,6 +36,9 @@ pub mod reason {
     pub const BINDING_CREATED: &str = "BindingCreated";
     /// A binding's native RBAC was put in place (Normal).
     pub const GRANTED: &str = "Granted";
+    /// A grant in force ends within the configured lead time
+    /// (`notifications.expiryLeadTime`) (Normal; not recorded in the history).
+    pub const EXPIRING_SOON: &str = "ExpiringSoon";
     /// A binding reached its expiry and its native RBAC was removed (Normal).
     pub const EXPIRED: &str = "Expired";
     /// A binding was revoked and its native RBAC removed (Normal).
@@ -269,6 +272,12 @@ pub enum Kind {
         /// Who really created it, when a trusted asserter wrote `grantedBy`.
         created_by: Option<String>,
     },
+    /// A grant in force ends within the lead time: once per grant and
+    /// process (a new leader may say it again).
+    ExpiringSoon {
+        /// When it ends.
+        until: Option<DateTime<Utc>>,
+    },
     /// A binding reached its expiry.
     Expired {
         /// When.
@@ -425,6 +434,7 @@ impl Kind {
             | Kind::NamespaceUnusable { reason, .. } => reason,
             Kind::BindingCreated { .. } => reason::BINDING_CREATED,
             Kind::Granted { .. } => reason::GRANTED,
+            Kind::ExpiringSoon { .. } => reason::EXPIRING_SOON,
             Kind::Expired { .. } => reason::EXPIRED,
             Kind::Revoked { .. } => reason::REVOKED,
             Kind::DriftCorrected { .. } => reason::DRIFT_CORRECTED,

@@ -245,6 +245,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&uid);
+            forget_reminder(ctx, &uid);
         }
     }
     let reference = b.object_ref(&());
@@ -252,9 +253,31 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         ctx.announce(&reference, &[policy::drift_corrected(&b.spec, drift)])
             .await;
     }
+    // A grant about to expire: said once, at its instant (an event and a
+    // notification; the history records the expiry itself).
+    let reminder_at = policy::expiry_reminder_at(
+        &decision,
+        status.activated_at,
+        ctx.config.notifications.expiry_lead_time.to_chrono(),
+        ctx.acting_since,
+    );
+    if reminder_at.is_some_and(|at| at <= now)
+        && ctx
+            .own
+            .reminded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.clone())
+    {
+        happened.push(policy::expiring_soon(&b.spec, &decision));
+    }
     ctx.announce(&reference, &happened).await;
 
-    Ok(match decision.wake_at {
+    let wake_at = match (decision.wake_at, reminder_at.filter(|at| *at > now)) {
+        (Some(a), Some(r)) => Some(a.min(r)),
+        (a, r) => a.or(r),
+    };
+    Ok(match wake_at {
         // Waiting for the world to be set up: look again soon, whatever triggers arrive.
         _ if decision.refusal.as_ref().is_some_and(|r| r.is_transient()) => {
             Action::requeue(std::time::Duration::from_secs(1))
@@ -262,6 +285,12 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         Some(at) => Action::requeue((at - Utc::now()).to_std().unwrap_or_default()),
         None => Action::await_change(),
     })
+}
+
+/// Forgets that this process announced the coming expiry of a grant that
+/// ended.
+fn forget_reminder(ctx: &Context, uid: &str) {
+    ctx.own.reminded.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
 }
 
 /// Makes the native bindings match the decision. Returns the names of native
@@ -432,6 +461,7 @@ pub async fn reap(b: &RoleBinding, ctx: &Context) -> Result<(), Error> {
 /// only in the cache, so that nothing is orphaned).
 async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     let uid = b.uid().ok_or(Error::Incomplete("uid"))?;
+    forget_reminder(ctx, &uid);
     // A project role deleted while in force ends now: what its holder made
     // for themselves meanwhile is looked at as at any other end.
     if let Some(status) = b.status.as_ref().filter(|s| s.phase == Some(BindingPhase::Active))

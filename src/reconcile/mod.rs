@@ -78,6 +78,9 @@ pub struct OwnWrites {
     /// RBAC for, until the expiry is recorded: the others' record says the
     /// access had already been removed.
     pub expired_here: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Grants in force (by binding uid) whose coming expiry this process
+    /// announced (`ExpiringSoon`), until they end.
+    pub reminded: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What reconcilers act with: the API client, the event publisher, the
@@ -98,6 +101,11 @@ pub struct Context {
     pub triggers: Triggers,
     /// The history appender (one per process: it caches each chain's head).
     pub history: Arc<crate::audit::history::History>,
+    /// The notification queues (see [`crate::notify`]).
+    pub notifier: crate::notify::Notifier,
+    /// Since when this process acts (holds the Lease): reminders due before
+    /// were another leader's to send.
+    pub acting_since: chrono::DateTime<chrono::Utc>,
 }
 
 impl std::ops::Deref for Context {
@@ -355,12 +363,30 @@ impl Context {
     }
 
     /// Publishes the events of `transitions` on the object `reference`
-    /// (see [`crate::audit::transitions::event`]).
+    /// (see [`crate::audit::transitions::event`]) and queues their
+    /// notifications (see [`crate::audit::transitions::notices`]).
     pub async fn announce(
         &self,
         reference: &k8s_openapi::api::core::v1::ObjectReference,
         transitions: &[crate::policy::transition::Transition],
     ) {
+        self.announce_to(reference, transitions, &[]).await;
+    }
+
+    /// Like [`Context::announce`], for a request waiting for `approvers`
+    /// (whom its notifications name).
+    pub async fn announce_to(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        transitions: &[crate::policy::transition::Transition],
+        approvers: &[String],
+    ) {
+        // Queued first: it never waits, and the events do.
+        if self.notifier.is_enabled() {
+            let workspace = reference.namespace.as_deref().and_then(|ns| self.workspace_name_of(ns));
+            self.notifier
+                .notify(reference, workspace.as_deref(), transitions, approvers);
+        }
         for e in transitions.iter().filter_map(crate::audit::transitions::event) {
             self.publish(reference, e.warning, e.reason, e.action, e.note).await;
         }

@@ -204,7 +204,13 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         announced_from.as_ref(),
         &decision,
     );
-    ctx.announce(&r.object_ref(&()), &happened).await;
+    // Who the request waits for, for its notification.
+    let awaited = if ctx.notifier.is_enabled() {
+        quorum::awaited_approvers(&r.spec, managers, &decision)
+    } else {
+        vec![]
+    };
+    ctx.announce_to(&r.object_ref(&()), &happened, &awaited).await;
     if previous.as_ref().and_then(|s| s.phase) != status.phase {
         info!(
             request = %format!("{ns}/{name}"),

@@ -69,9 +69,25 @@ pub struct RunArgs {
     /// in a cluster).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// The operator's own namespace, where the notification sinks' Secrets
+    /// are read (default: `POD_NAMESPACE`, else `foureyes-system`).
+    #[arg(long, env = "FOUREYES_NAMESPACE")]
+    pub namespace: Option<String>,
     /// Leader election (see [`crate::leader`]).
     #[command(flatten)]
     pub leader: crate::leader::LeaderArgs,
+}
+
+impl RunArgs {
+    /// The operator's own namespace: the flag, else `POD_NAMESPACE`, else
+    /// `foureyes-system`.
+    pub fn namespace(&self) -> String {
+        self.namespace
+            .clone()
+            .filter(|ns| !ns.is_empty())
+            .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|ns| !ns.is_empty()))
+            .unwrap_or_else(|| crate::wire::DEFAULT_LEASE_NAMESPACE.to_owned())
+    }
 }
 
 /// Runs the operator until SIGTERM or Ctrl-C.
@@ -118,6 +134,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::client::ClientBuilder::try_from(kube::Config::infer().await?)?
         .with_layer(&crate::telemetry::CountWritesLayer::new(metrics.clone()))
         .build();
+    // The notification sinks, checked now (a bad one stops the start). Only
+    // the leader's reconcilers queue messages; a standby's senders stay idle.
+    let notifier = crate::notify::Notifier::start(
+        &config.notifications,
+        client.clone(),
+        &args.namespace(),
+        metrics.clone(),
+    )?;
     // Invariants 1 and 12: overdue access goes first, in every replica,
     // without waiting for the CRDs or the Lease.
     health.set_not_ready_reason("revoking overdue access");
@@ -152,6 +176,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     metrics.set_leader(true);
+    let acting_since = chrono::Utc::now();
     health.set_not_ready_reason("starting the controllers");
     tokio::select! {
         _ = announce_overdue(&client, &publisher, &revoked) => {},
@@ -322,6 +347,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             workspaces: ws_tx,
         },
         history: Arc::new(crate::audit::history::History::new(client.clone())),
+        notifier,
+        acting_since,
     });
 
     // Bounded concurrency keeps the number of open connections (and memory)

@@ -216,6 +216,7 @@ fn every_kind() -> Vec<Transition> {
             },
             alice(),
         ),
+        t(Kind::ExpiringSoon { until }, Actor::Operator),
     ]
 }
 
@@ -251,6 +252,7 @@ fn listed(k: &Kind) -> usize {
         Kind::LockoutCreated { .. } => 26,
         Kind::LockoutExpired { .. } => 27,
         Kind::LockoutLifted { .. } => 28,
+        Kind::ExpiringSoon { .. } => 29,
     }
 }
 
@@ -277,7 +279,7 @@ fn object() -> EntryObject {
 fn every_kind_is_listed_once() {
     let mut seen: Vec<usize> = every_kind().iter().map(|t| listed(&t.kind)).collect();
     seen.sort_unstable();
-    assert_eq!(seen, (0..=28).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=29).collect::<Vec<_>>());
 }
 
 /// For every kind of transition, the event and the history entry tell the
@@ -673,4 +675,78 @@ fn persistence_found_names_the_kind_of_each_object() {
         entry.details,
         "created by the holder during the grant: RoleBinding a-app/backdoor, token Secret a-app/ci-token; deleted (persistence: Revoke)"
     );
+}
+
+/// Each kind of transition, alone in its pass, sends the notification
+/// listed here or none; every notification repeats its transition's event.
+#[test]
+fn notifications_repeat_the_event_of_the_transitions_that_call_for_one() {
+    let partner_grant = Transition {
+        kind: Kind::Granted {
+            until: Some(DateTime::UNIX_EPOCH),
+            how: "GrantedByPartner",
+            namespaces: vec!["a-app".into()],
+            justification: "INC-1".into(),
+            created_by: None,
+        },
+        actor: Actor::User("pat".into()),
+        subject: "User dave".into(),
+        role: "app/admin".into(),
+    };
+    let mut sent = vec![];
+    for t in every_kind().into_iter().chain([partner_grant]) {
+        let notices = notices(std::slice::from_ref(&t));
+        assert!(notices.len() <= 1, "{t:?}");
+        for n in notices {
+            assert!(crate::config::NOTIFICATION_TYPES.contains(&n.kind), "{}", n.kind);
+            assert_eq!(Some(&n.event), event(&t).as_ref(), "{t:?}");
+            assert_eq!(n.actor, actor_name(&t.actor));
+            assert_eq!((n.subject.as_str(), n.role.as_str()), ("User dave", "app/admin"));
+            sent.push(n.kind);
+        }
+    }
+    assert_eq!(
+        sent,
+        [
+            "request.pending",
+            "request.breakglass",
+            "request.quorumunreachable",
+            "lockout.created",
+            "binding.expiring",
+            "binding.breakglass"
+        ]
+    );
+}
+
+/// A new request is announced as waiting for approval only when it is:
+/// not when the same pass approves, denies or strands it.
+#[test]
+fn a_request_decided_in_its_first_pass_is_not_announced_as_pending() {
+    let r = request();
+    let pending = request_decision(RequestPhase::Pending, &["bob"]);
+    let ts = quorum::transitions(&r.spec, None, None, &pending);
+    let n = notices(&ts);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0].kind, "request.pending");
+    assert_eq!(n[0].event.reason, reason::REQUESTED);
+    assert_eq!(n[0].details["requiredApprovals"], 2);
+    assert_eq!(n[0].details["duration"], "2h");
+
+    let approved = request_decision(RequestPhase::Approved, &["bob", "carol"]);
+    let ts = quorum::transitions(&r.spec, None, None, &approved);
+    assert!(notices(&ts).is_empty(), "{ts:?}");
+
+    let unreachable = request_decision(RequestPhase::QuorumUnreachable, &[]);
+    let kinds: Vec<_> = notices(&quorum::transitions(&r.spec, None, None, &unreachable))
+        .iter()
+        .map(|n| n.kind)
+        .collect();
+    assert_eq!(kinds, ["request.quorumunreachable"]);
+    // Later passes do not announce it again.
+    let previous = RoleRequestStatus {
+        phase: Some(RequestPhase::Pending),
+        approved_by: vec!["bob".into()],
+        ..Default::default()
+    };
+    assert!(notices(&quorum::transitions(&r.spec, None, Some(&previous), &pending)).is_empty());
 }

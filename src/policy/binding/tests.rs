@@ -2177,3 +2177,44 @@ fn a_lockout_ends_pending_bindings_and_leaves_finished_ones_as_they_ended() {
     assert!(matches!(d.revoked, Some(Revoked::OwnerGone(_))));
     assert_eq!(s.lockout, None);
 }
+
+#[test]
+fn an_expiry_reminder_is_due_lead_time_before_the_end_of_a_longer_grant() {
+    let active = |expires_at: DateTime<Utc>| BindingDecision {
+        phase: BindingPhase::Active,
+        role: Some(MANAGER_ROLE.into()),
+        authorization: Some(Authorization::Partner),
+        refusal: None,
+        expires_at: Some(expires_at),
+        finished_at: None,
+        revoked: None,
+        owners: Default::default(),
+        grants: vec![],
+        wake_at: Some(expires_at),
+        delete_record: false,
+    };
+    let since = created();
+    let d = active(created() + hours(4));
+    let lead = mins(15);
+    assert_eq!(
+        expiry_reminder_at(&d, Some(created()), lead, since),
+        Some(created() + hours(4) - mins(15))
+    );
+    // A grant shorter than the lead time gets none.
+    let short = active(created() + mins(10));
+    assert_eq!(expiry_reminder_at(&short, Some(created()), lead, since), None);
+    // Nor one not in force, nor one never activated.
+    let mut expired = active(created() + hours(4));
+    expired.phase = BindingPhase::Expired;
+    assert_eq!(expiry_reminder_at(&expired, Some(created()), lead, since), None);
+    assert_eq!(expiry_reminder_at(&d, None, lead, since), None);
+    // Due before this process acted: another leader sent it, or nobody led.
+    assert_eq!(
+        expiry_reminder_at(&d, Some(created()), lead, created() + hours(4)),
+        None
+    );
+    let t = expiring_soon(&Spec::manager().0, &d);
+    assert_eq!(t.kind, Kind::ExpiringSoon { until: d.expires_at });
+    assert_eq!(t.actor, Actor::Operator);
+    assert_eq!(t.role, "manager");
+}

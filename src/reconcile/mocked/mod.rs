@@ -229,6 +229,8 @@ impl Caches {
             metrics: Arc::new(Metrics::new()),
             backoff: Backoff::default(),
             triggers: Triggers { bindings, workspaces },
+            notifier: crate::notify::Notifier::disabled(),
+            acting_since: chrono::Utc::now(),
         })
     }
 }
