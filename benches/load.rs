@@ -734,34 +734,7 @@ async fn soak_bench(plane: &Plane, admin: &Client, partner: &Client, length: Dur
 
     let alice = client(plane, "alice").await?;
     let bob = client(plane, "bob").await?;
-    for i in 0..WORKSPACES {
-        let name = format!("soak-{i}");
-        let ws: Workspace = serde_json::from_value(json!({
-            "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
-            "spec": { "approvalPolicy": { "workspaceRoleApprovals": 2, "projectRoleApprovals": 2 } },
-        }))?;
-        Api::<Workspace>::all(partner.clone())
-            .create(&PostParams::default(), &ws)
-            .await?;
-        for m in ["alice", "bob"] {
-            let b: RoleBinding = serde_json::from_value(json!({
-                "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
-                "metadata": { "name": format!("manager-{m}"), "namespace": format!("ws-{name}") },
-                "spec": {
-                    "subject": { "kind": "User", "name": m }, "workspaceRole": "manager", "duration": "2160h",
-                    "justification": "soak", "grantedBy": "partner",
-                },
-            }))?;
-            let api = Api::<RoleBinding>::namespaced(partner.clone(), &format!("ws-{name}"));
-            loop {
-                match api.create(&PostParams::default(), &b).await {
-                    Ok(_) => break,
-                    Err(kube::Error::Api(e)) if e.code == 404 => tokio::time::sleep(Duration::from_millis(200)).await,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-    }
+    two_manager_workspaces(partner, "soak", WORKSPACES, "2160h").await?;
     let all_bindings: Api<RoleBinding> = Api::all(admin.clone());
     let all_requests: Api<RoleRequest> = Api::all(admin.clone());
     loop {
@@ -981,6 +954,51 @@ async fn soak_bench(plane: &Plane, admin: &Client, partner: &Client, length: Dur
         None => println!("memory: too short to fit a slope after {WARM_UP_MIN:.0} min of warm-up"),
     }
     op.stop();
+    Ok(())
+}
+
+/// Creates the workspaces `<prefix>-0` ... as the partner, each needing two
+/// approvals, with alice and bob as managers for `duration` whose votes count
+/// at once (no cooling-off: they are made just now).
+async fn two_manager_workspaces(partner: &Client, prefix: &str, count: usize, duration: &str) -> anyhow::Result<()> {
+    for i in 0..count {
+        let name = format!("{prefix}-{i}");
+        let ws: Workspace = serde_json::from_value(json!({
+            "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
+            "spec": { "approvalPolicy": { "workspaceRoleApprovals": 2, "projectRoleApprovals": 2, "managerCoolingOff": "0s" } },
+        }))?;
+        Api::<Workspace>::all(partner.clone())
+            .create(&PostParams::default(), &ws)
+            .await?;
+        for m in ["alice", "bob"] {
+            let b: RoleBinding = serde_json::from_value(json!({
+                "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
+                "metadata": { "name": format!("manager-{m}"), "namespace": format!("ws-{name}") },
+                "spec": {
+                    "subject": { "kind": "User", "name": m }, "workspaceRole": "manager", "duration": duration,
+                    "justification": "benchmark", "grantedBy": "partner",
+                },
+            }))?;
+            let api = Api::<RoleBinding>::namespaced(partner.clone(), &format!("ws-{name}"));
+            // The namespace appears once the operator reconciled the
+            // workspace; and right after the CRDs are installed, the API
+            // server needs a moment to resolve the Lockout kind that
+            // foureyes-lockouts reads (it refuses until then). Retried.
+            let mut tries = 0;
+            loop {
+                match api.create(&PostParams::default(), &b).await {
+                    Ok(_) => break,
+                    Err(kube::Error::Api(e))
+                        if e.code == 404 || (e.message.contains("failed to configure policy") && tries < 900) =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(200)).await
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -1278,44 +1296,7 @@ async fn requests_bench(
     let alice = client(plane, "alice").await?;
     let bob = client(plane, "bob").await?;
     let workspaces = (n / 100).max(1);
-    for i in 0..workspaces {
-        let name = format!("rq-{i}");
-        let ws: Workspace = serde_json::from_value(json!({
-            "apiVersion": "foureyes.dev/v1alpha1", "kind": "Workspace", "metadata": { "name": name },
-            "spec": { "approvalPolicy": { "workspaceRoleApprovals": 2, "projectRoleApprovals": 2, "managerCoolingOff": "0s" } },
-        }))?;
-        Api::<Workspace>::all(partner.clone())
-            .create(&PostParams::default(), &ws)
-            .await?;
-        for m in ["alice", "bob"] {
-            let b: RoleBinding = serde_json::from_value(json!({
-                "apiVersion": "foureyes.dev/v1alpha1", "kind": "RoleBinding",
-                "metadata": { "name": format!("manager-{m}"), "namespace": format!("ws-{name}") },
-                "spec": {
-                    "subject": { "kind": "User", "name": m }, "workspaceRole": "manager", "duration": "2h",
-                    "justification": "benchmark", "grantedBy": "partner",
-                },
-            }))?;
-            let api = Api::<RoleBinding>::namespaced(partner.clone(), &format!("ws-{name}"));
-            // The namespace appears once the operator reconciled the
-            // workspace; and right after the CRDs are installed, the API
-            // server needs a moment to resolve the Lockout kind that
-            // foureyes-lockouts reads (it refuses until then). Retried.
-            let mut tries = 0;
-            loop {
-                match api.create(&PostParams::default(), &b).await {
-                    Ok(_) => break,
-                    Err(kube::Error::Api(e))
-                        if e.code == 404 || (e.message.contains("failed to configure policy") && tries < 900) =>
-                    {
-                        tries += 1;
-                        tokio::time::sleep(Duration::from_millis(200)).await
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-    }
+    two_manager_workspaces(partner, "rq", workspaces, "2h").await?;
     let all_bindings: Api<RoleBinding> = Api::all(admin.clone());
     loop {
         let active = all_bindings
