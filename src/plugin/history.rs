@@ -227,12 +227,73 @@ pub fn render_verification(place: &str, v: &Verification) -> String {
 
 /// Where a workspace's history is, and the chain heads its status records
 /// (or why they cannot be read).
-struct HistoryTarget {
+pub(super) struct HistoryTarget {
     /// Where the chains are, for people: `of workspace payments`, or `in
     /// namespace ws-payments` when the workspace is not known.
-    place: String,
-    namespace: String,
-    heads: Result<Vec<ChainHead>, String>,
+    pub(super) place: String,
+    pub(super) namespace: String,
+    pub(super) heads: Result<Vec<ChainHead>, String>,
+}
+
+/// A verification in one line, for a badge: `intact, head #12 matches the
+/// workspace status`, or where and how the chain is broken. The second
+/// value says whether the chain is intact.
+pub fn summary(v: &Verification) -> (bool, String) {
+    if !v.intact {
+        let at = match (&v.broken_chunk, v.broken_seq) {
+            (Some(c), Some(s)) => format!(" at entry #{s} ({c})"),
+            (Some(c), None) => format!(" in {c}"),
+            (None, _) => String::new(),
+        };
+        let problem = v.problem.as_deref().unwrap_or("unknown problem");
+        return (false, format!("BROKEN{at}: {problem}"));
+    }
+    let head = match &v.head {
+        Some(h) => format!("head #{}", h.seq),
+        None => "empty".to_owned(),
+    };
+    let status = match &v.status_head {
+        StatusHead::Matches { seq } if v.head.as_ref().is_some_and(|h| h.seq == *seq) => {
+            "matches the workspace status".to_owned()
+        }
+        StatusHead::Matches { seq } => format!("(the workspace status still records #{seq}, which the chain holds)"),
+        StatusHead::Mismatch { seq } => format!("does not hold #{seq}, the head the workspace status records"),
+        StatusHead::NotMirrored => "not yet in the workspace status".to_owned(),
+        StatusHead::NotCompared { reason } => format!("not compared with the workspace status: {reason}"),
+    };
+    (true, format!("intact, {head} {status}"))
+}
+
+/// The entries of a chain's chunks that parse, oldest first.
+pub(super) fn entries_of(chunks: &[Chunk]) -> Vec<Entry> {
+    chunks
+        .iter()
+        .flat_map(|c| c.entries())
+        .filter_map(|(_, e)| e.ok())
+        .collect()
+}
+
+/// Reads the chains that `c` names, with where they are and the heads the
+/// Workspace status records. What the command and the console share.
+pub(super) async fn read(
+    client: &Client,
+    g: &Global,
+    c: &ChainArgs,
+) -> Result<(HistoryTarget, Vec<(Chain, Vec<Chunk>)>), PluginError> {
+    let t = history_target(client, g, c).await?;
+    let chains = history_chains(client, &t, c).await?;
+    let mut read = vec![];
+    for chain in chains {
+        let chunks = read_chunks(client, &t.namespace, &chain)
+            .await
+            .map_err(history_err(format!(
+                "reading {} ({})",
+                describe(&chain, &t.place),
+                t.namespace
+            )))?;
+        read.push((chain, chunks));
+    }
+    Ok((t, read))
 }
 
 async fn history_target(client: &Client, g: &Global, c: &ChainArgs) -> Result<HistoryTarget, PluginError> {
@@ -338,19 +399,7 @@ pub(super) async fn command(client: &Client, g: &Global, a: &HistoryArgs) -> Res
         Some(HistoryCommand::Verify(c)) => (c, true),
         None => (&a.chain, false),
     };
-    let t = history_target(client, g, c).await?;
-    let chains = history_chains(client, &t, c).await?;
-    let mut read = vec![];
-    for chain in &chains {
-        let chunks = read_chunks(client, &t.namespace, chain)
-            .await
-            .map_err(history_err(format!(
-                "reading {} ({})",
-                describe(chain, &t.place),
-                t.namespace
-            )))?;
-        read.push((chain, chunks));
-    }
+    let (t, read) = read(client, g, c).await?;
     if verify {
         let heads = t.heads.as_deref().map_err(String::as_str);
         let results: Vec<Verification> = read
@@ -370,15 +419,11 @@ pub(super) async fn command(client: &Client, g: &Global, a: &HistoryArgs) -> Res
         return Ok(if results.iter().all(|v| v.intact) { 0 } else { 1 });
     }
     let mut listed = vec![];
-    for (chain, chunks) in read {
-        if let Err(b) = crate::audit::history::verify(chain, &chunks) {
+    for (chain, chunks) in &read {
+        if let Err(b) = crate::audit::history::verify(chain, chunks) {
             eprintln!("warning: {b}\n  kubectl access history verify shows the details");
         }
-        let entries: Vec<_> = chunks
-            .iter()
-            .flat_map(|c| c.entries())
-            .filter_map(|(_, e)| e.ok())
-            .collect();
+        let entries = entries_of(chunks);
         if entries.is_empty() && g.output != Output::Json {
             eprintln!(
                 "{} has no entries yet{}",
@@ -552,5 +597,52 @@ mod tests {
         // Every chunk removed.
         let v = verification(&chain, &[], Ok(&heads));
         assert!(!v.intact);
+    }
+
+    #[test]
+    fn the_badge_says_intact_with_the_head_or_where_it_is_broken() {
+        let chain = Chain::project("app");
+        let (c, entries) = chunk(&chain, 3);
+        let v = verification(&chain, std::slice::from_ref(&c), Ok(&[head(&chain, &entries[2])]));
+        assert_eq!(
+            summary(&v),
+            (true, "intact, head #3 matches the workspace status".into())
+        );
+        let v = verification(&chain, std::slice::from_ref(&c), Ok(&[head(&chain, &entries[1])]));
+        assert_eq!(
+            summary(&v),
+            (
+                true,
+                "intact, head #3 (the workspace status still records #2, which the chain holds)".into()
+            )
+        );
+        let v = verification(
+            &chain,
+            std::slice::from_ref(&c),
+            Err("you may not read the Workspace a"),
+        );
+        assert_eq!(
+            summary(&v).1,
+            "intact, head #3 not compared with the workspace status: you may not read the Workspace a"
+        );
+        let mut broken = c.clone();
+        let edited = broken.data.get(&entry_key(2)).unwrap().replace("alice", "mallory");
+        broken.data.insert(entry_key(2), edited);
+        let (ok, text) = summary(&verification(&chain, &[broken], Ok(&[])));
+        assert!(!ok);
+        assert!(
+            text.starts_with("BROKEN at entry #2 (foureyes-history-project-app-000000): "),
+            "{text}"
+        );
+        let (_, text) = summary(&verification(
+            &chain,
+            &[c],
+            Ok(&[head(&chain, &entries[2]), {
+                let mut h = head(&chain, &entries[2]);
+                h.sequence = 9;
+                h
+            }][1..]),
+        ));
+        assert!(text.starts_with("BROKEN"), "{text}");
     }
 }

@@ -22,6 +22,8 @@ use crate::policy::managers::{is_active, managers};
 pub struct WorkspaceView {
     /// The workspace's name.
     pub name: String,
+    /// Its control namespace.
+    pub namespace: String,
     /// Its foureyes bindings.
     pub bindings: Vec<RoleBinding>,
     /// Its requests.
@@ -78,6 +80,9 @@ pub struct RequestRow {
     /// What the project role grants, as the operator summarised it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grants: Option<String>,
+    /// When the request times out if still pending (as the operator set it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_until: Option<DateTime<Utc>>,
 }
 
 /// An active grant, as listed.
@@ -142,6 +147,7 @@ fn request_row(ws: &WorkspaceView, r: &RoleRequest) -> RequestRow {
             .unwrap_or_else(|| "Pending".into()),
         justification: r.spec.justification.clone(),
         grants: status.and_then(|s| s.permissions.as_ref()).map(|p| p.summary.clone()),
+        pending_until: status.and_then(|s| s.pending_until),
     }
 }
 
@@ -358,7 +364,12 @@ pub(super) async fn whoami(client: &Client, g: &Global) -> Result<u8, PluginErro
 }
 
 /// The workspaces a listing covers: one, or all the caller can read.
-async fn views(client: &Client, g: &Global, w: &WorkspaceArg, all: bool) -> Result<Vec<WorkspaceView>, PluginError> {
+pub(super) async fn views(
+    client: &Client,
+    g: &Global,
+    w: &WorkspaceArg,
+    all: bool,
+) -> Result<Vec<WorkspaceView>, PluginError> {
     let targets = if !all && (w.workspace.is_some() || g.namespace.is_some()) {
         vec![target(client, g, w).await?]
     } else {
@@ -389,6 +400,7 @@ async fn views(client: &Client, g: &Global, w: &WorkspaceArg, all: bool) -> Resu
         match (bindings, requests) {
             (Ok(b), Ok(r)) => out.push(WorkspaceView {
                 name: t.workspace,
+                namespace: t.namespace,
                 bindings: b.items,
                 requests: r.items,
             }),
@@ -471,6 +483,7 @@ mod tests {
     fn world() -> Vec<WorkspaceView> {
         vec![WorkspaceView {
             name: "a".into(),
+            namespace: "ws-a".into(),
             bindings: vec![
                 binding(
                     "alice-mgr",

@@ -7,9 +7,12 @@ use serde_json::json;
 
 use super::PluginError;
 use super::cli::{Global, Output, RequestArgs};
-use super::common::{api_err, check_name, create_named, emit, emit_json, role_fields, split, subject, target, who};
+use super::common::{
+    Target, api_err, check_name, create_named, emit, emit_json, role_fields, split, subject, target, who,
+};
 use super::plan::World;
-use crate::api::{RoleBinding, RoleRequest, RoleRequestSpec};
+use crate::api::{GoDuration, RoleBinding, RoleRequest, RoleRequestSpec, Subject};
+use crate::policy::Role;
 use crate::policy::facts::Snapshot;
 
 /// Files the request as the caller and names the managers who can approve it.
@@ -21,26 +24,90 @@ pub(super) async fn command(client: &Client, g: &Global, a: &RequestArgs) -> Res
     let me = who(client).await?;
     let t = target(client, g, &a.workspace).await?;
     let subject_name = a.subject.clone().unwrap_or_else(|| me.user.clone());
-    let (workspace_role, project, project_role) = split(&role);
+    let filed = file(
+        client,
+        &t,
+        &me.user,
+        subject(&subject_name, a.group),
+        &role,
+        &a.duration,
+        &a.reason,
+        a.name.as_ref(),
+    )
+    .await?;
+    let name = filed.request.name_any();
+    if g.output == Output::Json {
+        emit_json(
+            &json!({ "name": name, "namespace": t.namespace, "requester": me.user, "approvers": filed.approvers }),
+        );
+    } else {
+        let mut out = format!(
+            "rolerequest.foureyes.dev/{name} created in {}: {} asks for {} for {}\n",
+            t.namespace,
+            filed.request.spec.subject,
+            role.label(),
+            a.duration
+        );
+        if let Some(line) = approvers_line(filed.approvers.as_deref()) {
+            out.push_str(&format!("{line}\n"));
+        }
+        out.push_str(&format!("approve with: kubectl access approve {name} {}\n", t.flag()));
+        emit(&out);
+    }
+    Ok(0)
+}
+
+/// A filed request and who can approve it.
+pub(super) struct Filed {
+    /// The request as the API server stored it.
+    pub(super) request: RoleRequest,
+    /// The workspace's managers but the subject; `None` when the caller may
+    /// not list the workspace's bindings.
+    pub(super) approvers: Option<Vec<String>>,
+}
+
+/// Who can approve a request, for people.
+pub(super) fn approvers_line(approvers: Option<&[String]>) -> Option<String> {
+    match approvers {
+        Some(m) if !m.is_empty() => Some(format!("managers who can approve: {}", m.join(", "))),
+        Some(_) => Some("no manager but the subject can approve it: only a partner can (break-glass)".into()),
+        None => None,
+    }
+}
+
+/// Files a RoleRequest as `requester` (the caller) and names the managers
+/// who can approve it. What the command and the console share.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn file(
+    client: &Client,
+    t: &Target,
+    requester: &str,
+    subject: Subject,
+    role: &Role,
+    duration: &GoDuration,
+    reason: &str,
+    name: Option<&String>,
+) -> Result<Filed, PluginError> {
+    let (workspace_role, project, project_role) = split(role);
+    let base = subject.name.clone();
     let mut r = RoleRequest::new(
         "",
         RoleRequestSpec {
-            subject: subject(&subject_name, a.group),
+            subject,
             workspace_role,
             project,
             project_role,
-            duration: a.duration.clone(),
-            justification: a.reason.clone(),
-            requester: me.user.clone(),
+            duration: duration.clone(),
+            justification: reason.to_owned(),
+            requester: requester.to_owned(),
             approvals: vec![],
         },
     );
     r.metadata.namespace = Some(t.namespace.clone());
     let api = Api::<RoleRequest>::namespaced(client.clone(), &t.namespace);
-    create_named(&api, &mut r, a.name.as_ref(), (&subject_name, &role.label()))
+    create_named(&api, &mut r, name, (&base, &role.label()))
         .await
         .map_err(api_err(format!("requesting {} in {}", role.label(), t.namespace)))?;
-    let name = r.name_any();
     // Who can approve it: the workspace's managers, the subject excluded.
     let approvers = Api::<RoleBinding>::namespaced(client.clone(), &t.namespace)
         .list(&ListParams::default())
@@ -58,23 +125,5 @@ pub(super) async fn command(client: &Client, g: &Global, a: &RequestArgs) -> Res
                 .cloned()
                 .collect::<Vec<_>>()
         });
-    if g.output == Output::Json {
-        emit_json(&json!({ "name": name, "namespace": t.namespace, "requester": me.user, "approvers": approvers }));
-    } else {
-        let mut out = format!(
-            "rolerequest.foureyes.dev/{name} created in {}: {} asks for {} for {}\n",
-            t.namespace,
-            r.spec.subject,
-            role.label(),
-            a.duration
-        );
-        match approvers {
-            Some(m) if !m.is_empty() => out.push_str(&format!("managers who can approve: {}\n", m.join(", "))),
-            Some(_) => out.push_str("no manager but the subject can approve it: only a partner can (break-glass)\n"),
-            None => {}
-        }
-        out.push_str(&format!("approve with: kubectl access approve {name} {}\n", t.flag()));
-        emit(&out);
-    }
-    Ok(0)
+    Ok(Filed { request: r, approvers })
 }

@@ -9,7 +9,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::cli::{Global, Output, RevokeArgs};
-use super::common::{api_err, emit, emit_json, is_code, target, who};
+use super::common::{Target, api_err, emit, emit_json, is_code, target, who};
 use super::{NOT_IN_EFFECT, PluginError};
 use crate::api::{BindingPhase, RoleBinding};
 
@@ -67,44 +67,7 @@ pub fn revoke_patch(resource_version: &str, me: &str, reason: &str) -> Value {
 pub(super) async fn command(client: &Client, g: &Global, a: &RevokeArgs) -> Result<u8, PluginError> {
     let me = who(client).await?;
     let t = target(client, g, &a.workspace).await?;
-    let api = Api::<RoleBinding>::namespaced(client.clone(), &t.namespace);
-    let mut done = None;
-    for _ in 0..5 {
-        let b = match api.get(&a.name).await {
-            Ok(b) => b,
-            Err(e) if is_code(&e, 404) => {
-                return Err(PluginError::NotFound(format!(
-                    "binding {} not found in {}: list them with kubectl get frb -n {}",
-                    a.name, t.namespace, t.namespace
-                )));
-            }
-            Err(e) => return Err(api_err(format!("reading binding {}", a.name))(e)),
-        };
-        check_revoke(&b).map_err(|r| PluginError::Declined(r.message(&a.name)))?;
-        let patch = revoke_patch(&b.resource_version().unwrap_or_default(), &me.user, &a.reason);
-        match api.patch(&a.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(b) => {
-                done = Some(b);
-                break;
-            }
-            Err(e) if is_code(&e, 409) => continue,
-            Err(e) => return Err(api_err(format!("revoking binding {}", a.name))(e)),
-        }
-    }
-    let Some(mut b) = done else {
-        return Err(PluginError::Refused(format!(
-            "binding {} kept changing while revoking it: try again",
-            a.name
-        )));
-    };
-    let deadline = std::time::Instant::now() + a.wait.get();
-    while b.status.as_ref().and_then(|s| s.phase) != Some(BindingPhase::Revoked) && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Ok(x) = api.get(&a.name).await {
-            b = x;
-        }
-    }
+    let b = revoke(client, &t, &a.name, &me.user, &a.reason, a.wait.get()).await?;
     let revoked = b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Revoked);
     if g.output == Output::Json {
         emit_json(&json!({ "name": a.name, "namespace": t.namespace, "revokedBy": me.user, "confirmed": revoked }));
@@ -123,6 +86,57 @@ pub(super) async fn command(client: &Client, g: &Global, a: &RevokeArgs) -> Resu
         ));
     }
     Ok(if revoked { 0 } else { NOT_IN_EFFECT })
+}
+
+/// Revokes the binding `name` as `me` after [`check_revoke`] (retrying on
+/// conflict), then waits up to `wait` for the operator to confirm; returns
+/// the binding as last read. What the command and the console share.
+pub(super) async fn revoke(
+    client: &Client,
+    t: &Target,
+    name: &str,
+    me: &str,
+    reason: &str,
+    wait: Duration,
+) -> Result<RoleBinding, PluginError> {
+    let api = Api::<RoleBinding>::namespaced(client.clone(), &t.namespace);
+    let mut done = None;
+    for _ in 0..5 {
+        let b = match api.get(name).await {
+            Ok(b) => b,
+            Err(e) if is_code(&e, 404) => {
+                return Err(PluginError::NotFound(format!(
+                    "binding {name} not found in {}: list them with kubectl get frb -n {}",
+                    t.namespace, t.namespace
+                )));
+            }
+            Err(e) => return Err(api_err(format!("reading binding {name}"))(e)),
+        };
+        check_revoke(&b).map_err(|r| PluginError::Declined(r.message(name)))?;
+        let patch = revoke_patch(&b.resource_version().unwrap_or_default(), me, reason);
+        match api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(b) => {
+                done = Some(b);
+                break;
+            }
+            Err(e) if is_code(&e, 409) => continue,
+            Err(e) => return Err(api_err(format!("revoking binding {name}"))(e)),
+        }
+    }
+    let Some(mut b) = done else {
+        return Err(PluginError::Refused(format!(
+            "binding {name} kept changing while revoking it: try again"
+        )));
+    };
+    let deadline = std::time::Instant::now() + wait;
+    while b.status.as_ref().and_then(|s| s.phase) != Some(BindingPhase::Revoked) && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(x) = api.get(name).await {
+            b = x;
+        }
+    }
+    Ok(b)
 }
 
 #[cfg(test)]

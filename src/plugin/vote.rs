@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::PluginError;
 use super::cli::{Global, Output, VoteArgs};
-use super::common::{api_err, emit, emit_json, is_code, target, who};
+use super::common::{Target, api_err, emit, emit_json, is_code, target, who};
 use crate::api::request::MAX_APPROVALS;
 use crate::api::{Approval, Decision, RequestPhase, RoleRequest, SubjectKind};
 
@@ -110,80 +110,102 @@ pub fn vote_patch(request: &RoleRequest, resource_version: &str, vote: &Approval
 pub(super) async fn command(client: &Client, g: &Global, a: &VoteArgs, decision: Decision) -> Result<u8, PluginError> {
     let me = who(client).await?;
     let t = target(client, g, &a.workspace).await?;
-    let api = Api::<RoleRequest>::namespaced(client.clone(), &t.namespace);
+    if decision == Decision::Approve && g.output != Output::Json {
+        let r = get_request(client, &t, &a.name).await?;
+        check_vote(&r, &me.user).map_err(|refusal| PluginError::Declined(refusal.message(&a.name, &me.user)))?;
+        emit(&what_you_sign(client, &t.namespace, &r).await);
+    }
+    let (updated, ballot) = cast(client, &t, &a.name, &me.user, decision, a.comment.clone()).await?;
     let done = match decision {
         Decision::Approve => "approved",
         Decision::Deny => "denied",
     };
+    let status = updated.status.clone().unwrap_or_default();
+    if g.output == Output::Json {
+        emit_json(&json!({
+            "name": a.name, "namespace": t.namespace, "vote": ballot,
+            "votes": updated.spec.approvals.len(), "phase": status.phase, "approvals": status.approvals,
+        }));
+    } else {
+        emit(&format!(
+            "{done} request {} in {} as {}\nvotes so far: {}\nthe operator counts managers' votes once each; \
+             follow it with kubectl get rr {} -n {}\n",
+            a.name,
+            t.namespace,
+            me.user,
+            voters(&updated),
+            a.name,
+            t.namespace
+        ));
+    }
+    Ok(0)
+}
+
+/// The votes cast on a request, for people: `alice (Approve), bob (Deny)`.
+pub(super) fn voters(r: &RoleRequest) -> String {
+    let v: Vec<String> = r
+        .spec
+        .approvals
+        .iter()
+        .map(|v| format!("{} ({:?})", v.user, v.decision))
+        .collect();
+    v.join(", ")
+}
+
+async fn get_request(client: &Client, t: &Target, name: &str) -> Result<RoleRequest, PluginError> {
+    let api = Api::<RoleRequest>::namespaced(client.clone(), &t.namespace);
+    match api.get(name).await {
+        Ok(r) => Ok(r),
+        Err(e) if is_code(&e, 404) => Err(PluginError::NotFound(format!(
+            "request {name} not found in {}: list them with kubectl access list {}",
+            t.namespace,
+            t.flag()
+        ))),
+        Err(e) => Err(api_err(format!("reading request {name}"))(e)),
+    }
+}
+
+/// Casts `me`'s vote on the request `name` after [`check_vote`], retrying
+/// while the request changes under it; returns the request as written and
+/// the vote. What the command and the console share.
+pub(super) async fn cast(
+    client: &Client,
+    t: &Target,
+    name: &str,
+    me: &str,
+    decision: Decision,
+    comment: Option<String>,
+) -> Result<(RoleRequest, Approval), PluginError> {
+    let api = Api::<RoleRequest>::namespaced(client.clone(), &t.namespace);
     let mut last_rv = None;
-    let mut shown = false;
     for _ in 0..5 {
-        let r = match api.get(&a.name).await {
-            Ok(r) => r,
-            Err(e) if is_code(&e, 404) => {
-                return Err(PluginError::NotFound(format!(
-                    "request {} not found in {}: list them with kubectl access list {}",
-                    a.name,
-                    t.namespace,
-                    t.flag()
-                )));
-            }
-            Err(e) => return Err(api_err(format!("reading request {}", a.name))(e)),
-        };
-        check_vote(&r, &me.user).map_err(|refusal| PluginError::Declined(refusal.message(&a.name, &me.user)))?;
-        if decision == Decision::Approve && g.output != Output::Json && !shown {
-            shown = true;
-            emit(&what_you_sign(client, &t.namespace, &r).await);
-        }
+        let r = get_request(client, t, name).await?;
+        check_vote(&r, me).map_err(|refusal| PluginError::Declined(refusal.message(name, me)))?;
         let rv = r.resource_version().unwrap_or_default();
-        let ballot = vote(&me.user, decision, a.comment.clone(), Utc::now());
+        let ballot = vote(me, decision, comment.clone(), Utc::now());
         let patch = serde_json::from_value(vote_patch(&r, &rv, &ballot))
             .map_err(|e| PluginError::Input(format!("building the patch: {e}")))?;
         match api
-            .patch(&a.name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
             .await
         {
-            Ok(updated) => {
-                let status = updated.status.clone().unwrap_or_default();
-                if g.output == Output::Json {
-                    emit_json(&json!({
-                        "name": a.name, "namespace": t.namespace, "vote": ballot,
-                        "votes": updated.spec.approvals.len(), "phase": status.phase, "approvals": status.approvals,
-                    }));
-                } else {
-                    let voters: Vec<String> = updated
-                        .spec
-                        .approvals
-                        .iter()
-                        .map(|v| format!("{} ({:?})", v.user, v.decision))
-                        .collect();
-                    emit(&format!(
-                        "{done} request {} in {} as {}\nvotes so far: {}\nthe operator counts managers' votes once each; \
-                         follow it with kubectl get rr {} -n {}\n",
-                        a.name,
-                        t.namespace,
-                        me.user,
-                        voters.join(", "),
-                        a.name,
-                        t.namespace
-                    ));
-                }
-                return Ok(0);
-            }
+            Ok(updated) => return Ok((updated, ballot)),
             // Someone else changed the request in between: look again.
             Err(e) if is_code(&e, 409) => continue,
             Err(e) if is_code(&e, 422) && last_rv.as_ref() != Some(&rv) => {
                 last_rv = Some(rv);
                 continue;
             }
-            Err(e) => return Err(api_err(format!("voting on request {}", a.name))(e)),
+            Err(e) => return Err(api_err(format!("voting on request {name}"))(e)),
         }
     }
     Err(PluginError::Refused(format!(
-        "request {} kept changing while voting on it: try again",
-        a.name
+        "request {name} kept changing while voting on it: try again"
     )))
 }
+
+/// What a workspace role grants, for the approver.
+pub const WORKSPACE_ROLE_GRANTS: &str = "a workspace role: the workspace's own objects, no tenant namespace";
 
 /// What approving `r` grants, printed before the vote is written: the
 /// operator's reading of the role's ClusterRole, in the project's tenant
@@ -194,7 +216,7 @@ async fn what_you_sign(client: &Client, ns: &str, r: &RoleRequest) -> String {
         .unwrap_or_default();
     let head = format!("approving {role} for {} ({}):\n", r.spec.subject, r.spec.duration);
     let Some(project) = &r.spec.project else {
-        return head + "  a workspace role: the workspace's own objects, no tenant namespace\n";
+        return format!("{head}  {WORKSPACE_ROLE_GRANTS}\n");
     };
     let Some(p) = r.status.as_ref().and_then(|s| s.permissions.as_ref()) else {
         return head + "  what the role grants is not known yet: the operator has not read its ClusterRole\n";
