@@ -77,6 +77,24 @@ pub enum Command {
     Lockout(LockoutArgs),
     /// Lift a lockout (partners); it restores nothing.
     Unlock(UnlockArgs),
+    /// A web console on this machine (127.0.0.1): approve and deny requests,
+    /// ask for a role, revoke access and read the history in a browser,
+    /// acting with your own kubeconfig credentials. Prints a one-time link.
+    Console(ConsoleArgs),
+}
+
+/// `console`.
+#[derive(Args, Debug, Clone)]
+pub struct ConsoleArgs {
+    /// Only this workspace (default: every workspace you can read).
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+    /// The port on 127.0.0.1 (default: a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Try to open the link in the system's browser.
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// `lockout`.
@@ -490,5 +508,19 @@ mod tests {
         assert_eq!(c.global.namespace.as_deref(), Some("ws-pay"));
         assert!(parse(&["list", "-A", "-w", "pay"]).is_err());
         assert!(parse(&["plan"]).is_err());
+    }
+
+    #[test]
+    fn the_console_takes_a_port_and_opens_nothing_by_default() {
+        let c = parse(&["console"]).unwrap();
+        let Command::Console(c) = c.command else { panic!() };
+        assert_eq!((c.port, c.open), (0, false));
+        let c = parse(&["console", "--port", "8123", "--open", "-w", "pay"]).unwrap();
+        let Command::Console(c) = c.command else { panic!() };
+        assert_eq!(
+            (c.port, c.open, c.workspace.workspace.as_deref()),
+            (8123, true, Some("pay"))
+        );
+        assert!(parse(&["console", "--port", "70000"]).is_err());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! One module per subcommand: [`grant`], [`request`], [`vote`] (`approve`
 //! and `deny`), [`revoke`], [`list`] (and `whoami`), [`history`], [`plan`],
-//! [`lockout`] (and `unlock`).
+//! [`lockout`] (and `unlock`), [`console`] (a web console on 127.0.0.1 that
+//! calls the same functions).
 //! Each holds the pure parts (the checks before a vote or a revocation, the
 //! three sections of `list`, the dry run of `plan`), unit-tested without a
 //! cluster, and the command, which gathers the world from the API server,
@@ -18,6 +19,7 @@
 
 pub mod cli;
 mod common;
+mod console;
 mod format;
 mod grant;
 mod history;
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<u8, PluginError> {
         Command::History(a) => history::command(&client, &g, &a).await,
         Command::Lockout(a) => lockout::command(&client, &g, &a).await,
         Command::Unlock(a) => lockout::unlock(&client, &g, &a).await,
+        Command::Console(a) => console::command(client, g, a).await,
         Command::Plan(_) => unreachable!("handled above"),
     }
 }
