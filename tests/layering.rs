@@ -88,3 +88,48 @@ fn the_check_sees_a_use_and_ignores_comments() {
     let found = uses("use crate::reconcile::Context;\n// crate::run in a comment\nlet x = crate::audit::f();");
     assert_eq!(found, BTreeSet::from(["reconcile".to_owned(), "audit".to_owned()]));
 }
+
+/// The console acts only with the client that the plugin made from the
+/// user's own kubeconfig: none of its files builds a client, reads a
+/// kubeconfig or impersonates anyone.
+#[test]
+fn the_console_acts_with_the_users_own_credentials_only() {
+    let mut paths = vec![];
+    files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/plugin/console"),
+        &mut paths,
+    );
+    assert!(paths.len() >= 3, "the console's files");
+    let forbidden = [
+        "impersonat",
+        "Impersonat",
+        "Kubeconfig",
+        "kube::Config",
+        "Config::infer",
+        "Client::try_from",
+        "Client::new",
+        "auth_info",
+        "token_file",
+        "Authorization",
+    ];
+    let mut found = vec![];
+    for path in paths {
+        let code = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            for f in forbidden {
+                if line.contains(f) {
+                    found.push(format!("{}:{}: {f}", path.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the console must act as the user only:\n{}",
+        found.join("\n")
+    );
+}

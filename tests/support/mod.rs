@@ -5,6 +5,7 @@
 //! identity. When a test fails, the objects of its workspace are printed.
 #![allow(dead_code)]
 
+pub mod browser;
 mod controlplane;
 pub mod faults;
 pub mod world;
