@@ -409,6 +409,34 @@ note "every link and hash checked, and the head compared with the one the Worksp
 plugin auditor history verify payments --project checkout
 plugin auditor history verify payments --all
 
+bold "The web console: kubectl access console, for approvers and auditors who prefer a browser"
+note "it serves 127.0.0.1 only, acts with the caller's own kubeconfig, and prints a link that works once; here curl stands in for the browser"
+say "kubectl access console -w payments # as auditor"
+KUBECONFIG="$state/plane/kubeconfig/auditor.kubeconfig" kubectl access console -w payments >"$state/console.out" 2>&1 &
+console_pid=$!
+link=""
+for _ in $(seq 1 100); do
+  link="$(grep -o 'http://127.0.0.1:[0-9]*/login?token=[0-9a-f]*' "$state/console.out" || true)"
+  [[ -n "$link" ]] && break
+  sleep 0.1
+done
+[[ -n "$link" ]] || die "the console printed no link: $(cat "$state/console.out")"
+say "  ${link%%token=*}token=... (open it in a browser)"
+if command -v curl >/dev/null; then
+  curl -fsS -c "$state/console.cookies" -o /dev/null "$link" || die "the console refused its own link"
+  badge="$(curl -fsS -b "$state/console.cookies" "${link%%/login*}/history?workspace=payments" \
+    | grep -o 'intact, head #[0-9]* [^<]*' | head -n 1 || true)"
+  [[ -n "$badge" ]] || die "the console's history page shows no intact chain"
+  say "  History of payments: $badge"
+  code="$(curl -s -o /dev/null -w '%{http_code}' "$link")"
+  [[ "$code" == 401 ]] || die "the console's link worked twice (HTTP $code)"
+  say "  the link again: HTTP $code, it works once"
+else
+  note "curl is not installed: the console runs, but the demo cannot look at it"
+fi
+kill "$console_pid" 2>/dev/null || true
+wait "$console_pid" 2>/dev/null || true
+
 bold "The operator's log"
 if [[ $in_cluster -eq 1 ]]; then
   say "kubectl -n foureyes-system logs $leader --tail=15 # as admin"
@@ -423,6 +451,7 @@ if [[ $once -eq 1 ]]; then
 fi
 bold "The operator keeps running (log: $state/operator.log). Try kubectl yourself:"
 echo "  export KUBECONFIG=$state/plane/kubeconfig/alice.kubeconfig   # or bob, partner, admin, ..."
+echo "  kubectl access console -w payments   # the web console: open the link it prints"
 echo "Press Ctrl-C to stop everything."
 if [[ $in_cluster -eq 1 ]]; then
   while sleep 3600; do :; done

@@ -7,8 +7,9 @@
 #
 # Needs: rustup (or cargo with rustfmt and clippy), Go 1.26+, openssl, bash,
 # and root with Debian's containerd, runc, containernetworking-plugins,
-# iptables and iproute2 packages (installed here with apt-get when missing)
-# for the node.
+# iptables and iproute2 packages for the node, and chromium and
+# chromium-driver for the console's browser tests (all installed here with
+# apt-get when missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,18 +18,21 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "test.sh: (mounts, cgroups, network namespaces); this machine cannot run pods as $(id -un)" >&2
   exit 1
 fi
-node_packages=()
-command -v containerd >/dev/null || node_packages+=(containerd)
-[[ -x /usr/sbin/runc ]] || node_packages+=(runc)
-[[ -x /usr/lib/cni/bridge ]] || node_packages+=(containernetworking-plugins)
-command -v iptables >/dev/null || node_packages+=(iptables)
-command -v ip >/dev/null || node_packages+=(iproute2)
-if [[ ${#node_packages[@]} -gt 0 ]]; then
-  echo "==> installing ${node_packages[*]} (Debian's packages) for the node"
-  command -v apt-get >/dev/null || { echo "test.sh: ${node_packages[*]} missing and no apt-get to install them" >&2; exit 1; }
+packages=()
+command -v containerd >/dev/null || packages+=(containerd)
+[[ -x /usr/sbin/runc ]] || packages+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || packages+=(containernetworking-plugins)
+command -v iptables >/dev/null || packages+=(iptables)
+command -v ip >/dev/null || packages+=(iproute2)
+# The console's browser tests (tests/console.rs): headless Chromium over WebDriver.
+[[ -x /usr/bin/chromium ]] || packages+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || packages+=(chromium-driver)
+if [[ ${#packages[@]} -gt 0 ]]; then
+  echo "==> installing ${packages[*]} (Debian's packages) for the node and the browser tests"
+  command -v apt-get >/dev/null || { echo "test.sh: ${packages[*]} missing and no apt-get to install them" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "${node_packages[@]}" >/dev/null \
-    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${node_packages[@]}" >/dev/null; }
+  apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null; }
 fi
 
 if command -v rustup >/dev/null; then
