@@ -116,7 +116,7 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn bob_approves_and_denies_alices_requests_by_clicking() {
     let env = TestEnv::new("con-vote").await;
     let tenant = setup(&env, 1, 2).await;
-    more_managers(&env, &["bob"]).await;
+    more_managers(&env, &["bob", "carol"]).await;
     let dave_req = request(&env, "alice", "dave", "user", "INC-7 checkout is down, dave on call").await;
     let r = wait_request(&env, &dave_req, "counted", |r| {
         r.status.as_ref().is_some_and(|s| s.approvals.as_deref() == Some("1/2"))
@@ -215,6 +215,28 @@ async fn bob_approves_and_denies_alices_requests_by_clicking() {
     assert_eq!(denied.status.unwrap().denied_by.as_deref(), Some("bob"));
     assert!(!can("erin", "get", "pods", &tenant).await);
     assert!(b.find(&erin_card).await.is_none(), "a decided request leaves the inbox");
+
+    // Live: another manager's vote decides a request, and it leaves bob's
+    // inbox without a reload.
+    let admin_req = request(&env, "alice", "erin", "admin", "INC-8 erin rotates the keys").await;
+    let admin_card = format!("#rr-{}-{}", env.ns, admin_req);
+    b.wait_for(&admin_card, WAIT).await;
+    b.exec("window.__sameDocument = 2; return true;", json!([])).await;
+    support::world::vote_as(&env, "carol", "carol", &admin_req, "Approve")
+        .await
+        .unwrap();
+    b.wait_until(
+        "carol's vote to reach bob's inbox",
+        &format!("return document.querySelector('{admin_card}') === null;"),
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        b.exec("return window.__sameDocument === 2;", json!([])).await,
+        json!(true),
+        "updated in place, not reloaded"
+    );
+    wait_request(&env, &admin_req, "granted", |r| phase(r) == Some(RequestPhase::Granted)).await;
 
     // A phone-sized screen: no sideways scrolling.
     let carol_req = request(
