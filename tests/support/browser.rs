@@ -88,14 +88,22 @@ fn driver() -> &'static str {
             }
         }
         let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        // chromedriver and the browsers it starts run in a process group of
+        // their own, which a watchdog ends once this test binary is gone.
+        let watchdog = format!(
+            "setsid {CHROMEDRIVER} --port={port} & d=$!; \
+             while kill -0 {} 2>/dev/null; do sleep 1; done; \
+             kill -- -$d 2>/dev/null || kill $d 2>/dev/null",
+            std::process::id()
+        );
+        let child = Command::new("bash")
+            .args(["-c", &watchdog])
             .env("TZ", TIME_ZONE)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("starting {CHROMEDRIVER}: {e}"))?;
+            .map_err(|e| format!("starting {CHROMEDRIVER} (with bash): {e}"))?;
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
