@@ -195,6 +195,9 @@ pub enum IgnoreReason {
     /// `managerCoolingOff` ago: the vote counts once that has passed (if the
     /// request is still pending then).
     CoolingOff,
+    /// The voter is the partner whose break-glass is being ratified: nobody
+    /// ratifies their own.
+    BrokeGlass,
 }
 
 /// A vote that did not count.

@@ -91,6 +91,23 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // the same transition twice.
     let previous = ctx.binding_status(&b);
     let locks = ctx.lockouts_in_force(now);
+    // The partner who approved the origin request alone, if one did.
+    let origin_break_glass = b.spec.origin_request.as_ref().and_then(|o| {
+        ctx.requests
+            .get(&ObjectRef::new(&o.name).within(&ns))
+            .filter(|r| r.metadata.uid.as_deref() == Some(o.uid.as_str()))
+            .and_then(|r| ctx.request_status(&r).and_then(|s| s.break_glass_by))
+    });
+    let ratifiers =
+        crate::policy::ratification::ratifiers(&b.spec, b.metadata.annotations.as_ref(), &world.managers, &ctx.config);
+    let locked_voters: Vec<String> = crate::policy::lockout::locked_ratifiers(
+        &b.spec,
+        b.metadata.annotations.as_ref(),
+        &ctx.config.trusted_asserters,
+        &locks,
+    )
+    .into_iter()
+    .collect();
     let facts = BindingFacts {
         spec: &b.spec,
         created,
@@ -114,6 +131,9 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         }),
         stamps_trusted: ctx.anchors_intact(),
         lockout: locks.subject(&b.spec.subject),
+        origin_break_glass: origin_break_glass.as_deref(),
+        ratifiers: &ratifiers,
+        locked_voters: &locked_voters,
         config: &ctx.config,
         now,
     };
