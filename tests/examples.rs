@@ -192,10 +192,7 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
         "examples/10-ratify.patch.yaml",
     ];
     let (ok, _, stderr) = p.kubectl("erin", &ratify, None);
-    assert!(
-        !ok,
-        "erin may not write bindings, let alone ratify in bob's name: {stderr}"
-    );
+    assert!(!ok, "erin cannot append bob's verdict: {stderr}");
     p.kubectl_ok("bob", &ratify, None);
     let ratified = eventually(
         "erin's break-glass ratified by bob",

@@ -113,51 +113,69 @@ async fn an_objection_revokes_at_once_and_neither_subject_nor_partner_ratifies()
     wait_condition(&env, "glass", "Ratified", "Awaiting").await;
     assert!(can("dave", "create", "configmaps", &tenant).await);
 
-    // The subject and the partner append verdicts: admitted (they name
-    // themselves), and never counted.
-    verdict_as(&env, "dave", "dave", "glass", "Ratify").await.unwrap();
-    verdict_as(&env, "partner", "partner", "glass", "Ratify").await.unwrap();
-    let b = wait_ratification(&env, "glass", "both verdicts ignored", |r| r.ignored.len() == 2).await;
-    assert_eq!(
-        ignored(&b),
-        [
-            ("dave".to_owned(), IgnoreReason::IsSubject),
-            ("partner".to_owned(), IgnoreReason::BrokeGlass)
-        ]
-    );
-    assert_eq!(
-        b.status.as_ref().unwrap().ratification.as_ref().unwrap().state,
-        RatificationState::Awaiting
-    );
-    wait_event(&env.ns, "glass", "VoteIgnored").await;
-
+    // The subject and the partner cannot even append a verdict (admission
+    // refuses it by name; the operator would ignore it anyway).
+    for who in ["dave", "partner"] {
+        let refused = verdict_as(&env, who, who, "glass", "Ratify").await.unwrap_err();
+        assert!(
+            refused.contains("neither the subject nor the one who granted it"),
+            "{who}: {refused}"
+        );
+    }
+    // erin, no manager: refused, or admitted and never counted.
+    if verdict_as(&env, "erin", "erin", "glass", "Ratify").await.is_ok() {
+        let b = wait_ratification(&env, "glass", "erin's verdict ignored", |r| !r.ignored.is_empty()).await;
+        assert_eq!(ignored(&b), [("erin".to_owned(), IgnoreReason::NotManager)]);
+    }
     // Nobody ratifies in another's name: dave writing bob's, bob writing
     // alice's, are refused by admission.
     let forged = verdict_as(&env, "dave", "bob", "glass", "Ratify").await.unwrap_err();
     assert!(forged.contains("must name you (dave)"), "{forged}");
     let forged = verdict_as(&env, "bob", "alice", "glass", "Object").await.unwrap_err();
     assert!(forged.contains("must name you (bob)"), "{forged}");
-    // Nor edits one already given.
+    // alice ratifies once; she cannot add a second verdict, nor edit hers.
+    verdict_as(&env, "alice", "alice", "glass", "Ratify").await.unwrap();
+    let twice = verdict_as(&env, "alice", "alice", "glass", "Object").await.unwrap_err();
+    assert!(twice.contains("one verdict per person"), "{twice}");
     let api = env.api::<RoleBinding>("bob").await;
     let mut b = api.get("glass").await.unwrap();
     b.spec.ratifications[0].verdict = foureyes::api::Verdict::Object;
     let edited = refusal(api.replace("glass", &PostParams::default(), &b).await.unwrap_err());
     assert!(edited.contains("append-only"), "{edited}");
+    let b = wait_ratification(&env, "glass", "ratified by alice", |r| {
+        r.state == RatificationState::Ratified
+    })
+    .await;
+    assert_eq!(b.status.unwrap().ratification.unwrap().by.as_deref(), Some("alice"));
+    wait_event(&env.ns, "glass", "BreakGlassRatified").await;
 
-    // bob objects: revoked at once, bob named.
-    verdict_as(&env, "bob", "bob", "glass", "Object").await.unwrap();
-    let b = wait_phase(&env, "glass", BindingPhase::Revoked).await;
+    // Another break-glass grant: bob objects, and it is revoked at once.
+    grant(
+        &env,
+        "partner",
+        "glass2",
+        json!({"kind": "User", "name": "erin"}),
+        json!({"project": "app", "projectRole": "admin"}),
+        "1h",
+    )
+    .await;
+    wait_phase(&env, "glass2", BindingPhase::Active).await;
+    assert!(can("erin", "create", "configmaps", &tenant).await);
+    verdict_as(&env, "bob", "bob", "glass2", "Object").await.unwrap();
+    let b = wait_phase(&env, "glass2", BindingPhase::Revoked).await;
     let r = b.status.as_ref().unwrap().ratification.clone().unwrap();
     assert_eq!((r.state, r.by.as_deref()), (RatificationState::Objected, Some("bob")));
     assert!(r.at.is_some() && r.revoked);
-    assert!(!can("dave", "create", "configmaps", &tenant).await);
-    wait_event(&env.ns, "glass", "BreakGlassObjected").await;
-    let entries = history_with(&env, "glass", "Revoked").await;
+    wait_event(&env.ns, "glass2", "BreakGlassObjected").await;
+    let entries = history_with(&env, "glass2", "Revoked").await;
     assert!(
         entries.contains(&("BreakGlassObjected".into(), "bob".into())),
         "{entries:?}"
     );
     assert!(entries.contains(&("Revoked".into(), "bob".into())), "{entries:?}");
+    assert!(!can("erin", "create", "configmaps", &tenant).await);
+    // dave still holds the ratified grant.
+    assert!(can("dave", "create", "configmaps", &tenant).await);
 }
 
 #[tokio::test]
@@ -264,9 +282,15 @@ async fn a_partners_approval_alone_awaits_ratification_and_a_managers_grant_does
         (r.state, r.break_glass_by.as_str()),
         (RatificationState::Awaiting, "partner")
     );
-    // alice, the requester, is a manager and neither subject nor partner: she ratifies.
+    // alice's own request counted as her approval: her verdict is no second
+    // pair of eyes. bob's is.
     verdict_as(&env, "alice", "alice", "alone", "Ratify").await.unwrap();
-    wait_ratification(&env, "alone", "ratified", |r| r.state == RatificationState::Ratified).await;
+    let b = wait_ratification(&env, "alone", "alice's verdict ignored", |r| !r.ignored.is_empty()).await;
+    assert_eq!(ignored(&b), [("alice".to_owned(), IgnoreReason::Duplicate)]);
+    more_managers(&env, &["bob"]).await;
+    verdict_as(&env, "bob", "bob", "alone", "Ratify").await.unwrap();
+    let b = wait_ratification(&env, "alone", "ratified", |r| r.state == RatificationState::Ratified).await;
+    assert_eq!(b.status.unwrap().ratification.unwrap().by.as_deref(), Some("bob"));
 
     // A manager's own grant of a workspace role (quorum 1) is no break-glass.
     grant(

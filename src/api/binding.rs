@@ -73,6 +73,12 @@ use super::conditions::Condition;
 #[x_kube(validation = Rule::new(
     "(has(self.ratifications) ? self.ratifications.size() : 0) >= (has(oldSelf.ratifications) ? oldSelf.ratifications.size() : 0) && (!has(oldSelf.ratifications) || oldSelf.ratifications.all(r, self.ratifications.indexOf(r) == oldSelf.ratifications.indexOf(r)))"
 ).message("spec.ratifications is append-only: existing entries cannot be edited, reordered or removed"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.ratifications) || self.ratifications.all(r, self.ratifications.filter(x, x.user == r.user).size() == 1)"
+).message("spec.ratifications: one verdict per person"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.ratifications) || self.ratifications.all(r, r.user != self.grantedBy && (self.subject.kind != 'User' || r.user != self.subject.name))"
+).message("spec.ratifications: neither the subject nor the one who granted it (the partner who broke the glass) ratifies a break-glass grant"))]
 pub struct RoleBindingSpec {
     /// The user or group who holds the role.
     pub subject: Subject,
@@ -206,6 +212,15 @@ pub struct RatificationStatus {
     pub break_glass_by: String,
     /// The end of the window for a verdict.
     pub deadline: DateTime<Utc>,
+    /// What happens if nobody ratifies it by the deadline, as the
+    /// workspace said when it started (a later change of the workspace does
+    /// not apply to it).
+    #[serde(default)]
+    pub on_unratified: super::workspace::OnUnratified,
+    /// How many entries of `spec.ratifications` the verdict took into
+    /// account; later ones came too late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_on_verdicts: Option<i32>,
     /// The manager who ratified or objected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]

@@ -180,7 +180,8 @@ pub enum IgnoreReason {
     NotManager,
     /// The voter is the subject of the request.
     IsSubject,
-    /// The voter had already voted.
+    /// The voter had already voted (on a break-glass grant made from a
+    /// request: their approval of the request counted already).
     Duplicate,
     /// The vote arrived after the request was decided or timed out.
     TooLate,

@@ -156,19 +156,19 @@ fn default_ratification_window() -> GoDuration {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakGlassRatification {
-    /// How long after the grant took effect a manager may ratify it before
-    /// it is `Unratified` (a Go duration such as `4h`; `0s` turns
-    /// ratification off). Defaults to `24h`. A ratification or objection
-    /// still counts after the window.
+    /// How long after the grant was authorised a manager may ratify it
+    /// before it is `Unratified` (a positive Go duration such as `4h`, at
+    /// most `720h`; it cannot be turned off). Defaults to `24h`. A
+    /// ratification or objection still counts after the window.
     #[serde(default = "default_ratification_window")]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('0s') && duration(self) <= duration('720h')")
-        .message("spec.approvalPolicy.breakGlassRatification.window must be between 0s and 720h (30 days)"))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('720h')")
+        .message("spec.approvalPolicy.breakGlassRatification.window must be positive and at most 720h (30 days)"))]
     pub window: GoDuration,
 
     /// What happens to a grant unratified at the end of the window: `Flag`
     /// (a Warning event `BreakGlassUnratified`, a history entry and a
     /// notification) or `Revoke` (the same, and the access ends). Defaults
-    /// to `Flag`.
+    /// to `Flag`. Fixed for each grant when its ratification starts.
     #[serde(default)]
     pub on_unratified: OnUnratified,
 }

@@ -90,9 +90,18 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
             ),
         ),
         Kind::BreakGlassUnratified {
+            partner, deleted: true, ..
+        } => (
+            "Ratify",
+            format!(
+                "{role} of {subject}, granted by partner {partner} alone (break-glass), was deleted before a manager ratified it"
+            ),
+        ),
+        Kind::BreakGlassUnratified {
             partner,
             deadline,
             revoked,
+            ..
         } => (
             "Ratify",
             format!(
@@ -306,9 +315,10 @@ fn notice(t: &Transition, settled: bool) -> Option<NoticeSpec> {
             partner,
             deadline,
             revoked,
+            deleted,
         } => (
             "binding.unratified",
-            json!({ "partner": partner, "deadline": deadline, "revoked": revoked }),
+            json!({ "partner": partner, "deadline": deadline, "revoked": revoked, "deleted": deleted }),
         ),
         Kind::BreakGlassObjected { partner, comment } => {
             ("binding.objected", json!({ "partner": partner, "comment": comment }))
@@ -426,13 +436,16 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
             partner,
             deadline,
             revoked,
+            deleted,
         } => (
             action::BREAK_GLASS_UNRATIFIED,
             None,
             format!(
                 "break-glass by partner {partner} not ratified by {}; {}",
                 format_expiry(*deadline),
-                if *revoked {
+                if *deleted {
+                    "the binding was deleted before a manager ratified it"
+                } else if *revoked {
                     "access revoked (onUnratified: Revoke)"
                 } else {
                     "flagged (onUnratified: Flag)"

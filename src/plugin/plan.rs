@@ -308,6 +308,7 @@ impl Judge<'_> {
             // the approvals would have it.
             lockout: None,
             origin_break_glass: None,
+            origin_approvers: &[],
             ratifiers: &[],
             locked_voters: &[],
             config: self.config,

@@ -244,6 +244,8 @@ mod tests {
                 state,
                 break_glass_by: "pat".into(),
                 deadline: Utc::now(),
+                on_unratified: Default::default(),
+                decided_on_verdicts: None,
                 by: Some("carol".into()),
                 at: None,
                 comment: None,

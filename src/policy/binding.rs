@@ -101,6 +101,9 @@ pub struct BindingFacts<'a> {
     /// The partner who approved the origin request alone (break-glass),
     /// per the request's status.
     pub origin_break_glass: Option<&'a str>,
+    /// Who counted as approvers of the origin request (their verdict on its
+    /// break-glass would be no second pair of eyes).
+    pub origin_approvers: &'a [String],
     /// What is known about the author of each of `spec.ratifications`.
     pub ratifiers: &'a [super::quorum::Voter],
     /// Users locked out now: their verdicts do not count.
@@ -606,7 +609,11 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         Some(BindingPhase::Revoked)
     } else if expires_at.is_some_and(|e| e <= facts.now) {
         Some(BindingPhase::Expired)
-    } else if facts.lockout.is_some() || owner_gone.is_some() || ratification.revoke.is_some() {
+    } else if facts.lockout.is_some()
+        || owner_gone.is_some()
+        || ratification.revoke.is_some()
+        || super::ratification::revoked_by(previous_ratification).is_some()
+    {
         Some(BindingPhase::Revoked)
     } else {
         None
@@ -633,9 +640,15 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
                     }
                 }
                 (None, _, _, Some(hit)) => Revoked::LockedOut(hit.clone()),
-                (None, _, _, None) => match (&ratification.revoke, owner_gone) {
+                (None, _, _, None) => match (
+                    ratification
+                        .revoke
+                        .clone()
+                        .or_else(|| super::ratification::revoked_by(previous_ratification)),
+                    owner_gone,
+                ) {
                     (_, Some(why)) => Revoked::OwnerGone(why),
-                    (Some(r), None) => Revoked::Ratification(r.clone()),
+                    (Some(r), None) => Revoked::Ratification(r),
                     (None, None) => Revoked::OwnerGone(String::new()),
                 },
             },
@@ -696,10 +709,10 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         }
         Err(r) => d.refusal = Some(r),
     }
-    // A break-glass grant taking effect for the first time: its
-    // ratification starts now.
-    let first_effect = facts.previous.and_then(|s| s.activated_at).is_none();
-    if d.phase == BindingPhase::Active && first_effect && previous_ratification.is_none() {
+    // A break-glass grant authorised for the first time: its ratification
+    // starts now (an objection already there ends it before it takes effect).
+    let first_authorized = was_authorized(facts.previous).is_none();
+    if first_authorized && previous_ratification.is_none() {
         let broke_glass = match d.authorization {
             Some(Authorization::ApprovedRequest) => facts.origin_break_glass,
             // A partner's direct grant of a project role, unless they could
@@ -716,6 +729,13 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
             let started = ratify(facts, None, Some(partner));
             d.ratification = started.status;
             d.wake_at = earliest(d.wake_at, started.wake_at);
+            if let Some(r) = started.revoke {
+                d.phase = BindingPhase::Revoked;
+                d.revoked = Some(Revoked::Ratification(r));
+                d.grants = vec![];
+                d.refusal = None;
+                d.finished_at = Some(facts.now);
+            }
         }
     }
     d
@@ -745,6 +765,7 @@ fn ratify(
         on_unratified: policy
             .map(|p| p.break_glass_ratification.on_unratified)
             .unwrap_or_default(),
+        approvers: facts.origin_approvers,
         voters: facts.ratifiers,
         locked_voters: facts.locked_voters,
         cooling_off: policy.map(|p| p.manager_cooling_off.to_chrono()).unwrap_or_default(),

@@ -558,6 +558,7 @@ impl BindingWorld {
             stamps_trusted: self.stamps_trusted,
             lockout: self.lockout.as_ref(),
             origin_break_glass: None,
+            origin_approvers: &[],
             ratifiers: &[],
             locked_voters: &[],
             config: &self.config,

@@ -3,27 +3,31 @@
 //! A grant made by a partner alone (their approval of a request alone, or
 //! their direct grant of a project role) waits for a manager of the
 //! workspace to ratify it or object to it, within the workspace's
-//! `approvalPolicy.breakGlassRatification.window` from the moment it took
-//! effect. The rules, in the order they are applied:
-//! 1. Ratification starts when the grant first takes effect, with a deadline
-//!    fixed then; a grant in effect before ratification existed (or with the
-//!    window `0s`) needs none.
-//! 2. Verdicts (`spec.ratifications`) are read in order, like the votes on
-//!    a request: the subject's never count (`IsSubject`, members of a
-//!    subject group included), nor the partner's who broke the glass
-//!    (`BrokeGlass`), nor an unverified one (`Unverified`), nor a locked-out
-//!    voter's (`LockedOut`), nor anyone's but a current manager's
-//!    (`NotManager`); a manager's in their cooling-off is held back until
-//!    it has passed.
+//! `approvalPolicy.breakGlassRatification.window`. The rules, in the order
+//! they are applied:
+//! 1. Ratification starts when the grant is first authorised, with its
+//!    deadline and what happens at it (`onUnratified`) fixed then; a grant
+//!    authorised before ratification existed needs none.
+//! 2. Verdicts (`spec.ratifications`) are read in order, on every pass, like
+//!    the votes on a request: the subject's never count (`IsSubject`,
+//!    members of a subject group included), nor the partner's who broke the
+//!    glass (`BrokeGlass`), nor an unverified one (`Unverified`), nor a
+//!    voter's locked out now (`LockedOut`), nor one by someone whose
+//!    approval of the request already counted (`Duplicate`: no second pair
+//!    of eyes), nor anyone's but a current manager's (`NotManager`). A
+//!    manager's in their cooling-off is passed over until it has passed,
+//!    and the verdicts after it are read meanwhile.
 //! 3. The first verdict that counts settles it: `Ratify` → `Ratified`,
-//!    `Object` → `Objected`, and the grant is revoked at once. Later
-//!    verdicts are `TooLate`.
+//!    `Object` → `Objected`, and the grant is revoked at once (also one not
+//!    in effect yet). Later verdicts are `TooLate`.
 //! 4. Without one at the deadline: `Unratified` (a Warning event, a history
 //!    entry, a notification), and with `onUnratified: Revoke` the grant is
 //!    revoked. A verdict after that still counts: a late ratification
 //!    clears the flag, a late objection revokes.
 //! 5. The ratification goes on when the grant ends otherwise (an expiry, a
-//!    revocation): the break-glass happened and still needs its verdict.
+//!    revocation): the break-glass happened and still needs its verdict. A
+//!    binding deleted while its ratification is awaited is reported as
+//!    unratified then.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -41,9 +45,12 @@ pub struct RatificationFacts<'a> {
     pub spec: &'a RoleBindingSpec,
     /// The ratification as last written.
     pub previous: Option<&'a RatificationStatus>,
-    /// The partner who broke the glass, when the grant takes effect for the
-    /// first time in this pass and is break-glass: ratification starts.
+    /// The partner who broke the glass, when the grant is authorised for
+    /// the first time in this pass and is break-glass: ratification starts.
     pub starts: Option<&'a str>,
+    /// Who already counted as approvers of the request the partner's
+    /// approval decided: their verdict would be no second pair of eyes.
+    pub approvers: &'a [String],
     /// The workspace's window (`None`: no workspace to ask).
     pub window: Option<Duration>,
     /// What the workspace does with an unratified grant.
@@ -154,10 +161,16 @@ pub fn ratifiers(
 pub fn decide_ratification(facts: &RatificationFacts<'_>) -> RatificationDecision {
     let mut status = match (facts.previous, facts.starts, facts.window) {
         (Some(previous), ..) => previous.clone(),
-        (None, Some(partner), Some(window)) if window > Duration::zero() => RatificationStatus {
+        (None, Some(partner), Some(window)) => RatificationStatus {
             state: RatificationState::Awaiting,
             break_glass_by: partner.to_owned(),
-            deadline: facts.now.checked_add_signed(window).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            // (Positive, whatever was stored before the CRD's rule.)
+            deadline: facts
+                .now
+                .checked_add_signed(window.max(Duration::seconds(1)))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            on_unratified: facts.on_unratified,
+            decided_on_verdicts: None,
             by: None,
             at: None,
             comment: None,
@@ -172,30 +185,36 @@ pub fn decide_ratification(facts: &RatificationFacts<'_>) -> RatificationDecisio
             };
         }
     };
-    let settled = matches!(status.state, RatificationState::Ratified | RatificationState::Objected);
-    let mut revoke = None;
-    let mut wake_at = None;
+    let verdicts = &facts.spec.ratifications;
+    if matches!(status.state, RatificationState::Ratified | RatificationState::Objected) {
+        // Settled: only verdicts that came after are added, as too late.
+        let considered = status.decided_on_verdicts.map_or(verdicts.len(), |n| n.max(0) as usize);
+        let late = status
+            .ignored
+            .iter()
+            .filter(|v| v.reason == IgnoreReason::TooLate)
+            .count();
+        for r in verdicts.iter().skip(considered).skip(late) {
+            status.ignored.push(IgnoredVote {
+                user: r.user.clone(),
+                reason: IgnoreReason::TooLate,
+            });
+        }
+        return RatificationDecision {
+            status: Some(status),
+            revoke: None,
+            wake_at: None,
+        };
+    }
     let subject = &facts.spec.subject;
-    let locked = |u: &str| {
-        facts.locked_voters.iter().any(|l| l == u)
-            || status
-                .ignored
-                .iter()
-                .any(|v| v.user == u && v.reason == IgnoreReason::LockedOut)
-    };
-    // The verdicts already judged keep their judgement; only new ones are read.
-    let judged = status.ignored.len() + usize::from(status.by.is_some());
+    let mut wake_at: Option<DateTime<Utc>> = None;
     let mut ignored = vec![];
-    let mut counted: Option<(String, Verdict, Option<String>)> = None;
-    for (i, r) in facts.spec.ratifications.iter().enumerate().skip(judged) {
+    let mut counted: Option<(usize, Verdict)> = None;
+    for (i, r) in verdicts.iter().enumerate() {
         let voter = facts.voters.get(i).copied().unwrap_or_default();
-        let cooling_until = voter
-            .manager_since
-            .and_then(|since| since.checked_add_signed(facts.cooling_off))
-            .filter(|at| *at > facts.now);
-        let reason = if settled || counted.is_some() {
+        let reason = if counted.is_some() {
             Some(IgnoreReason::TooLate)
-        } else if locked(&r.user) {
+        } else if facts.locked_voters.contains(&r.user) {
             Some(IgnoreReason::LockedOut)
         } else if (subject.kind == SubjectKind::User && subject.name == r.user) || voter.in_subject_group {
             Some(IgnoreReason::IsSubject)
@@ -203,12 +222,19 @@ pub fn decide_ratification(facts: &RatificationFacts<'_>) -> RatificationDecisio
             Some(IgnoreReason::BrokeGlass)
         } else if !voter.verified {
             Some(IgnoreReason::Unverified)
+        } else if facts.approvers.contains(&r.user) {
+            Some(IgnoreReason::Duplicate)
         } else if !voter.manager {
             Some(IgnoreReason::NotManager)
-        } else if let Some(at) = cooling_until {
-            // Held back: read again once the cooling-off has passed.
-            wake_at = Some(wake_at.map_or(at, |w: DateTime<Utc>| w.min(at)));
-            break;
+        } else if let Some(at) = voter
+            .manager_since
+            .and_then(|since| since.checked_add_signed(facts.cooling_off))
+            .filter(|at| *at > facts.now)
+        {
+            // Passed over until the cooling-off has passed; the verdicts
+            // after it are read meanwhile.
+            wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
+            continue;
         } else {
             None
         };
@@ -217,27 +243,34 @@ pub fn decide_ratification(facts: &RatificationFacts<'_>) -> RatificationDecisio
                 user: r.user.clone(),
                 reason,
             }),
-            None => counted = Some((r.user.clone(), r.verdict, r.comment.clone())),
+            None => counted = Some((i, r.verdict)),
         }
     }
-    status.ignored.extend(ignored);
-    if let Some((by, verdict, comment)) = counted {
+    status.ignored = ignored;
+    let mut revoke = None;
+    if let Some((i, verdict)) = counted {
+        let r = &verdicts[i];
         status.state = match verdict {
             Verdict::Ratify => RatificationState::Ratified,
             Verdict::Object => RatificationState::Objected,
         };
-        status.by = Some(by.clone());
+        status.by = Some(r.user.clone());
         status.at = Some(facts.now);
-        status.comment = comment.clone();
+        status.comment = r.comment.clone();
+        status.decided_on_verdicts = Some(verdicts.len() as i32);
+        wake_at = None;
         if verdict == Verdict::Object {
             status.revoked = true;
-            revoke = Some(RatificationRevoke::Objected { by, comment });
+            revoke = Some(RatificationRevoke::Objected {
+                by: r.user.clone(),
+                comment: r.comment.clone(),
+            });
         }
     } else if status.state == RatificationState::Awaiting {
         if facts.now >= status.deadline {
             status.state = RatificationState::Unratified;
             status.at = Some(facts.now);
-            if facts.on_unratified == OnUnratified::Revoke {
+            if status.on_unratified == OnUnratified::Revoke {
                 status.revoked = true;
                 revoke = Some(RatificationRevoke::Unratified);
             }
@@ -270,10 +303,12 @@ pub fn transitions(
         subject: spec.subject.to_string(),
         role: role.to_owned(),
     };
+    // Each verdict ignored for a reason not reported before.
+    let before: &[IgnoredVote] = previous.map_or(&[], |p| p.ignored.as_slice());
     let mut out: Vec<Transition> = now
         .ignored
         .iter()
-        .skip(previous.map_or(0, |p| p.ignored.len()))
+        .filter(|v| !before.contains(v))
         .map(|v| about(Kind::VoteIgnored(v.reason), user(&v.user)))
         .collect();
     let before = previous.map(|p| p.state);
@@ -303,11 +338,34 @@ pub fn transitions(
                 partner,
                 deadline: now.deadline,
                 revoked: now.revoked,
+                deleted: false,
             },
             Actor::Operator,
         )),
     }
     out
+}
+
+/// A binding deleted while its break-glass still awaited a verdict: the
+/// deletion must not hide that nobody ratified it (who deleted it, the API
+/// server does not say).
+pub fn deleted_unratified(
+    spec: &RoleBindingSpec,
+    role: &str,
+    status: Option<&RatificationStatus>,
+) -> Option<Transition> {
+    let r = status.filter(|r| r.state == RatificationState::Awaiting)?;
+    Some(Transition {
+        kind: Kind::BreakGlassUnratified {
+            partner: r.break_glass_by.clone(),
+            deadline: r.deadline,
+            revoked: false,
+            deleted: true,
+        },
+        actor: Actor::Unknown,
+        subject: spec.subject.to_string(),
+        role: role.to_owned(),
+    })
 }
 
 #[cfg(test)]

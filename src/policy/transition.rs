@@ -258,6 +258,8 @@ pub enum Kind {
         deadline: DateTime<Utc>,
         /// Whether the grant is revoked for it (`onUnratified: Revoke`).
         revoked: bool,
+        /// The binding was deleted before anyone ratified it.
+        deleted: bool,
     },
     /// Fewer qualifying managers than the quorum.
     QuorumUnreachable {

@@ -237,6 +237,7 @@ fn every_kind() -> Vec<Transition> {
                 partner: "pat".into(),
                 deadline: DateTime::UNIX_EPOCH,
                 revoked: true,
+                deleted: false,
             },
             Actor::Operator,
         ),

@@ -319,6 +319,7 @@ impl World {
                     .is_some_and(|p| recorded.is_none_or(|u| u == p.uid))
             },
             origin_break_glass: self.origin_break_glass.as_deref(),
+            origin_approvers: &[],
             ratifiers: &self.ratifiers,
             locked_voters: &[],
             config: &self.config,
@@ -2354,4 +2355,59 @@ fn a_finished_record_awaiting_ratification_outlives_its_retention() {
     // Unratified at the end of the window: then it goes.
     let (d, _) = w.previous(s).at(now() + hours(720)).status();
     assert!(d.delete_record);
+}
+
+/// An objection made before the grant took effect ends it before it does,
+/// and a status that says so keeps it ended.
+#[test]
+fn an_objection_before_the_grant_takes_effect_ends_it_before_it_does() {
+    let mut w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    w.proj().namespaces.clear();
+    let (d, s) = w.status();
+    assert_eq!(d.refusal, Some(Refusal::ProjectHasNoNamespaces("checkout".into())));
+    assert_eq!(
+        s.ratification.as_ref().unwrap().state,
+        crate::api::RatificationState::Awaiting
+    );
+    let mut w = w.previous(s).at(now() + Duration::minutes(1));
+    w.spec.ratifications = vec![crate::api::Ratification {
+        user: "bob".into(),
+        verdict: crate::api::Verdict::Object,
+        comment: None,
+        time: None,
+    }];
+    w.ratifiers = vec![crate::policy::quorum::Voter {
+        manager: true,
+        verified: true,
+        ..Default::default()
+    }];
+    w.proj().namespaces = strings(&[TENANT_NS]);
+    let (d, _) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(d.grants.is_empty());
+
+    // Objected at its very first authorisation: never in effect.
+    let mut w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    w.spec.ratifications = vec![crate::api::Ratification {
+        user: "bob".into(),
+        verdict: crate::api::Verdict::Object,
+        comment: None,
+        time: None,
+    }];
+    w.ratifiers = vec![crate::policy::quorum::Voter {
+        manager: true,
+        verified: true,
+        ..Default::default()
+    }];
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(d.grants.is_empty());
+    assert!(s.activated_at.is_none());
+    assert!(matches!(d.revoked, Some(Revoked::Ratification(_))));
 }

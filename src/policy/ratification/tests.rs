@@ -42,6 +42,7 @@ struct Case {
     spec: RoleBindingSpec,
     voters: Vec<Voter>,
     locked: Vec<String>,
+    approvers: Vec<String>,
     on_unratified: OnUnratified,
     previous: Option<RatificationStatus>,
     now: DateTime<Utc>,
@@ -53,6 +54,7 @@ impl Case {
             voters: verdicts.iter().map(|_| manager()).collect(),
             spec: spec(verdicts),
             locked: vec![],
+            approvers: vec![],
             on_unratified: OnUnratified::Flag,
             previous: None,
             now: t0(),
@@ -67,6 +69,7 @@ impl Case {
             starts: Some(PARTNER),
             window: Some(Duration::hours(4)),
             on_unratified: self.on_unratified,
+            approvers: &self.approvers,
             voters: &self.voters,
             locked_voters: &self.locked,
             cooling_off: Duration::hours(1),
@@ -103,18 +106,25 @@ fn it_starts_awaiting_with_the_deadline_fixed_at_the_start() {
 }
 
 #[test]
-fn no_ratification_without_break_glass_or_with_the_window_off() {
+fn no_ratification_without_break_glass_or_a_workspace_and_never_a_zero_window() {
     let c = Case::new(&[("bob", Verdict::Ratify)]);
     let none = decide_ratification(&RatificationFacts {
         starts: None,
         ..facts(&c)
     });
     assert_eq!(none.status, None);
-    let off = decide_ratification(&RatificationFacts {
-        window: Some(Duration::zero()),
+    let no_workspace = decide_ratification(&RatificationFacts {
+        window: None,
         ..facts(&c)
     });
-    assert_eq!(off.status, None);
+    assert_eq!(no_workspace.status, None);
+    // A window stored as 0s (before the CRD's rule) is a second.
+    let zero = decide_ratification(&RatificationFacts {
+        window: Some(Duration::zero()),
+        spec: &spec(&[]),
+        ..facts(&c)
+    });
+    assert_eq!(zero.status.unwrap().deadline, t0() + Duration::seconds(1));
 }
 
 fn facts(c: &Case) -> RatificationFacts<'_> {
@@ -124,6 +134,7 @@ fn facts(c: &Case) -> RatificationFacts<'_> {
         starts: Some(PARTNER),
         window: Some(Duration::hours(4)),
         on_unratified: c.on_unratified,
+        approvers: &c.approvers,
         voters: &c.voters,
         locked_voters: &c.locked,
         cooling_off: Duration::hours(1),
@@ -178,6 +189,8 @@ fn an_objection_revokes_at_once() {
 
 #[test]
 fn the_subject_the_partner_and_non_managers_never_count() {
+    // (Admission refuses the subject's and the partner's verdicts by name;
+    // the operator ignores them whatever got stored.)
     let mut c = Case::new(&[
         ("alice", Verdict::Ratify),
         (PARTNER, Verdict::Ratify),
@@ -231,6 +244,48 @@ fn a_new_manager_is_held_back_until_the_cooling_off_has_passed() {
     assert_eq!(d.status.unwrap().by.as_deref(), Some("nina"));
 }
 
+/// A brand-new manager's verdict does not hold back an established
+/// manager's: made a manager by the partner, nina cannot pre-empt bob's
+/// objection by ratifying first.
+#[test]
+fn a_new_managers_verdict_does_not_hold_back_the_others() {
+    let mut c = Case::new(&[("nina", Verdict::Ratify), ("bob", Verdict::Object)]);
+    c.voters[0].manager_since = Some(t0() - Duration::minutes(10));
+    let (d, _) = c.step();
+    let s = d.status.unwrap();
+    assert_eq!((s.state, s.by.as_deref()), (RatificationState::Objected, Some("bob")));
+    assert!(d.revoke.is_some());
+    // Once nina's cooling-off has passed, her earlier verdict changes nothing.
+    c.now = t0() + Duration::hours(2);
+    let (d, ts) = c.step();
+    assert_eq!(d.status.unwrap().by.as_deref(), Some("bob"));
+    assert!(ts.is_empty());
+}
+
+/// Whose approval of the request already counted is no second pair of eyes.
+#[test]
+fn an_approver_of_the_request_does_not_ratify_its_break_glass() {
+    let mut c = Case::new(&[("alice", Verdict::Ratify)]);
+    c.spec.subject.name = "dave".into();
+    c.approvers = vec!["alice".into()];
+    let s = c.decide().status.unwrap();
+    assert_eq!(s.state, RatificationState::Awaiting);
+    assert_eq!(s.ignored[0].reason, IgnoreReason::Duplicate);
+}
+
+/// Once a lockout is lifted, the verdict counts like any other.
+#[test]
+fn a_verdict_counts_once_its_authors_lockout_is_lifted() {
+    let mut c = Case::new(&[("bob", Verdict::Ratify)]);
+    c.locked = vec!["bob".into()];
+    let (d, _) = c.step();
+    assert_eq!(d.status.unwrap().ignored[0].reason, IgnoreReason::LockedOut);
+    c.locked = vec![];
+    let (d, ts) = c.step();
+    assert_eq!(d.status.unwrap().state, RatificationState::Ratified);
+    assert_eq!(reasons(&ts), ["BreakGlassRatified"]);
+}
+
 #[test]
 fn unratified_at_the_deadline_is_flagged_and_a_late_ratification_still_counts() {
     let mut c = Case::new(&[]);
@@ -268,4 +323,21 @@ fn unratified_under_revoke_ends_the_grant() {
     assert!(d.status.as_ref().unwrap().revoked);
     assert!(matches!(ts[0].kind, Kind::BreakGlassUnratified { revoked: true, .. }));
     assert_eq!(revoked_by(c.previous.as_ref()), Some(RatificationRevoke::Unratified));
+}
+
+/// Deleting the binding does not hide that nobody ratified it.
+#[test]
+fn a_deletion_while_awaiting_is_reported_as_unratified() {
+    let mut c = Case::new(&[]);
+    let (d, _) = c.step();
+    let t = deleted_unratified(&c.spec, "app/admin", d.status.as_ref()).expect("reported");
+    assert!(matches!(t.kind, Kind::BreakGlassUnratified { deleted: true, .. }));
+    assert!(t.kind.is_warning());
+    assert_eq!(t.actor, Actor::Unknown);
+    // Settled ones, or none, are not.
+    c.spec = spec(&[("bob", Verdict::Ratify)]);
+    c.voters = vec![manager()];
+    let (d, _) = c.step();
+    assert!(deleted_unratified(&c.spec, "app/admin", d.status.as_ref()).is_none());
+    assert!(deleted_unratified(&c.spec, "app/admin", None).is_none());
 }
