@@ -301,6 +301,16 @@ as partner -n ws-payments get rr erin-checkout-user \
   -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,BREAK-GLASS-BY:.status.breakGlassBy
 say "kubectl get events -n ws-payments --field-selector reason=BreakGlass # as auditor"
 
+bold "Procedure 7: a manager ratifies the break-glass after the fact"
+as partner -n ws-payments get frb erin-checkout-user \
+  -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,RATIFICATION:.status.ratification.state,BREAK-GLASS-BY:.status.ratification.breakGlassBy,UNTIL:.status.ratification.deadline
+note "the partner who broke the glass never ratifies it, nor does erin; a manager who is neither does"
+refused 1 partner ratify erin-checkout-user -w payments --comment "it was needed"
+plugin bob ratify erin-checkout-user -w payments --comment "INC-4712 checked with the incident commander"
+as auditor -n ws-payments get frb erin-checkout-user \
+  -o custom-columns=NAME:.metadata.name,RATIFICATION:.status.ratification.state,BY:.status.ratification.by,AT:.status.ratification.at
+note "an objection (--object) would have revoked it at once; nobody within the window: a Warning event BreakGlassUnratified"
+
 bold "Cooling-off: a manager made a moment ago does not count yet"
 note "making a friend a manager and approving together right away does not work"
 note "the partner puts the cooling-off back to its default, 1h, and makes carol a manager"

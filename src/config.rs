@@ -179,6 +179,7 @@ pub const NOTIFICATION_TYPES: &[&str] = &[
     "request.breakglass",
     "binding.breakglass",
     "binding.unratified",
+    "binding.objected",
     "binding.expiring",
     "lockout.created",
 ];

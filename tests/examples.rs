@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use foureyes::api::{BindingPhase, RequestPhase, RoleRequest};
+use foureyes::api::{BindingPhase, RequestPhase, RoleBinding, RoleRequest};
 use foureyes::audit::history::{self, Chain, Entry, action};
 use support::world::{wait_event, wait_phase};
 use support::{TestEnv, can, eventually, plane, shared_operator};
@@ -179,6 +179,39 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
     wait_event(NS, "erin-checkout-user", "BreakGlass").await;
     wait_phase(&env, "erin-checkout-user", BindingPhase::Active).await;
     wait_access("erin", "create", "pods", TENANT, true).await;
+    // 7. A manager ratifies the break-glass after the fact: bob, who is
+    //    neither erin nor the partner; erin cannot ratify her own.
+    let ratify = [
+        "patch",
+        "frb",
+        "erin-checkout-user",
+        "-n",
+        NS,
+        "--type=json",
+        "--patch-file",
+        "examples/10-ratify.patch.yaml",
+    ];
+    let (ok, _, stderr) = p.kubectl("erin", &ratify, None);
+    assert!(!ok, "erin cannot append bob's verdict: {stderr}");
+    p.kubectl_ok("bob", &ratify, None);
+    let ratified = eventually(
+        "erin's break-glass ratified by bob",
+        Duration::from_secs(20),
+        || async {
+            let b = env
+                .api::<RoleBinding>("admin")
+                .await
+                .get("erin-checkout-user")
+                .await
+                .ok()?;
+            let r = b.status?.ratification?;
+            (r.state == foureyes::api::RatificationState::Ratified).then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(ratified.by.as_deref(), Some("bob"));
+    assert_eq!(ratified.break_glass_by, "partner");
+    wait_event(NS, "erin-checkout-user", "BreakGlassRatified").await;
 
     // 3. The partner becomes a manager, acts as one, and leaves again.
     assert!(!can("partner", "list", "configmaps", NS).await);
@@ -276,6 +309,7 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
         "ApprovalCounted",
         "QuorumReached",
         "BreakGlass",
+        "BreakGlassRatified",
         "BindingCreated",
         "Granted",
         "Revoked",
@@ -308,6 +342,8 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
             ("Granted", "dave-checkout-admin", "bob"),
             // Break-glass: the partner approved alone.
             ("Granted", "erin-checkout-user", "partner"),
+            // Ratified after the fact by a manager.
+            ("BreakGlassRatified", "erin-checkout-user", "bob"),
             ("Revoked", "dave-checkout-admin", "alice"),
         ],
     )
@@ -432,6 +468,7 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
             "07-partner-leaves.yaml",
             "08-lockout.yaml",
             "09-cooling-off.yaml",
+            "10-ratify.patch.yaml",
         ],
         "a new example needs a step in this test"
     );

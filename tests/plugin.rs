@@ -841,3 +841,76 @@ async fn a_partner_locks_a_user_out_lists_and_lifts_the_lockout() {
     assert_eq!(code, 1);
     assert!(err.contains(&format!("no lockout of user {user}")), "{err}");
 }
+
+/// DESIGN §7, procedure 7 through the plugin: a manager sees the partner's
+/// break-glass grant in `list` and ratifies it; the subject and the partner
+/// are refused before anything is written, and an objection revokes.
+#[tokio::test]
+async fn a_manager_ratifies_a_break_glass_grant_and_an_objection_revokes_another() {
+    let env = TestEnv::new("plug-ratify").await;
+    let tenant = setup(&env, 1, 2).await;
+    support::world::more_managers(&env, &["bob"]).await;
+    for (name, subject) in [("glass-dave", "dave"), ("glass-erin", "erin")] {
+        support::world::grant(
+            &env,
+            "partner",
+            name,
+            json!({"kind": "User", "name": subject}),
+            json!({"project": "app", "projectRole": "admin"}),
+            "1h",
+        )
+        .await;
+        wait_phase(&env, name, BindingPhase::Active).await;
+    }
+
+    let (code, out, _) = access("bob", &["list", "-w", &env.name]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Break-glass grants you can ratify"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("glass-dave") && l.contains("partner") && l.contains("Awaiting")),
+        "{out}"
+    );
+    // The subject and the partner are refused by the plugin, before writing.
+    let (code, _, err) = access("dave", &["ratify", "glass-dave", "-w", &env.name]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is yours (dave)"), "{err}");
+    let (code, _, err) = access("partner", &["ratify", "glass-dave", "-w", &env.name]);
+    assert_eq!(code, 1);
+    assert!(err.contains("you (partner) broke the glass"), "{err}");
+    // An objection needs a reason.
+    let (code, _, err) = access("bob", &["ratify", "glass-erin", "-w", &env.name, "--object"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--comment"), "{err}");
+
+    let (code, out, _) = access(
+        "bob",
+        &["ratify", "glass-dave", "-w", &env.name, "--comment", "INC-7 was real"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the break-glass is ratified"), "{out}");
+    let b = env.api::<RoleBinding>("admin").await.get("glass-dave").await.unwrap();
+    let r = b.status.unwrap().ratification.unwrap();
+    assert_eq!(
+        (r.by.as_deref(), r.comment.as_deref()),
+        (Some("bob"), Some("INC-7 was real"))
+    );
+    assert!(can("dave", "create", "configmaps", &tenant).await);
+
+    let (code, out, _) = access(
+        "bob",
+        &[
+            "ratify",
+            "glass-erin",
+            "-w",
+            &env.name,
+            "--object",
+            "--comment",
+            "no incident on record",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the grant is revoked"), "{out}");
+    wait_phase(&env, "glass-erin", BindingPhase::Revoked).await;
+    assert!(!can("erin", "create", "configmaps", &tenant).await);
+}

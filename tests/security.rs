@@ -995,8 +995,20 @@ async fn f21_a_grant_whose_request_ends_denied_does_not_stay() {
         (!support::can("dave", "list", "pods", &tenant).await).then_some(())
     })
     .await;
-    let b = env.api::<RoleBinding>("admin").await.get("race").await.unwrap();
-    assert!(b.status.as_ref().is_some_and(|s| s.phase != Some(BindingPhase::Active)));
+    // The record follows the revocation on the operator's next pass.
+    let api = env.api::<RoleBinding>("admin").await;
+    eventually(
+        "the binding recorded as no longer active",
+        Duration::from_secs(10),
+        || async {
+            let b = api.get("race").await.ok()?;
+            b.status
+                .as_ref()
+                .is_some_and(|s| s.phase != Some(BindingPhase::Active))
+                .then_some(())
+        },
+    )
+    .await;
 }
 
 /// F22: a workspace whose default namespace could not exist (a name with

@@ -37,6 +37,13 @@ use super::conditions::Condition;
     ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt"),
+    printcolumn(
+        name = "Ratification",
+        type_ = "string",
+        json_path = ".status.ratification.state",
+        description = "break-glass only: Awaiting, Ratified, Unratified or Objected",
+        priority = 1
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +70,15 @@ use super::conditions::Condition;
     .message("spec.originRequest is immutable"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.revocation) || (has(self.revocation) && self.revocation == oldSelf.revocation)")
     .message("spec.revocation cannot be changed or removed once set"))]
+#[x_kube(validation = Rule::new(
+    "(has(self.ratifications) ? self.ratifications.size() : 0) >= (has(oldSelf.ratifications) ? oldSelf.ratifications.size() : 0) && (!has(oldSelf.ratifications) || oldSelf.ratifications.all(r, self.ratifications.indexOf(r) == oldSelf.ratifications.indexOf(r)))"
+).message("spec.ratifications is append-only: existing entries cannot be edited, reordered or removed"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.ratifications) || self.ratifications.all(r, self.ratifications.filter(x, x.user == r.user).size() == 1)"
+).message("spec.ratifications: one verdict per person"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.ratifications) || self.ratifications.all(r, r.user != self.grantedBy && (self.subject.kind != 'User' || r.user != self.subject.name))"
+).message("spec.ratifications: neither the subject nor the one who granted it (the partner who broke the glass) ratifies a break-glass grant"))]
 pub struct RoleBindingSpec {
     /// The user or group who holds the role.
     pub subject: Subject,
@@ -125,6 +141,105 @@ pub struct RoleBindingSpec {
     /// cannot be changed or removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Revocation>,
+
+    /// Managers' verdicts on a break-glass grant, append-only: `Ratify` or
+    /// `Object` (an objection revokes it at once). The admission policy
+    /// requires each newly appended entry's `user` to equal the caller's
+    /// user name; the operator counts the first verdict of a manager who is
+    /// neither the subject nor the partner who broke the glass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), extend("x-kubernetes-list-type" = "atomic"))]
+    pub ratifications: Vec<Ratification>,
+}
+
+/// Most verdicts a binding can carry.
+pub const MAX_RATIFICATIONS: usize = 16;
+
+/// A manager's verdict on a break-glass grant.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ratification {
+    /// Who gives the verdict; must equal the caller's authenticated user name.
+    #[schemars(length(min = 1, max = 253))]
+    pub user: String,
+    /// `Ratify` or `Object`.
+    pub verdict: Verdict,
+    /// An optional comment (for an objection, why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub comment: Option<String>,
+    /// When it was given, as the manager's client saw it (RFC 3339). The
+    /// operator records its own observation time in the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        with = "Option<String>",
+        extend("format" = "date-time"),
+        regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+    )]
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// A verdict on a break-glass grant.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum Verdict {
+    /// The break-glass was justified: the grant stands.
+    Ratify,
+    /// It was not: the grant is revoked at once.
+    Object,
+}
+
+/// Where a break-glass grant's ratification stands.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum RatificationState {
+    /// Waiting for a manager's verdict, within the window.
+    Awaiting,
+    /// A manager ratified it.
+    Ratified,
+    /// The window ended without a verdict (a verdict still counts later).
+    Unratified,
+    /// A manager objected: the grant was revoked.
+    Objected,
+}
+
+/// The ratification of a break-glass grant.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RatificationStatus {
+    /// Where it stands.
+    pub state: RatificationState,
+    /// The partner who broke the glass.
+    #[schemars(length(max = 253))]
+    pub break_glass_by: String,
+    /// The end of the window for a verdict.
+    pub deadline: DateTime<Utc>,
+    /// What happens if nobody ratifies it by the deadline, as the
+    /// workspace said when it started (a later change of the workspace does
+    /// not apply to it).
+    #[serde(default)]
+    pub on_unratified: super::workspace::OnUnratified,
+    /// How many entries of `spec.ratifications` the verdict took into
+    /// account; later ones came too late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_on_verdicts: Option<i32>,
+    /// The manager who ratified or objected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub by: Option<String>,
+    /// When the state last changed, as the operator saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// The verdict's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub comment: Option<String>,
+    /// Whether the grant was revoked for it (an objection, or `Revoke` at
+    /// the end of the window).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
+    /// Verdicts that did not count, each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub ignored: Vec<super::request::IgnoredVote>,
 }
 
 /// The request a binding was created from.
@@ -226,4 +341,10 @@ pub struct RoleBindingStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub lockout: Option<String>,
+
+    /// The ratification of a break-glass grant (a partner's approval alone,
+    /// or a partner's direct project grant): who ratified or objected, and
+    /// when, or that nobody did within the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratification: Option<RatificationStatus>,
 }

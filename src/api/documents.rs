@@ -166,13 +166,16 @@ spec:
 }
 
 /// Reads every `*.yaml` file of a directory (sorted by name) as foureyes
-/// objects. Returns the objects per file, or one line per file that fails.
+/// objects, except the JSON patches (`*.patch.yaml`, for `kubectl patch
+/// --patch-file`; see [`parse_ratification_patch`]). Returns the objects per
+/// file, or one line per file that fails.
 pub fn parse_dir(dir: &std::path::Path) -> Result<Vec<(String, Vec<Object>)>, Vec<String>> {
     let mut files: Vec<_> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .filter(|p| !p.to_string_lossy().ends_with(".patch.yaml"))
             .collect(),
         Err(err) => return Err(vec![format!("{}: {err}", dir.display())]),
     };
@@ -201,6 +204,29 @@ pub fn parse_dir(dir: &std::path::Path) -> Result<Vec<(String, Vec<Object>)>, Ve
     if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
+/// Reads a JSON patch (in YAML) that appends verdicts to a binding's
+/// `spec.ratifications`: the verdicts it appends, or why it is not one.
+pub fn parse_ratification_patch(text: &str) -> Result<Vec<super::Ratification>, String> {
+    #[derive(serde::Deserialize)]
+    struct Op {
+        op: String,
+        path: String,
+        value: serde_json::Value,
+    }
+    let ops: Vec<Op> = serde_yaml::from_str(text).map_err(|e| format!("not a JSON patch: {e}"))?;
+    let mut out = vec![];
+    for op in ops {
+        match (op.op.as_str(), op.path.as_str()) {
+            ("add", "/spec/ratifications") => {
+                out.extend(serde_json::from_value::<Vec<super::Ratification>>(op.value).map_err(|e| e.to_string())?)
+            }
+            ("add", "/spec/ratifications/-") => out.push(serde_json::from_value(op.value).map_err(|e| e.to_string())?),
+            (o, p) => return Err(format!("{o} {p}: only appends to /spec/ratifications")),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod dir_tests {
     use super::*;
@@ -215,6 +241,19 @@ mod dir_tests {
             "expected one example per emergency procedure, found {}",
             files.len()
         );
+        let patches: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".patch.yaml"))
+            .collect();
+        assert!(!patches.is_empty(), "the ratification example is a patch");
+        for p in patches {
+            let verdicts = parse_ratification_patch(&std::fs::read_to_string(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert!(!verdicts.is_empty(), "{}", p.display());
+        }
+        assert!(parse_ratification_patch("- {op: remove, path: /spec/ratifications/0, value: null}").is_err());
     }
 
     #[test]

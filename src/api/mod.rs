@@ -10,7 +10,10 @@ pub mod request;
 pub mod time;
 pub mod workspace;
 
-pub use binding::{BindingPhase, OriginRequest, Revocation, RoleBinding, RoleBindingSpec, RoleBindingStatus};
+pub use binding::{
+    BindingPhase, OriginRequest, Ratification, RatificationState, RatificationStatus, Revocation, RoleBinding,
+    RoleBindingSpec, RoleBindingStatus, Verdict,
+};
 pub use common::{GoDuration, Subject, SubjectKind, WorkspaceRole};
 pub use conditions::{Condition, ConditionStatus};
 pub use lockout::{Lockout, LockoutPhase, LockoutSpec, LockoutStatus, OutsideGrant};
@@ -19,7 +22,9 @@ pub use request::{
     Approval, Decision, IgnoreReason, IgnoredVote, Permissions, RequestPhase, ResourceVerbs, RoleRequest,
     RoleRequestSpec, RoleRequestStatus,
 };
-pub use workspace::{ApprovalPolicy, Persistence, Workspace, WorkspaceSpec, WorkspaceStatus};
+pub use workspace::{
+    ApprovalPolicy, BreakGlassRatification, OnUnratified, Persistence, Workspace, WorkspaceSpec, WorkspaceStatus,
+};
 
 /// The API group of every foureyes resource.
 pub const GROUP: &str = "foureyes.dev";

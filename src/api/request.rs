@@ -180,7 +180,8 @@ pub enum IgnoreReason {
     NotManager,
     /// The voter is the subject of the request.
     IsSubject,
-    /// The voter had already voted.
+    /// The voter had already voted (on a break-glass grant made from a
+    /// request: their approval of the request counted already).
     Duplicate,
     /// The vote arrived after the request was decided or timed out.
     TooLate,
@@ -195,6 +196,9 @@ pub enum IgnoreReason {
     /// `managerCoolingOff` ago: the vote counts once that has passed (if the
     /// request is still pending then).
     CoolingOff,
+    /// The voter is the partner whose break-glass is being ratified: nobody
+    /// ratifies their own.
+    BrokeGlass,
 }
 
 /// A vote that did not count.

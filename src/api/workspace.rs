@@ -137,6 +137,59 @@ pub struct ApprovalPolicy {
     #[x_kube(validation = Rule::new("duration(self) >= duration('0s') && duration(self) <= duration('720h')")
         .message("spec.approvalPolicy.managerCoolingOff must be between 0s and 720h (30 days)"))]
     pub manager_cooling_off: GoDuration,
+
+    /// Break-glass must be ratified after the fact: a partner's approval
+    /// alone, or a partner's direct grant of a project role, waits for a
+    /// manager of the workspace (neither its subject nor the partner) to
+    /// ratify it (`kubectl access ratify`) or object to it (an objection
+    /// revokes it at once). Defaults to a `24h` window and `Flag`.
+    #[serde(default)]
+    pub break_glass_ratification: BreakGlassRatification,
+}
+
+fn default_ratification_window() -> GoDuration {
+    "24h".parse().expect("constant duration")
+}
+
+/// How long a break-glass grant waits for a manager's ratification, and
+/// what happens when none comes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakGlassRatification {
+    /// How long after the grant was authorised a manager may ratify it
+    /// before it is `Unratified` (a positive Go duration such as `4h`, at
+    /// most `720h`; it cannot be turned off). Defaults to `24h`. A
+    /// ratification or objection still counts after the window.
+    #[serde(default = "default_ratification_window")]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s') && duration(self) <= duration('720h')")
+        .message("spec.approvalPolicy.breakGlassRatification.window must be positive and at most 720h (30 days)"))]
+    pub window: GoDuration,
+
+    /// What happens to a grant unratified at the end of the window: `Flag`
+    /// (a Warning event `BreakGlassUnratified`, a history entry and a
+    /// notification) or `Revoke` (the same, and the access ends). Defaults
+    /// to `Flag`. Fixed for each grant when its ratification starts.
+    #[serde(default)]
+    pub on_unratified: OnUnratified,
+}
+
+impl Default for BreakGlassRatification {
+    fn default() -> Self {
+        Self {
+            window: default_ratification_window(),
+            on_unratified: OnUnratified::default(),
+        }
+    }
+}
+
+/// What happens to a break-glass grant nobody ratified in time.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum OnUnratified {
+    /// Say so: a Warning event, a history entry, a notification.
+    #[default]
+    Flag,
+    /// Say so, and revoke the grant.
+    Revoke,
 }
 
 impl Default for ApprovalPolicy {
@@ -147,6 +200,7 @@ impl Default for ApprovalPolicy {
             partner_break_glass: true,
             pending_timeout: default_pending_timeout(),
             manager_cooling_off: default_manager_cooling_off(),
+            break_glass_ratification: BreakGlassRatification::default(),
         }
     }
 }

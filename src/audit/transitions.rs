@@ -74,6 +74,46 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
             "Decide",
             format!("approved alone by partner {actor} (break-glass; {tally} manager approvals)"),
         ),
+        Kind::BreakGlassRatified { partner, comment, late } => (
+            "Ratify",
+            format!(
+                "break-glass by partner {partner} ratified by {actor}{}{}",
+                if *late { " after the window had ended" } else { "" },
+                comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+            ),
+        ),
+        Kind::BreakGlassObjected { partner, comment } => (
+            "Ratify",
+            format!(
+                "break-glass by partner {partner} objected to by {actor}{}; {role} of {subject} revoked",
+                comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+            ),
+        ),
+        Kind::BreakGlassUnratified {
+            partner, deleted: true, ..
+        } => (
+            "Ratify",
+            format!(
+                "{role} of {subject}, granted by partner {partner} alone (break-glass), was deleted before a manager ratified it"
+            ),
+        ),
+        Kind::BreakGlassUnratified {
+            partner,
+            deadline,
+            revoked,
+            ..
+        } => (
+            "Ratify",
+            format!(
+                "break-glass by partner {partner} was not ratified by a manager by {}; {}",
+                format_expiry(*deadline),
+                if *revoked {
+                    format!("{role} of {subject} revoked (onUnratified: Revoke)")
+                } else {
+                    "a manager can still ratify it or object (kubectl access ratify)".to_owned()
+                }
+            ),
+        ),
         Kind::QuorumUnreachable { required } => (
             "Decide",
             format!(
@@ -271,9 +311,20 @@ fn notice(t: &Transition, settled: bool) -> Option<NoticeSpec> {
             "lockout.created",
             json!({ "lockout": lockout, "reason": reason, "until": until }),
         ),
-        // (The ratification's unratified break-glass maps here, to
-        // `binding.unratified`.)
-        Kind::Requested { .. }
+        Kind::BreakGlassUnratified {
+            partner,
+            deadline,
+            revoked,
+            deleted,
+        } => (
+            "binding.unratified",
+            json!({ "partner": partner, "deadline": deadline, "revoked": revoked, "deleted": deleted }),
+        ),
+        Kind::BreakGlassObjected { partner, comment } => {
+            ("binding.objected", json!({ "partner": partner, "comment": comment }))
+        }
+        Kind::BreakGlassRatified { .. }
+        | Kind::Requested { .. }
         | Kind::ApprovalCounted { .. }
         | Kind::VoteIgnored(_)
         | Kind::QuorumReached { .. }
@@ -323,6 +374,7 @@ fn ignored_because(why: IgnoreReason) -> &'static str {
         IgnoreReason::CoolingOff => {
             "the voter became a manager too recently (the workspace's managerCoolingOff); it counts once that has passed"
         }
+        IgnoreReason::BrokeGlass => "the partner who broke the glass never ratifies it",
     }
 }
 
@@ -361,6 +413,43 @@ pub fn entry(t: &Transition, object: &EntryObject) -> Option<NewEntry> {
             format!(
                 "approved alone by a partner ({tally} manager approvals){}",
                 suffix("written in their name by", written_by)
+            ),
+        ),
+        Kind::BreakGlassRatified { partner, comment, late } => (
+            action::BREAK_GLASS_RATIFIED,
+            None,
+            format!(
+                "break-glass by partner {partner} ratified{}{}",
+                if *late { " after the window had ended" } else { "" },
+                comment.as_ref().map(|c| format!("; comment: {c}")).unwrap_or_default()
+            ),
+        ),
+        Kind::BreakGlassObjected { partner, comment } => (
+            action::BREAK_GLASS_OBJECTED,
+            None,
+            format!(
+                "break-glass by partner {partner} objected to; access revoked{}",
+                comment.as_ref().map(|c| format!("; comment: {c}")).unwrap_or_default()
+            ),
+        ),
+        Kind::BreakGlassUnratified {
+            partner,
+            deadline,
+            revoked,
+            deleted,
+        } => (
+            action::BREAK_GLASS_UNRATIFIED,
+            None,
+            format!(
+                "break-glass by partner {partner} not ratified by {}; {}",
+                format_expiry(*deadline),
+                if *deleted {
+                    "the binding was deleted before a manager ratified it"
+                } else if *revoked {
+                    "access revoked (onUnratified: Revoke)"
+                } else {
+                    "flagged (onUnratified: Flag)"
+                }
             ),
         ),
         Kind::QuorumUnreachable { required } => (

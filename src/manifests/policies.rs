@@ -30,11 +30,12 @@ const STAMP_GROUPS: &str =
 
 /// The stored votes stamp, before this write.
 const VOTES_BEFORE: &str = "request.operation == 'UPDATE' && has(oldObject.metadata.annotations) && 'foureyes.dev/votes' in oldObject.metadata.annotations ? oldObject.metadata.annotations['foureyes.dev/votes'] : ''";
-/// How many votes the request had before this write.
-const VOTES_FROM: &str =
-    "request.operation == 'UPDATE' && has(oldObject.spec.approvals) ? size(oldObject.spec.approvals) : 0";
+/// How many votes the object had before this write: a request's approvals,
+/// or a binding's verdicts on its break-glass (an object has one list or
+/// the other).
+const VOTES_FROM: &str = "request.operation == 'UPDATE' ? (has(oldObject.spec.approvals) ? size(oldObject.spec.approvals) : 0) + (has(oldObject.spec.ratifications) ? size(oldObject.spec.ratifications) : 0) : 0";
 /// How many votes it has after.
-const VOTES_TO: &str = "has(object.spec.approvals) ? size(object.spec.approvals) : 0";
+const VOTES_TO: &str = "(has(object.spec.approvals) ? size(object.spec.approvals) : 0) + (has(object.spec.ratifications) ? size(object.spec.ratifications) : 0)";
 
 /// The line this write adds to the votes stamp (empty when it adds no vote),
 /// as CEL over the variables `from` and `to`.
@@ -148,6 +149,11 @@ pub fn lockout_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
             {
                 "expression": "request.operation == 'DELETE' || request.resource.resource != 'rolerequests' || variables.lockedUser == '' || !has(object.spec.approvals) || object.spec.approvals.all(a, object.spec.approvals.lastIndexOf(a) < variables.from || a.user != variables.lockedUser)",
                 "messageExpression": format!("'user ' + variables.lockedUser + ' is locked out by ' + {named} + ': a vote in their name is refused'"),
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.operation == 'DELETE' || request.resource.resource != 'rolebindings' || variables.lockedUser == '' || !has(object.spec.ratifications) || object.spec.ratifications.all(r, object.spec.ratifications.lastIndexOf(r) < variables.from || r.user != variables.lockedUser)",
+                "messageExpression": format!("'user ' + variables.lockedUser + ' is locked out by ' + {named} + ': a ratification in their name is refused'"),
                 "reason": "Forbidden",
             },
         ],
@@ -334,8 +340,8 @@ pub fn identity_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy,
                 "reason": "Forbidden",
             },
             {
-                "expression": format!("request.resource.resource != 'rolerequests' || ('foureyes.dev/votes' in variables.annotations ? variables.annotations['foureyes.dev/votes'] : '') == ({VOTES_BEFORE}) + ({})", votes_line()),
-                "message": "the annotation foureyes.dev/votes must record who appended each vote as the API server authenticated them (the foureyes-votes policy stamps it; is it installed?)",
+                "expression": format!("!(request.resource.resource in ['rolerequests', 'rolebindings']) || ('foureyes.dev/votes' in variables.annotations ? variables.annotations['foureyes.dev/votes'] : '') == ({VOTES_BEFORE}) + ({})", votes_line()),
+                "message": "the annotation foureyes.dev/votes must record who appended each vote or ratification as the API server authenticated them (the foureyes-votes policy stamps it; is it installed?)",
                 "reason": "Forbidden",
             },
             {
@@ -346,6 +352,11 @@ pub fn identity_policy_in(params_namespace: &str) -> (ValidatingAdmissionPolicy,
             {
                 "expression": "request.resource.resource != 'rolerequests' || variables.mayAssert || !has(object.spec.approvals) || object.spec.approvals.all(a, object.spec.approvals.lastIndexOf(a) < variables.from || a.user == variables.caller)",
                 "messageExpression": "'spec.approvals: a vote you add must name you (' + variables.caller + ') as its user'",
+                "reason": "Forbidden",
+            },
+            {
+                "expression": "request.resource.resource != 'rolebindings' || variables.mayAssert || !has(object.spec.ratifications) || object.spec.ratifications.all(r, object.spec.ratifications.lastIndexOf(r) < variables.from || r.user == variables.caller)",
+                "messageExpression": "'spec.ratifications: a ratification you add must name you (' + variables.caller + ') as its user'",
                 "reason": "Forbidden",
             },
             {
@@ -497,7 +508,8 @@ pub fn creator_keep_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolic
     )
 }
 
-/// Records who appended each vote of a request, with the groups the API
+/// Records who appended each vote of a request, and each verdict on a
+/// binding's break-glass (`spec.ratifications`), with the groups the API
 /// server authenticated them with, in the annotation `foureyes.dev/votes`:
 /// the operator recognises partners named by group from it. The value is
 /// rebuilt from the stored one on every write (what a client sends is
@@ -506,7 +518,7 @@ pub fn votes_policy() -> (MutatingAdmissionPolicy, MutatingAdmissionPolicyBindin
     stamp_policy(
         VOTES_POLICY,
         &["CREATE", "UPDATE"],
-        &["rolerequests"],
+        &["rolerequests", "rolebindings"],
         Some(json!([
             { "name": "before", "expression": VOTES_BEFORE },
             { "name": "from", "expression": VOTES_FROM },

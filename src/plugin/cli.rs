@@ -64,6 +64,9 @@ pub enum Command {
     Deny(VoteArgs),
     /// Revoke a binding at once.
     Revoke(RevokeArgs),
+    /// Ratify a partner's break-glass grant after the fact (managers), or
+    /// object to it with --object, which revokes it at once.
+    Ratify(RatifyArgs),
     /// Requests you can approve, your pending requests, and active grants.
     List(ListArgs),
     /// The history: a workspace's chain, a project's (--project) or all
@@ -269,6 +272,26 @@ pub struct VoteArgs {
     /// A comment recorded with the vote.
     #[arg(long)]
     pub comment: Option<String>,
+}
+
+/// `ratify`.
+#[derive(Args, Debug, Clone)]
+pub struct RatifyArgs {
+    /// The foureyes RoleBinding's name (a break-glass grant; one made from a
+    /// request has the request's name).
+    pub name: String,
+    /// The workspace.
+    #[command(flatten)]
+    pub workspace: WorkspaceArg,
+    /// Object to the break-glass instead: the grant is revoked at once.
+    #[arg(long)]
+    pub object: bool,
+    /// A comment recorded with the verdict (required with --object).
+    #[arg(long, value_parser = parse_text)]
+    pub comment: Option<String>,
+    /// How long to wait for the operator to read the verdict (0s: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub wait: GoDuration,
 }
 
 /// `revoke`.

@@ -40,6 +40,7 @@ pub(super) async fn command(client: &Client, g: &Global, a: &GrantArgs) -> Resul
             granted_by: me.user.clone(),
             origin_request: None,
             revocation: None,
+            ratifications: vec![],
         },
     );
     b.metadata.namespace = Some(t.namespace.clone());

@@ -103,7 +103,27 @@ pub struct GrantRow {
     pub time_left: String,
 }
 
-/// The three sections of `kubectl access list`.
+/// A break-glass grant awaiting a manager's verdict, as listed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RatifyRow {
+    /// The workspace.
+    pub workspace: String,
+    /// The binding's name.
+    pub name: String,
+    /// `user dave` or `group oncall`.
+    pub subject: String,
+    /// `manager`, `member` or `<project>/<role>`.
+    pub role: String,
+    /// The partner who broke the glass.
+    pub break_glass_by: String,
+    /// `Awaiting`, or `Unratified` once the window ended.
+    pub state: String,
+    /// The end of the window.
+    pub deadline: DateTime<Utc>,
+}
+
+/// The sections of `kubectl access list`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Listing {
@@ -113,6 +133,9 @@ pub struct Listing {
     pub my_requests: Vec<RequestRow>,
     /// Active grants in the listed workspaces.
     pub active_grants: Vec<GrantRow>,
+    /// Break-glass grants in workspaces the caller manages that the caller
+    /// may ratify (or object to).
+    pub to_ratify: Vec<RatifyRow>,
 }
 
 fn role_label(
@@ -168,6 +191,26 @@ pub fn listing(me: &Me, workspaces: &[WorkspaceView], now: DateTime<Utc>) -> Lis
             let subject_is_me = r.spec.subject.kind == SubjectKind::User && r.spec.subject.name == me.user;
             if manager && !subject_is_me && !voted {
                 out.to_approve.push(request_row(ws, r));
+            }
+        }
+        for b in ws.bindings.iter().filter(|_| manager) {
+            let Some(r) = b.status.as_ref().and_then(|s| s.ratification.as_ref()) else {
+                continue;
+            };
+            if super::ratify::check_ratify(b, &me.user).is_ok() {
+                out.to_ratify.push(RatifyRow {
+                    workspace: ws.name.clone(),
+                    name: b.metadata.name.clone().unwrap_or_default(),
+                    subject: b.spec.subject.to_string(),
+                    role: role_label(
+                        b.spec.workspace_role,
+                        b.spec.project.as_ref(),
+                        b.spec.project_role.as_ref(),
+                    ),
+                    break_glass_by: r.break_glass_by.clone(),
+                    state: format!("{:?}", r.state),
+                    deadline: r.deadline,
+                });
             }
         }
         for b in ws.bindings.iter().filter(|b| is_active(b, now)) {
@@ -252,6 +295,23 @@ pub fn render_listing(l: &Listing) -> String {
                 g.role.clone(),
                 g.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default(),
                 g.time_left.clone(),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    // Shown only when there is one: break-glass is rare.
+    if !l.to_ratify.is_empty() {
+        out.push_str("\nBreak-glass grants you can ratify (kubectl access ratify NAME, or --object):\n");
+        let mut t = Table::new(&["workspace", "name", "subject", "role", "partner", "state", "until"]);
+        for r in &l.to_ratify {
+            t.row(vec![
+                r.workspace.clone(),
+                r.name.clone(),
+                r.subject.clone(),
+                r.role.clone(),
+                r.break_glass_by.clone(),
+                r.state.clone(),
+                r.deadline.to_rfc3339(),
             ]);
         }
         out.push_str(&t.render());

@@ -1,9 +1,9 @@
 //! `kubectl access`: the kubectl plugin for people and scripts.
 //!
 //! One module per subcommand: [`grant`], [`request`], [`vote`] (`approve`
-//! and `deny`), [`revoke`], [`list`] (and `whoami`), [`history`], [`plan`],
-//! [`lockout`] (and `unlock`), [`console`] (a web console on 127.0.0.1 that
-//! calls the same functions).
+//! and `deny`), [`revoke`], [`ratify`], [`list`] (and `whoami`), [`history`],
+//! [`plan`], [`lockout`] (and `unlock`), [`console`] (a web console on
+//! 127.0.0.1 that calls the same functions).
 //! Each holds the pure parts (the checks before a vote or a revocation, the
 //! three sections of `list`, the dry run of `plan`), unit-tested without a
 //! cluster, and the command, which gathers the world from the API server,
@@ -27,6 +27,7 @@ mod list;
 mod lockout;
 mod names;
 mod plan;
+mod ratify;
 mod request;
 mod revoke;
 mod vote;
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<u8, PluginError> {
         Command::Approve(a) => vote::command(&client, &g, &a, Decision::Approve).await,
         Command::Deny(a) => vote::command(&client, &g, &a, Decision::Deny).await,
         Command::Revoke(a) => revoke::command(&client, &g, &a).await,
+        Command::Ratify(a) => ratify::command(&client, &g, &a).await,
         Command::List(a) => list::command(&client, &g, &a).await,
         Command::History(a) => history::command(&client, &g, &a).await,
         Command::Lockout(a) => lockout::command(&client, &g, &a).await,

@@ -307,6 +307,10 @@ impl Judge<'_> {
             // Lockouts are the operator's to apply: a plan shows the grant as
             // the approvals would have it.
             lockout: None,
+            origin_break_glass: None,
+            origin_approvers: &[],
+            ratifiers: &[],
+            locked_voters: &[],
             config: self.config,
             now: self.now,
         };
@@ -543,6 +547,7 @@ fn plan_request(j: &Judge<'_>, r: &RoleRequest) -> PlanItem {
             uid: "planned".into(),
         }),
         revocation: None,
+        ratifications: vec![],
     };
     let approved = Some(OriginFacts {
         uid_matches: true,

@@ -98,6 +98,16 @@ pub struct BindingFacts<'a> {
     /// The lockout in force on the binding's subject, if any: an unfinished
     /// binding then ends `Revoked` for good (DESIGN §2, invariant 11).
     pub lockout: Option<&'a super::lockout::Hit>,
+    /// The partner who approved the origin request alone (break-glass),
+    /// per the request's status.
+    pub origin_break_glass: Option<&'a str>,
+    /// Who counted as approvers of the origin request (their verdict on its
+    /// break-glass would be no second pair of eyes).
+    pub origin_approvers: &'a [String],
+    /// What is known about the author of each of `spec.ratifications`.
+    pub ratifiers: &'a [super::quorum::Voter],
+    /// Users locked out now: their verdicts do not count.
+    pub locked_voters: &'a [String],
     /// The operator's configuration.
     pub config: &'a Config,
     /// The current time.
@@ -261,6 +271,9 @@ pub enum Revoked {
     /// lockout. (Once recorded, only the lockout's name is kept: `by` and
     /// `reason` may then be empty.)
     LockedOut(super::lockout::Hit),
+    /// A break-glass grant a manager objected to, or that nobody ratified
+    /// in time where the workspace revokes such grants.
+    Ratification(super::ratification::RatificationRevoke),
 }
 
 impl Revoked {
@@ -270,15 +283,17 @@ impl Revoked {
             Revoked::By { user, .. } => Some(user),
             Revoked::OwnerGone(_) => None,
             Revoked::LockedOut(hit) => (!hit.by.is_empty()).then_some(hit.by.as_str()),
+            Revoked::Ratification(r) => r.actor(),
         }
     }
 
     /// Why.
-    pub fn reason(&self) -> &str {
+    pub fn reason(&self) -> String {
         match self {
-            Revoked::By { reason, .. } => reason,
-            Revoked::OwnerGone(why) => why,
-            Revoked::LockedOut(hit) => &hit.reason,
+            Revoked::By { reason, .. } => reason.clone(),
+            Revoked::OwnerGone(why) => why.clone(),
+            Revoked::LockedOut(hit) => hit.reason.clone(),
+            Revoked::Ratification(r) => r.reason(),
         }
     }
 }
@@ -328,6 +343,8 @@ pub struct BindingDecision {
     pub wake_at: Option<DateTime<Utc>>,
     /// The record's retention is over: delete the foureyes binding.
     pub delete_record: bool,
+    /// The ratification of a break-glass grant, if it needs one.
+    pub ratification: Option<crate::api::RatificationStatus>,
 }
 
 /// The effective expiry: the spec's (absolute, or creation + duration),
@@ -567,6 +584,8 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         project: facts.previous.and_then(|s| s.project_uid.clone()),
     };
     let owner_gone = owner_gone(facts, &recorded);
+    let previous_ratification = facts.previous.and_then(|s| s.ratification.as_ref());
+    let ratification = ratify(facts, previous_ratification, None);
     let mut d = BindingDecision {
         phase: BindingPhase::Pending,
         role: role.as_ref().map(Role::label),
@@ -579,6 +598,7 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         grants: vec![],
         wake_at: None,
         delete_record: false,
+        ratification: ratification.status.clone(),
     };
 
     // Finished bindings stay finished; they are records until retention ends.
@@ -589,7 +609,11 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         Some(BindingPhase::Revoked)
     } else if expires_at.is_some_and(|e| e <= facts.now) {
         Some(BindingPhase::Expired)
-    } else if facts.lockout.is_some() || owner_gone.is_some() {
+    } else if facts.lockout.is_some()
+        || owner_gone.is_some()
+        || ratification.revoke.is_some()
+        || super::ratification::revoked_by(previous_ratification).is_some()
+    {
         Some(BindingPhase::Revoked)
     } else {
         None
@@ -609,9 +633,24 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
                     reason: String::new(),
                     since: None,
                 }),
-                (None, Some(BindingPhase::Revoked), None, _) => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
+                (None, Some(BindingPhase::Revoked), None, _) => {
+                    match super::ratification::revoked_by(previous_ratification) {
+                        Some(r) => Revoked::Ratification(r),
+                        None => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
+                    }
+                }
                 (None, _, _, Some(hit)) => Revoked::LockedOut(hit.clone()),
-                (None, _, _, None) => Revoked::OwnerGone(owner_gone.unwrap_or_default()),
+                (None, _, _, None) => match (
+                    ratification
+                        .revoke
+                        .clone()
+                        .or_else(|| super::ratification::revoked_by(previous_ratification)),
+                    owner_gone,
+                ) {
+                    (_, Some(why)) => Revoked::OwnerGone(why),
+                    (Some(r), None) => Revoked::Ratification(r),
+                    (None, None) => Revoked::OwnerGone(String::new()),
+                },
             },
         );
     }
@@ -624,8 +663,14 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         let end = at.checked_add_signed(retention).unwrap_or(DateTime::<Utc>::MAX_UTC);
         d.phase = phase;
         d.finished_at = Some(at);
-        d.delete_record = end <= facts.now;
-        d.wake_at = (!d.delete_record).then_some(end);
+        // A record whose break-glass still awaits its verdict stays until
+        // the window ends, whatever the retention.
+        let awaiting = ratification
+            .status
+            .as_ref()
+            .is_some_and(|r| r.state == crate::api::RatificationState::Awaiting);
+        d.delete_record = end <= facts.now && !awaiting;
+        d.wake_at = earliest((end > facts.now).then_some(end), ratification.wake_at);
         return d;
     }
 
@@ -639,7 +684,7 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         d.refusal = Some(Refusal::WorkspaceNotFound);
         return d;
     };
-    d.wake_at = expires_at;
+    d.wake_at = earliest(expires_at, ratification.wake_at);
     if expires_at.is_none() {
         d.refusal = Some(Refusal::InvalidSpec("exactly one of expiresAt or duration".into()));
         return d;
@@ -664,13 +709,97 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         }
         Err(r) => d.refusal = Some(r),
     }
+    // A break-glass grant authorised for the first time: its ratification
+    // starts now (an objection already there ends it before it takes effect).
+    let first_authorized = was_authorized(facts.previous).is_none();
+    if first_authorized && previous_ratification.is_none() {
+        let broke_glass = match d.authorization {
+            Some(Authorization::ApprovedRequest) => facts.origin_break_glass,
+            // A partner's direct grant of a project role, unless they could
+            // have made it as a manager alone.
+            Some(Authorization::Partner)
+                if !(role.is_workspace_role()
+                    || (facts.granted_by_manager && ws.policy.project_role_approvals <= 1)) =>
+            {
+                Some(facts.spec.granted_by.as_str())
+            }
+            _ => None,
+        };
+        if let Some(partner) = broke_glass {
+            let started = ratify(facts, None, Some(partner));
+            d.ratification = started.status;
+            d.wake_at = earliest(d.wake_at, started.wake_at);
+            if let Some(r) = started.revoke {
+                d.phase = BindingPhase::Revoked;
+                d.revoked = Some(Revoked::Ratification(r));
+                d.grants = vec![];
+                d.refusal = None;
+                d.finished_at = Some(facts.now);
+            }
+        }
+    }
     d
+}
+
+/// The earlier of two instants, either of which may be absent.
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The ratification of a break-glass grant, from `previous`, or starting
+/// now (`starts`: the partner who broke the glass).
+fn ratify(
+    facts: &BindingFacts<'_>,
+    previous: Option<&crate::api::RatificationStatus>,
+    starts: Option<&str>,
+) -> super::ratification::RatificationDecision {
+    let policy = facts.workspace.as_ref().map(|w| w.policy);
+    super::ratification::decide_ratification(&super::ratification::RatificationFacts {
+        spec: facts.spec,
+        previous,
+        starts,
+        window: policy.map(|p| p.break_glass_ratification.window.to_chrono()),
+        on_unratified: policy
+            .map(|p| p.break_glass_ratification.on_unratified)
+            .unwrap_or_default(),
+        approvers: facts.origin_approvers,
+        voters: facts.ratifiers,
+        locked_voters: facts.locked_voters,
+        cooling_off: policy.map(|p| p.manager_cooling_off.to_chrono()).unwrap_or_default(),
+        now: facts.now,
+    })
 }
 
 /// What a binding's transition from `previous` to `decision` made happen:
 /// granted (active), expired, revoked, or refused for a new reason that is
 /// not transient ("not yet"). Only what is new.
 pub fn transitions(
+    spec: &RoleBindingSpec,
+    annotations: Option<&BTreeMap<String, String>>,
+    previous: Option<&RoleBindingStatus>,
+    decision: &BindingDecision,
+) -> Vec<Transition> {
+    let role = Role::of_binding(spec).map(|r| r.label()).unwrap_or_default();
+    let ratified = super::ratification::transitions(
+        spec,
+        &role,
+        previous.and_then(|s| s.ratification.as_ref()),
+        &super::ratification::RatificationDecision {
+            status: decision.ratification.clone(),
+            revoke: None,
+            wake_at: None,
+        },
+    );
+    let mut out = ratified;
+    out.extend(phase_transitions(spec, annotations, previous, decision));
+    out
+}
+
+/// What the change of phase made happen (see [`transitions`]).
+fn phase_transitions(
     spec: &RoleBindingSpec,
     annotations: Option<&BTreeMap<String, String>>,
     previous: Option<&RoleBindingStatus>,
@@ -719,9 +848,7 @@ pub fn transitions(
                 },
             ),
             Some(r) => (
-                Kind::Revoked {
-                    reason: r.reason().to_owned(),
-                },
+                Kind::Revoked { reason: r.reason() },
                 r.actor().map(user).unwrap_or(Actor::Operator),
             ),
             None => (Kind::Revoked { reason: String::new() }, Actor::Unknown),
@@ -923,6 +1050,7 @@ pub fn binding_status(
             "Revoked",
             match &decision.revoked {
                 Some(Revoked::OwnerGone(why)) => format!("the role ended: {why}; access removed"),
+                Some(Revoked::Ratification(r)) => format!("revoked: {}; access removed", r.reason()),
                 _ => "the role was revoked; access removed".to_owned(),
             },
             generation,
@@ -941,7 +1069,54 @@ pub fn binding_status(
         ),
     };
     set_condition(&mut s.conditions, ready);
+    s.ratification = decision.ratification.clone();
+    if let Some(r) = &s.ratification {
+        set_condition(&mut s.conditions, ratified_condition(r, generation, now));
+    }
     s
+}
+
+/// The condition saying where a break-glass grant's ratification stands.
+pub const RATIFIED: &str = "Ratified";
+
+fn ratified_condition(r: &crate::api::RatificationStatus, generation: Option<i64>, now: DateTime<Utc>) -> Condition {
+    use crate::api::RatificationState as S;
+    let by = r.by.as_deref().unwrap_or_default();
+    let (status, reason, message) = match r.state {
+        S::Awaiting => (
+            ConditionStatus::False,
+            "Awaiting",
+            format!(
+                "break-glass by partner {}: waiting for a manager to ratify it or object, until {}",
+                r.break_glass_by,
+                r.deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ),
+        S::Ratified => (
+            ConditionStatus::True,
+            "Ratified",
+            format!("break-glass by partner {} ratified by {by}", r.break_glass_by),
+        ),
+        S::Unratified => (
+            ConditionStatus::False,
+            "Unratified",
+            format!(
+                "break-glass by partner {} not ratified by {}{}",
+                r.break_glass_by,
+                r.deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                if r.revoked { "; revoked" } else { "" }
+            ),
+        ),
+        S::Objected => (
+            ConditionStatus::False,
+            "Objected",
+            format!(
+                "break-glass by partner {} objected to by {by}; revoked",
+                r.break_glass_by
+            ),
+        ),
+    };
+    Condition::new(RATIFIED, status, reason, message, generation, now)
 }
 
 #[cfg(test)]

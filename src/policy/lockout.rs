@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use super::transition::{Actor, Kind, Transition, user};
 use crate::api::conditions::{Condition, ConditionStatus, READY, set_condition};
 use crate::api::{
-    BindingPhase, Lockout, LockoutPhase, LockoutSpec, LockoutStatus, OutsideGrant, RequestPhase, RoleRequestSpec,
-    Subject, SubjectKind,
+    BindingPhase, Lockout, LockoutPhase, LockoutSpec, LockoutStatus, OutsideGrant, RequestPhase, RoleBindingSpec,
+    RoleRequestSpec, Subject, SubjectKind,
 };
 use crate::config::Principals;
 
@@ -141,7 +141,7 @@ pub fn locked_voters(
     asserters: &Principals,
     locks: &InForce,
 ) -> BTreeSet<String> {
-    use super::identity::{VoteStamp, creator_groups, vote_stamp};
+    use super::identity::creator_groups;
     let mut out = BTreeSet::new();
     if locks.is_empty() {
         return out;
@@ -150,13 +150,52 @@ pub fn locked_voters(
     if locks.caller(&spec.requester, requester_groups.as_deref()).is_some() {
         out.insert(spec.requester.clone());
     }
-    for (i, vote) in spec.approvals.iter().enumerate() {
-        let groups = match vote_stamp(annotations, i, &vote.user, asserters) {
+    out.extend(locked_authors(
+        spec.approvals.iter().map(|v| v.user.as_str()),
+        annotations,
+        asserters,
+        locks,
+    ));
+    out
+}
+
+/// The authors of a binding's verdicts on its break-glass
+/// (`spec.ratifications`) who are locked out: their verdicts do not count.
+pub fn locked_ratifiers(
+    spec: &RoleBindingSpec,
+    annotations: Option<&BTreeMap<String, String>>,
+    asserters: &Principals,
+    locks: &InForce,
+) -> BTreeSet<String> {
+    if locks.is_empty() {
+        return BTreeSet::new();
+    }
+    locked_authors(
+        spec.ratifications.iter().map(|r| r.user.as_str()),
+        annotations,
+        asserters,
+        locks,
+    )
+}
+
+/// Of the authors of a list of votes stamped in `foureyes.dev/votes`, in
+/// order, those locked out by user name or by the groups the API server
+/// stamped.
+fn locked_authors<'a>(
+    users: impl Iterator<Item = &'a str>,
+    annotations: Option<&BTreeMap<String, String>>,
+    asserters: &Principals,
+    locks: &InForce,
+) -> BTreeSet<String> {
+    use super::identity::{VoteStamp, vote_stamp};
+    let mut out = BTreeSet::new();
+    for (i, user) in users.enumerate() {
+        let groups = match vote_stamp(annotations, i, user, asserters) {
             VoteStamp::Own(groups) => Some(groups),
             VoteStamp::Asserted | VoteStamp::Unverified => None,
         };
-        if locks.caller(&vote.user, groups.as_deref()).is_some() {
-            out.insert(vote.user.clone());
+        if locks.caller(user, groups.as_deref()).is_some() {
+            out.insert(user.to_owned());
         }
     }
     out

@@ -102,6 +102,7 @@ mod tests {
                 granted_by: "pat".into(),
                 origin_request: None,
                 revocation: None,
+                ratifications: vec![],
             },
         );
         b.status = Some(RoleBindingStatus {

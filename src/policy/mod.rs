@@ -12,6 +12,7 @@ pub mod managers;
 pub mod namespaces;
 pub mod persistence;
 pub mod quorum;
+pub mod ratification;
 pub mod role;
 pub mod sweep;
 pub mod transition;

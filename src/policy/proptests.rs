@@ -149,6 +149,7 @@ fn policy() -> impl Strategy<Value = ApprovalPolicy> {
             partner_break_glass: break_glass,
             pending_timeout: timeout,
             manager_cooling_off: cooling_off,
+            break_glass_ratification: Default::default(),
         },
     )
 }
@@ -413,7 +414,8 @@ proptest! {
                 let (_, max, _) = w.workspace.as_ref().unwrap();
                 prop_assert!(plan.duration.get() <= max.get(), "the binding outlasts the workspace's cap");
                 prop_assert!(plan.duration.get() <= w.spec.duration.get(), "the binding outlasts the request");
-                prop_assert!(!plan.granted_by.is_empty() || w.spec.requester.is_empty() || d.approved_by.iter().any(String::is_empty));
+                // (Empty names cannot pass admission; the generator makes them anyway.)
+                prop_assert!(!plan.granted_by.is_empty() || w.spec.requester.is_empty() || d.approved_by.iter().any(String::is_empty) || d.break_glass_by.as_deref() == Some(""));
             }
             if d.phase == RequestPhase::Pending || d.phase == RequestPhase::QuorumUnreachable {
                 prop_assert!(d.create_binding.is_none());
@@ -555,6 +557,10 @@ impl BindingWorld {
             project_alive: self.project_alive,
             stamps_trusted: self.stamps_trusted,
             lockout: self.lockout.as_ref(),
+            origin_break_glass: None,
+            origin_approvers: &[],
+            ratifiers: &[],
+            locked_voters: &[],
             config: &self.config,
             now: self.now,
         }
@@ -596,6 +602,7 @@ fn binding_spec() -> impl Strategy<Value = RoleBindingSpec> {
                     granted_by,
                     origin_request: origin.map(|(name, uid)| OriginRequest { name, uid }),
                     revocation: revocation.map(|(by, reason)| Revocation { by, reason }),
+                    ratifications: vec![],
                 }
             },
         )

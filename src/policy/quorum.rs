@@ -233,7 +233,7 @@ pub fn voters(
                 VoteStamp::Asserted | VoteStamp::Unverified => None,
             };
             voter(
-                spec,
+                &spec.subject,
                 &vote.user,
                 groups,
                 stamp != VoteStamp::Unverified,
@@ -255,20 +255,28 @@ pub fn requester(
     let groups = crate::policy::identity::creator_groups(annotations, &spec.requester);
     let stamped =
         crate::policy::identity::written_by_self_or_asserter(annotations, &spec.requester, &config.trusted_asserters);
-    voter(spec, &spec.requester, groups.as_deref(), stamped, managers, config)
+    voter(
+        &spec.subject,
+        &spec.requester,
+        groups.as_deref(),
+        stamped,
+        managers,
+        config,
+    )
 }
 
-/// One author: `groups` as the API server stamped them (`None`: unknown);
-/// `stamped` whether the stamp names them (or a trusted asserter) at all.
-fn voter(
-    spec: &RoleRequestSpec,
+/// One author of a vote on `subject`'s role (an approval, or a verdict on
+/// a break-glass grant): `groups` as the API server stamped them (`None`:
+/// unknown); `stamped` whether the stamp names them (or a trusted asserter)
+/// at all.
+pub fn voter(
+    subject: &crate::api::Subject,
     user: &str,
     groups: Option<&[String]>,
     stamped: bool,
     managers: &super::managers::Managers,
     config: &crate::config::Config,
 ) -> Voter {
-    let subject = &spec.subject;
     let group_subject = subject.kind == SubjectKind::Group;
     let manager = managers.contains(user) && !crate::policy::identity::is_service_account(user);
     Voter {

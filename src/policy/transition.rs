@@ -28,6 +28,13 @@ pub mod reason {
     pub const QUORUM_UNREACHABLE: &str = "QuorumUnreachable";
     /// A partner approved a request alone (Warning).
     pub const BREAK_GLASS: &str = "BreakGlass";
+    /// A manager ratified a break-glass grant after the fact (Normal).
+    pub const BREAK_GLASS_RATIFIED: &str = "BreakGlassRatified";
+    /// A manager objected to a break-glass grant: it was revoked (Warning).
+    pub const BREAK_GLASS_OBJECTED: &str = "BreakGlassObjected";
+    /// Nobody ratified a break-glass grant within the workspace's window
+    /// (Warning; with `onUnratified: Revoke` the grant was revoked).
+    pub const BREAK_GLASS_UNRATIFIED: &str = "BreakGlassUnratified";
     /// A request was denied (Normal).
     pub const DENIED: &str = "Denied";
     /// A request stayed pending longer than the workspace's `pendingTimeout` (Normal).
@@ -227,6 +234,33 @@ pub enum Kind {
         /// Who really appended the partner's vote, when not the partner.
         written_by: Option<String>,
     },
+    /// A manager ratified a break-glass grant (the actor).
+    BreakGlassRatified {
+        /// The partner who broke the glass.
+        partner: String,
+        /// The manager's comment.
+        comment: Option<String>,
+        /// After the window had ended unratified.
+        late: bool,
+    },
+    /// A manager objected to a break-glass grant (the actor): it ends now.
+    BreakGlassObjected {
+        /// The partner who broke the glass.
+        partner: String,
+        /// The manager's comment.
+        comment: Option<String>,
+    },
+    /// Nobody ratified a break-glass grant within the window.
+    BreakGlassUnratified {
+        /// The partner who broke the glass.
+        partner: String,
+        /// The end of the window.
+        deadline: DateTime<Utc>,
+        /// Whether the grant is revoked for it (`onUnratified: Revoke`).
+        revoked: bool,
+        /// The binding was deleted before anyone ratified it.
+        deleted: bool,
+    },
     /// Fewer qualifying managers than the quorum.
     QuorumUnreachable {
         /// Approvals required.
@@ -425,6 +459,9 @@ impl Kind {
             Kind::VoteIgnored(_) => reason::VOTE_IGNORED,
             Kind::QuorumReached { .. } => reason::QUORUM_REACHED,
             Kind::BreakGlass { .. } => reason::BREAK_GLASS,
+            Kind::BreakGlassRatified { .. } => reason::BREAK_GLASS_RATIFIED,
+            Kind::BreakGlassObjected { .. } => reason::BREAK_GLASS_OBJECTED,
+            Kind::BreakGlassUnratified { .. } => reason::BREAK_GLASS_UNRATIFIED,
             Kind::QuorumUnreachable { .. } => reason::QUORUM_UNREACHABLE,
             Kind::Denied { .. } => reason::DENIED,
             Kind::RequestExpired { .. } => reason::REQUEST_EXPIRED,
@@ -460,6 +497,8 @@ impl Kind {
             self,
             Kind::VoteIgnored(_)
                 | Kind::BreakGlass { .. }
+                | Kind::BreakGlassObjected { .. }
+                | Kind::BreakGlassUnratified { .. }
                 | Kind::QuorumUnreachable { .. }
                 | Kind::RequestProblem { .. }
                 | Kind::Refused { .. }

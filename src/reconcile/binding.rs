@@ -91,6 +91,26 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     // the same transition twice.
     let previous = ctx.binding_status(&b);
     let locks = ctx.lockouts_in_force(now);
+    // The origin request's decision: the partner who approved it alone, if
+    // one did, and the managers whose approvals counted.
+    let origin_status = b.spec.origin_request.as_ref().and_then(|o| {
+        ctx.requests
+            .get(&ObjectRef::new(&o.name).within(&ns))
+            .filter(|r| r.metadata.uid.as_deref() == Some(o.uid.as_str()))
+            .and_then(|r| ctx.request_status(&r))
+    });
+    let origin_break_glass = origin_status.as_ref().and_then(|s| s.break_glass_by.clone());
+    let origin_approvers = origin_status.map(|s| s.approved_by).unwrap_or_default();
+    let ratifiers =
+        crate::policy::ratification::ratifiers(&b.spec, b.metadata.annotations.as_ref(), &world.managers, &ctx.config);
+    let locked_voters: Vec<String> = crate::policy::lockout::locked_ratifiers(
+        &b.spec,
+        b.metadata.annotations.as_ref(),
+        &ctx.config.trusted_asserters,
+        &locks,
+    )
+    .into_iter()
+    .collect();
     let facts = BindingFacts {
         spec: &b.spec,
         created,
@@ -114,6 +134,10 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         }),
         stamps_trusted: ctx.anchors_intact(),
         lockout: locks.subject(&b.spec.subject),
+        origin_break_glass: origin_break_glass.as_deref(),
+        origin_approvers: &origin_approvers,
+        ratifiers: &ratifiers,
+        locked_voters: &locked_voters,
         config: &ctx.config,
         now,
     };
@@ -483,13 +507,25 @@ async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
     )
     .await?;
     if let Some(ns) = b.namespace() {
-        // Who deleted it, the API server does not say.
-        let removed = [policy::removed(
+        // Who deleted it, the API server does not say. Deleting a
+        // break-glass grant does not hide that nobody ratified it.
+        let role = crate::policy::Role::of_binding(&b.spec)
+            .map(|r| r.label())
+            .unwrap_or_default();
+        let unratified = crate::policy::ratification::deleted_unratified(
             &b.spec,
-            b.status.as_ref(),
-            "binding deleted".into(),
-            false,
-        )];
+            &role,
+            b.status.as_ref().and_then(|s| s.ratification.as_ref()),
+        );
+        let removed: Vec<_> = unratified
+            .into_iter()
+            .chain([policy::removed(
+                &b.spec,
+                b.status.as_ref(),
+                "binding deleted".into(),
+                false,
+            )])
+            .collect();
         match super::record_transitions(
             ctx,
             &ns,
@@ -506,6 +542,7 @@ async fn cleanup(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
             }
             other => other?,
         }
+        ctx.announce(&b.object_ref(&()), &removed).await;
     }
     Ok(Action::await_change())
 }

@@ -323,6 +323,7 @@ async fn create_binding(
                 uid: uid.to_owned(),
             }),
             revocation: None,
+            ratifications: vec![],
         },
     );
     binding.metadata.namespace = Some(ns.clone());

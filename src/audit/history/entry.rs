@@ -64,6 +64,12 @@ pub mod action {
     pub const QUORUM_UNREACHABLE: &str = "QuorumUnreachable";
     /// A partner approved a role request alone.
     pub const BREAK_GLASS: &str = "BreakGlass";
+    /// A manager ratified a break-glass grant after the fact.
+    pub const BREAK_GLASS_RATIFIED: &str = "BreakGlassRatified";
+    /// A manager objected to a break-glass grant; it was revoked.
+    pub const BREAK_GLASS_OBJECTED: &str = "BreakGlassObjected";
+    /// Nobody ratified a break-glass grant within the workspace's window.
+    pub const BREAK_GLASS_UNRATIFIED: &str = "BreakGlassUnratified";
     /// A role request stayed pending past the workspace's timeout.
     pub const REQUEST_EXPIRED: &str = "RequestExpired";
     /// A Lockout was created that concerns this workspace (its subject held,

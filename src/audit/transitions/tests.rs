@@ -217,6 +217,30 @@ fn every_kind() -> Vec<Transition> {
             alice(),
         ),
         t(Kind::ExpiringSoon { until }, Actor::Operator),
+        t(
+            Kind::BreakGlassRatified {
+                partner: "pat".into(),
+                comment: Some("INC-7 justified".into()),
+                late: false,
+            },
+            alice(),
+        ),
+        t(
+            Kind::BreakGlassObjected {
+                partner: "pat".into(),
+                comment: Some("no incident".into()),
+            },
+            alice(),
+        ),
+        t(
+            Kind::BreakGlassUnratified {
+                partner: "pat".into(),
+                deadline: DateTime::UNIX_EPOCH,
+                revoked: true,
+                deleted: false,
+            },
+            Actor::Operator,
+        ),
     ]
 }
 
@@ -253,6 +277,9 @@ fn listed(k: &Kind) -> usize {
         Kind::LockoutExpired { .. } => 27,
         Kind::LockoutLifted { .. } => 28,
         Kind::ExpiringSoon { .. } => 29,
+        Kind::BreakGlassRatified { .. } => 30,
+        Kind::BreakGlassObjected { .. } => 31,
+        Kind::BreakGlassUnratified { .. } => 32,
     }
 }
 
@@ -279,7 +306,7 @@ fn object() -> EntryObject {
 fn every_kind_is_listed_once() {
     let mut seen: Vec<usize> = every_kind().iter().map(|t| listed(&t.kind)).collect();
     seen.sort_unstable();
-    assert_eq!(seen, (0..=29).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=32).collect::<Vec<_>>());
 }
 
 /// For every kind of transition, the event and the history entry tell the
@@ -355,6 +382,7 @@ fn decision(phase: BindingPhase) -> BindingDecision {
         }],
         wake_at: None,
         delete_record: false,
+        ratification: None,
     }
 }
 
@@ -713,6 +741,8 @@ fn notifications_repeat_the_event_of_the_transitions_that_call_for_one() {
             "request.quorumunreachable",
             "lockout.created",
             "binding.expiring",
+            "binding.objected",
+            "binding.unratified",
             "binding.breakglass"
         ]
     );

@@ -86,6 +86,7 @@ impl Spec {
             granted_by: GRANTER.into(),
             origin_request: None,
             revocation: None,
+            ratifications: vec![],
         })
     }
 
@@ -203,6 +204,8 @@ struct World {
     workspace_alive: Option<bool>,
     manager: bool,
     lockout: Option<crate::policy::lockout::Hit>,
+    origin_break_glass: Option<String>,
+    ratifiers: Vec<crate::policy::quorum::Voter>,
     config: Config,
     now: DateTime<Utc>,
 }
@@ -235,6 +238,8 @@ impl World {
             workspace_alive: None,
             manager: true,
             lockout: None,
+            origin_break_glass: None,
+            ratifiers: vec![],
             config: Config::default(),
             now: now(),
         }
@@ -313,6 +318,10 @@ impl World {
                     .as_ref()
                     .is_some_and(|p| recorded.is_none_or(|u| u == p.uid))
             },
+            origin_break_glass: self.origin_break_glass.as_deref(),
+            origin_approvers: &[],
+            ratifiers: &self.ratifiers,
+            locked_voters: &[],
             config: &self.config,
             now: self.now,
         }
@@ -1484,6 +1493,7 @@ fn namespaces_are_sorted_and_deduplicated() {
         grants: vec![grant("b"), grant("a"), grant("b"), grant("c"), grant("a")],
         wake_at: Some(created() + hours(4)),
         delete_record: false,
+        ratification: None,
     };
     let s = binding_status(&d, None, None, now());
     assert_eq!(s.namespaces, strings(&["a", "b", "c"]));
@@ -1647,6 +1657,7 @@ fn a_pending_decision_without_a_refusal_waits() {
         grants: vec![],
         wake_at: None,
         delete_record: false,
+        ratification: None,
     };
     let s = binding_status(&d, None, Some(3), now());
     let ready = condition(&s, READY);
@@ -2192,6 +2203,7 @@ fn an_expiry_reminder_is_due_lead_time_before_the_end_of_a_longer_grant() {
         grants: vec![],
         wake_at: Some(expires_at),
         delete_record: false,
+        ratification: None,
     };
     let since = created();
     let d = active(created() + hours(4));
@@ -2217,4 +2229,185 @@ fn an_expiry_reminder_is_due_lead_time_before_the_end_of_a_longer_grant() {
     assert_eq!(t.kind, Kind::ExpiringSoon { until: d.expires_at });
     assert_eq!(t.actor, Actor::Operator);
     assert_eq!(t.role, "manager");
+}
+
+/// DESIGN §7, procedure 7: a partner's direct project grant is break-glass;
+/// its ratification starts when it first takes effect, and an objection
+/// ends it at once, for good.
+#[test]
+fn a_partners_direct_project_grant_awaits_ratification_and_an_objection_revokes_it() {
+    let w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Active);
+    let r = s.ratification.clone().expect("ratification started");
+    assert_eq!(r.state, crate::api::RatificationState::Awaiting);
+    assert_eq!(r.deadline, now() + hours(24));
+    assert!(d.wake_at.is_some_and(|w| w <= r.deadline));
+    let ratified = find_condition(&s.conditions, "Ratified").unwrap();
+    assert_eq!(
+        (ratified.status, ratified.reason.as_str()),
+        (ConditionStatus::False, "Awaiting")
+    );
+
+    // bob, a manager, objects: revoked now, with bob as the actor.
+    let mut w = w.previous(s).at(now() + Duration::minutes(5));
+    w.spec.ratifications = vec![crate::api::Ratification {
+        user: "bob".into(),
+        verdict: crate::api::Verdict::Object,
+        comment: Some("no incident".into()),
+        time: None,
+    }];
+    w.ratifiers = vec![crate::policy::quorum::Voter {
+        manager: true,
+        verified: true,
+        ..Default::default()
+    }];
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(d.grants.is_empty());
+    let ts = transitions(&w.spec, None, w.previous.as_ref(), &d);
+    let kinds: Vec<&str> = ts.iter().map(|t| t.kind.reason()).collect();
+    assert_eq!(kinds, ["BreakGlassObjected", "Revoked"]);
+    assert_eq!(ts[1].actor, crate::policy::transition::user("bob"));
+    // Later passes keep it revoked, for the same reason, and write nothing new.
+    let w = w.previous(s.clone()).at(now() + Duration::minutes(6));
+    let (d, s2) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(matches!(d.revoked, Some(Revoked::Ratification(_))));
+    assert_eq!(s2, s);
+}
+
+#[test]
+fn break_glass_through_a_request_awaits_ratification_and_others_do_not() {
+    // The partner approved the request alone.
+    let mut w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .origin(Some(APPROVED))
+        .manager(false);
+    w.spec.origin_request = Some(crate::api::OriginRequest {
+        name: "r".into(),
+        uid: "u".into(),
+    });
+    w.origin_break_glass = Some("pat".into());
+    let (_, s) = w.status();
+    assert_eq!(s.ratification.unwrap().break_glass_by, "pat");
+    // Two managers approved it: nothing to ratify.
+    w.origin_break_glass = None;
+    assert!(w.status().1.ratification.is_none());
+    // A partner adding a workspace role, or a manager granting alone where
+    // one approval is enough, is no break-glass.
+    let w = World::new(Spec::manager()).partner(true).manager(false);
+    assert!(w.status().1.ratification.is_none());
+    let w = World::new(Spec::project("admin"))
+        .quorums(1, 1)
+        .partner(true)
+        .manager(true);
+    assert!(w.status().1.ratification.is_none());
+    // A grant in effect before ratification existed needs none.
+    let w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    let (_, mut s) = w.status();
+    s.ratification = None;
+    let (_, s) = w.previous(s).at(now() + hours(30)).status();
+    assert!(s.ratification.is_none());
+}
+
+#[test]
+fn an_unratified_grant_is_revoked_at_the_deadline_under_revoke() {
+    let mut w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    w.ws().policy.break_glass_ratification = crate::api::BreakGlassRatification {
+        window: "1h".parse().unwrap(),
+        on_unratified: crate::api::OnUnratified::Revoke,
+    };
+    let (d, s) = w.status();
+    assert_eq!(d.wake_at, Some(now() + hours(1)));
+    let w = w.previous(s).at(now() + hours(1));
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert_eq!(s.ratification.unwrap().state, crate::api::RatificationState::Unratified);
+    let ts = transitions(&w.spec, None, w.previous.as_ref(), &d);
+    let kinds: Vec<&str> = ts.iter().map(|t| t.kind.reason()).collect();
+    assert_eq!(kinds, ["BreakGlassUnratified", "Revoked"]);
+}
+
+#[test]
+fn a_finished_record_awaiting_ratification_outlives_its_retention() {
+    let mut w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    w.ws().policy.break_glass_ratification.window = "720h".parse().unwrap();
+    let (_, s) = w.status();
+    // Expired long ago, retention (168h) over, the window (720h) not.
+    let w = w.previous(s).at(now() + hours(200));
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Expired);
+    assert!(!d.delete_record);
+    assert_eq!(d.wake_at, Some(now() + hours(720)));
+    // Unratified at the end of the window: then it goes.
+    let (d, _) = w.previous(s).at(now() + hours(720)).status();
+    assert!(d.delete_record);
+}
+
+/// An objection made before the grant took effect ends it before it does,
+/// and a status that says so keeps it ended.
+#[test]
+fn an_objection_before_the_grant_takes_effect_ends_it_before_it_does() {
+    let mut w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    w.proj().namespaces.clear();
+    let (d, s) = w.status();
+    assert_eq!(d.refusal, Some(Refusal::ProjectHasNoNamespaces("checkout".into())));
+    assert_eq!(
+        s.ratification.as_ref().unwrap().state,
+        crate::api::RatificationState::Awaiting
+    );
+    let mut w = w.previous(s).at(now() + Duration::minutes(1));
+    w.spec.ratifications = vec![crate::api::Ratification {
+        user: "bob".into(),
+        verdict: crate::api::Verdict::Object,
+        comment: None,
+        time: None,
+    }];
+    w.ratifiers = vec![crate::policy::quorum::Voter {
+        manager: true,
+        verified: true,
+        ..Default::default()
+    }];
+    w.proj().namespaces = strings(&[TENANT_NS]);
+    let (d, _) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(d.grants.is_empty());
+
+    // Objected at its very first authorisation: never in effect.
+    let mut w = World::new(Spec::project("admin"))
+        .quorums(2, 2)
+        .partner(true)
+        .manager(false);
+    w.spec.ratifications = vec![crate::api::Ratification {
+        user: "bob".into(),
+        verdict: crate::api::Verdict::Object,
+        comment: None,
+        time: None,
+    }];
+    w.ratifiers = vec![crate::policy::quorum::Voter {
+        manager: true,
+        verified: true,
+        ..Default::default()
+    }];
+    let (d, s) = w.status();
+    assert_eq!(d.phase, BindingPhase::Revoked);
+    assert!(d.grants.is_empty());
+    assert!(s.activated_at.is_none());
+    assert!(matches!(d.revoked, Some(Revoked::Ratification(_))));
 }

@@ -859,7 +859,10 @@ fn quorum_invariants_hold_for_every_combination() {
                 IgnoreReason::NotManager => v.user == "erin" || (v.user == "pat" && !w.policy.partner_break_glass),
                 IgnoreReason::Duplicate => true,
                 IgnoreReason::TooLate => false,
-                IgnoreReason::Unverified | IgnoreReason::LockedOut | IgnoreReason::CoolingOff => false,
+                IgnoreReason::Unverified
+                | IgnoreReason::LockedOut
+                | IgnoreReason::CoolingOff
+                | IgnoreReason::BrokeGlass => false,
             };
             assert!(fits || v.reason == IgnoreReason::Duplicate, "{ctx}");
         }
