@@ -59,6 +59,10 @@ pub struct World {
     /// process found in place (by uid: at which generation), until a watch
     /// of those objects sees one of them change.
     pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>,
+    /// When this process last wrote each workspace's status (by uid): a
+    /// status that only refreshes counts and chain heads waits until a
+    /// second has passed since (see [`World::counts_wait`]).
+    pub workspace_counts_written: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// What ClusterRoles grant, as last read (for requests' approvers).
     pub grants: crate::rbac::grants::Grants,
 }
@@ -232,6 +236,27 @@ impl World {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(uid.to_owned(), generation);
+    }
+
+    /// How long a status write of the workspace with `uid` that only
+    /// refreshes its counts and chain heads must wait: at most one such
+    /// write a second per workspace, so that a burst of grants or approvals
+    /// costs the workspace a write a second, not one per grant.
+    pub fn counts_wait(&self, uid: &str) -> Option<std::time::Duration> {
+        let written = *self
+            .workspace_counts_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)?;
+        std::time::Duration::from_secs(1).checked_sub(written.elapsed())
+    }
+
+    /// Notes that this process wrote the status of the workspace with `uid`.
+    pub fn counts_written(&self, uid: &str) {
+        self.workspace_counts_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), std::time::Instant::now());
     }
 
     /// Forgets that the workspace's objects were in place.

@@ -336,6 +336,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             synced,
             anchors: anchors.clone(),
             workspaces_verified: Default::default(),
+            workspace_counts_written: Default::default(),
             grants: Default::default(),
         },
         client: client.clone(),

@@ -168,6 +168,7 @@ impl Caches {
             synced: tokio::sync::watch::channel(true).1,
             anchors: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             workspaces_verified: Default::default(),
+            workspace_counts_written: Default::default(),
             grants: Default::default(),
         };
         Self {
