@@ -276,7 +276,6 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
         "ApprovalCounted",
         "QuorumReached",
         "BreakGlass",
-        "BindingCreated",
         "Granted",
         "Revoked",
         "Expired",

@@ -412,8 +412,18 @@ impl Context {
             self.notifier
                 .notify(reference, workspace.as_deref(), transitions, approvers);
         }
-        for e in transitions.iter().filter_map(crate::audit::transitions::event) {
-            self.publish(reference, e.warning, e.reason, e.action, e.note).await;
+        for (e, binding) in crate::audit::transitions::events(transitions) {
+            // The binding an approval created is the decision's related object.
+            let related = binding.map(|name| k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some(<RoleBinding as kube::Resource>::api_version(&()).into_owned()),
+                kind: Some(<RoleBinding as kube::Resource>::kind(&()).into_owned()),
+                namespace: reference.namespace.clone(),
+                name: Some(name),
+                ..Default::default()
+            });
+            self.events
+                .publish_related(reference, related, e.warning, e.reason, e.action, e.note)
+                .await;
         }
     }
 

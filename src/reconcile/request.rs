@@ -166,13 +166,14 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
                 }
             };
             // Events after the binding: they are the live view, and the
-            // access should not wait for them.
-            ctx.announce(&r.object_ref(&()), &happened).await;
-            announced_from = Some(approved.clone());
+            // access should not wait for them. The decision and the
+            // binding it created are one event.
+            let mut told = happened.clone();
             if outcome == ExistingBinding::Ours {
-                ctx.announce(&r.object_ref(&()), &[quorum::binding_created(&r.spec, &name, &plan)])
-                    .await;
+                told.push(quorum::binding_created(&r.spec, &name, &plan));
             }
+            ctx.announce(&r.object_ref(&()), &told).await;
+            announced_from = Some(approved.clone());
             decision = decide_request(&RequestFacts {
                 previous: Some(&approved),
                 binding: outcome,
