@@ -85,6 +85,83 @@ pub struct OwnWrites {
     /// Grants in force (by binding uid) whose coming expiry this process
     /// announced (`ExpiringSoon`), until they end.
     pub reminded: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Bindings (by uid) a pass is acting on: the request's reconcile
+    /// activates the binding it created at once, from the create's
+    /// response, and the binding's controller waits for that pass instead
+    /// of acting on the same binding alongside it.
+    pub binding_passes: Passes,
+    /// When the watch last brought each request (by uid), until its
+    /// reconcile takes it: how long a vote waits for its reconcile, for the
+    /// approval path's timings.
+    pub request_arrivals: Arrivals,
+}
+
+/// When the watch brought objects, by uid (see
+/// [`OwnWrites::request_arrivals`]).
+#[derive(Default)]
+pub struct Arrivals(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
+
+impl Arrivals {
+    /// Notes that the watch brought the object with `uid` now.
+    pub fn seen(&self, uid: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), std::time::Instant::now());
+    }
+
+    /// When the watch brought the object with `uid`, forgetting it.
+    pub fn take(&self, uid: &str) -> Option<std::time::Instant> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid)
+    }
+
+    /// Forgets the object with `uid` (it is gone).
+    pub fn forget(&self, uid: &str) {
+        self.take(uid);
+    }
+}
+
+/// One lock per object, held by the pass acting on it (see
+/// [`OwnWrites::binding_passes`]); forgotten when nobody holds or waits for it.
+#[derive(Default)]
+pub struct Passes {
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Passes {
+    /// Waits until no other pass acts on `key`, and acts on it until the
+    /// returned guard is dropped.
+    pub async fn enter(&self, key: &str) -> Pass<'_> {
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        Pass {
+            passes: self,
+            key: key.to_owned(),
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+/// A pass acting on one object (see [`Passes::enter`]).
+pub struct Pass<'a> {
+    passes: &'a Passes,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut locks = self.passes.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.get(&self.key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            locks.remove(&self.key);
+        }
+    }
 }
 
 /// What reconcilers act with: the API client, the event publisher, the

@@ -315,6 +315,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             move |event| {
                 if let Ok(event) = event {
                     own.request_statuses.observe(event);
+                    match event {
+                        watcher::Event::Apply(r) => {
+                            own.request_arrivals.seen(r.metadata.uid.as_deref().unwrap_or_default())
+                        }
+                        watcher::Event::Delete(r) => own
+                            .request_arrivals
+                            .forget(r.metadata.uid.as_deref().unwrap_or_default()),
+                        _ => {}
+                    }
                 }
             }
         })
