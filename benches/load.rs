@@ -161,18 +161,27 @@ impl Drop for Plane {
     }
 }
 
+/// The operator binary the benchmark runs: this build's, or another one
+/// named by `FOUREYES_BENCH_BIN` (with its manifests in `FOUREYES_BENCH_CRDS`),
+/// to measure an earlier version under the same load.
+fn operator_binary() -> std::path::PathBuf {
+    std::env::var_os("FOUREYES_BENCH_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_foureyes").into())
+}
+
 /// Starts a control plane in a fresh directory, installs the CRDs and the
 /// admission policies, and the operator's RBAC for the benchmark's
 /// configuration (written to `config.yaml` in the plane's directory).
 fn start_plane(prefix: &str) -> anyhow::Result<Plane> {
     let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
     let plane = Plane(ControlPlane::start(dir).map_err(anyhow::Error::msg)?);
-    let crds = repo().join("crds").display().to_string();
+    let crds = std::env::var("FOUREYES_BENCH_CRDS").unwrap_or_else(|_| repo().join("crds").display().to_string());
     plane.kubectl_ok("admin", &["apply", "--server-side", "-f", &crds], None)?;
     plane.kubectl_ok("admin", &["wait", "--for=condition=Established", "crd", "--all"], None)?;
     let config = plane.dir.join("config.yaml");
     std::fs::write(&config, "partners: {users: [partner]}\nsweepInterval: 1m\n")?;
-    let rbac = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+    let rbac = Command::new(operator_binary())
         .args(["rbac", "--config"])
         .arg(&config)
         .output()?;
@@ -209,7 +218,7 @@ async fn notifications(plane: &Plane, config: &Path, hole: bool) -> anyhow::Resu
             "apiVersion: v1\nkind: Secret\nmetadata: { name: foureyes-notifications, namespace: foureyes-system }\nstringData: { hmac: bench-key }\n",
         ),
     )?;
-    let rbac = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+    let rbac = Command::new(operator_binary())
         .args(["rbac", "--config"])
         .arg(config)
         .output()?;
@@ -256,7 +265,7 @@ struct Operator {
 
 impl Operator {
     fn start(plane: &Plane, config: &Path, port: u16, log: &Path) -> anyhow::Result<Self> {
-        let child = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+        let child = Command::new(operator_binary())
             .args(["run", "--config"])
             .arg(config)
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
@@ -563,10 +572,20 @@ async fn main() -> anyhow::Result<()> {
                     },
                 }))
                 .expect("binding");
-                Api::<RoleBinding>::namespaced(partner, &ws)
-                    .create(&PostParams::default(), &b)
-                    .await
-                    .map(|_| ())
+                // Right after the CRDs are installed, the API server needs a
+                // moment to resolve the Lockout kind that foureyes-lockouts
+                // reads: until then it refuses (fail closed). Retried.
+                let api = Api::<RoleBinding>::namespaced(partner, &ws);
+                let mut tries = 0;
+                loop {
+                    match api.create(&PostParams::default(), &b).await {
+                        Err(kube::Error::Api(e)) if e.message.contains("failed to configure policy") && tries < 900 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        other => break other.map(|_| ()),
+                    }
+                }
             }
         })
         .buffer_unordered(args.concurrency)
