@@ -161,18 +161,27 @@ impl Drop for Plane {
     }
 }
 
+/// The operator binary the benchmark runs: this build's, or another one
+/// named by `FOUREYES_BENCH_BIN` (with its manifests in `FOUREYES_BENCH_CRDS`),
+/// to measure an earlier version under the same load.
+fn operator_binary() -> std::path::PathBuf {
+    std::env::var_os("FOUREYES_BENCH_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_foureyes").into())
+}
+
 /// Starts a control plane in a fresh directory, installs the CRDs and the
 /// admission policies, and the operator's RBAC for the benchmark's
 /// configuration (written to `config.yaml` in the plane's directory).
 fn start_plane(prefix: &str) -> anyhow::Result<Plane> {
     let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
     let plane = Plane(ControlPlane::start(dir).map_err(anyhow::Error::msg)?);
-    let crds = repo().join("crds").display().to_string();
+    let crds = std::env::var("FOUREYES_BENCH_CRDS").unwrap_or_else(|_| repo().join("crds").display().to_string());
     plane.kubectl_ok("admin", &["apply", "--server-side", "-f", &crds], None)?;
     plane.kubectl_ok("admin", &["wait", "--for=condition=Established", "crd", "--all"], None)?;
     let config = plane.dir.join("config.yaml");
     std::fs::write(&config, "partners: {users: [partner]}\nsweepInterval: 1m\n")?;
-    let rbac = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+    let rbac = Command::new(operator_binary())
         .args(["rbac", "--config"])
         .arg(&config)
         .output()?;
@@ -209,7 +218,7 @@ async fn notifications(plane: &Plane, config: &Path, hole: bool) -> anyhow::Resu
             "apiVersion: v1\nkind: Secret\nmetadata: { name: foureyes-notifications, namespace: foureyes-system }\nstringData: { hmac: bench-key }\n",
         ),
     )?;
-    let rbac = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+    let rbac = Command::new(operator_binary())
         .args(["rbac", "--config"])
         .arg(config)
         .output()?;
@@ -256,14 +265,18 @@ struct Operator {
 
 impl Operator {
     fn start(plane: &Plane, config: &Path, port: u16, log: &Path) -> anyhow::Result<Self> {
-        let child = Command::new(env!("CARGO_BIN_EXE_foureyes"))
+        let child = Command::new(operator_binary())
             .args(["run", "--config"])
             .arg(config)
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
             .env("KUBECONFIG", plane.kubeconfig("operator"))
             .env(
                 "RUST_LOG",
-                std::env::var("FOUREYES_BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn,foureyes::run=info".into()),
+                std::env::var("FOUREYES_BENCH_OPERATOR_LOG").unwrap_or_else(|_| {
+                    // The approval path's timings (see `approval_breakdown`).
+                    "warn,foureyes::run=info,foureyes::reconcile::request=debug,foureyes::reconcile::binding=debug"
+                        .into()
+                }),
             )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?)
@@ -378,6 +391,43 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// Prints a figure that DESIGN §5 sets a target for, and whether it is met.
+fn target(what: &str, figure: String, goal: &str, met: bool) {
+    println!(
+        "TARGET {what}: {figure} (target {goal}): {}",
+        if met { "PASS" } else { "FAIL" }
+    );
+}
+
+/// The writes between two readings of the counters, by `kind,verb`.
+fn spent(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> std::collections::BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
+/// Prints the writes of a phase by kind, each per `per` objects.
+fn print_writes(what: &str, writes: &std::collections::BTreeMap<String, f64>, per: usize) {
+    let total: f64 = writes.values().sum();
+    println!(
+        "  API writes {what}: {total} ({:.2} each of {per})",
+        total / per.max(1) as f64
+    );
+    for (labels, v) in writes {
+        println!("    {labels}: {v} ({:.2} each)", v / per.max(1) as f64);
+    }
+}
+
+fn percentile_of(mut values: Vec<f64>, p: f64) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    percentile(&values, p)
+}
+
 fn summary(name: &str, mut lags: Vec<f64>) {
     lags.sort_by(|a, b| a.total_cmp(b));
     println!(
@@ -488,7 +538,10 @@ async fn main() -> anyhow::Result<()> {
     // Bindings: up to 1,000 expire together at `together` (DESIGN §5); once
     // their record is written, `singles` expire one by one, `spacing_ms`
     // apart; the rest stay active past the end of the run (they are the load).
-    let writes_before = op.writes().await?;
+    // The workspaces' own set-up (namespace, Roles, auditors' binding,
+    // first history chunk) is not the grants': counted from when it is done.
+    let writes_before = settle(&op).await?;
+    let by_kind_before = op.writes_by_kind().await?;
     let load_window = Duration::from_millis(35 * n as u64).max(Duration::from_secs(60));
     let together = chrono::SubsecRound::trunc_subsecs(Utc::now() + chrono::Duration::from_std(load_window)?, 3);
     let faults = args.crash || args.standby;
@@ -521,10 +574,20 @@ async fn main() -> anyhow::Result<()> {
                     },
                 }))
                 .expect("binding");
-                Api::<RoleBinding>::namespaced(partner, &ws)
-                    .create(&PostParams::default(), &b)
-                    .await
-                    .map(|_| ())
+                // Right after the CRDs are installed, the API server needs a
+                // moment to resolve the Lockout kind that foureyes-lockouts
+                // reads: until then it refuses (fail closed). Retried.
+                let api = Api::<RoleBinding>::namespaced(partner, &ws);
+                let mut tries = 0;
+                loop {
+                    match api.create(&PostParams::default(), &b).await {
+                        Err(kube::Error::Api(e)) if e.message.contains("failed to configure policy") && tries < 900 => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        other => break other.map(|_| ()),
+                    }
+                }
             }
         })
         .buffer_unordered(args.concurrency)
@@ -534,6 +597,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Wait until every grant is in place.
     let all: Api<RoleBinding> = Api::all(admin.clone());
+    let mut active_after = f64::NAN;
     loop {
         let list = all.list(&ListParams::default()).await?;
         let active = list
@@ -542,6 +606,7 @@ async fn main() -> anyhow::Result<()> {
             .filter(|b| b.status.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active))
             .count();
         if active >= n {
+            active_after = t1.elapsed().as_secs_f64();
             break;
         }
         if Utc::now() > together {
@@ -561,14 +626,30 @@ async fn main() -> anyhow::Result<()> {
         last = now;
     }
     let writes_grants = op.writes().await? - writes_before;
-    for (labels, v) in op.writes_by_kind().await? {
-        println!("  writes {labels}: {v}");
-    }
-    println!("all grants active after {:.1} s", t1.elapsed().as_secs_f64());
+    print_writes(
+        "for the grants (all kinds, events and history included)",
+        &spent(&by_kind_before, &op.writes_by_kind().await?),
+        n,
+    );
+    println!("all grants active after {active_after:.1} s");
     println!(
         "API writes per grant: {:.2} ({} writes for {n} grants)",
         writes_grants / n as f64,
         writes_grants
+    );
+    if n == 1000 {
+        target(
+            "1,000 grants created at once, all active within",
+            format!("{active_after:.1} s"),
+            "5 s",
+            active_after < 5.0,
+        );
+    }
+    target(
+        "API writes per grant",
+        format!("{:.2}", writes_grants / n as f64),
+        "<= 4",
+        writes_grants / n as f64 <= 4.0,
     );
     let rss_loaded = op.peak_rss_mib();
 
@@ -618,13 +699,26 @@ async fn main() -> anyhow::Result<()> {
     summary(&format!("{simultaneous} simultaneous expiries"), together_lags.clone());
     summary(
         &format!("{singles} single expiries, {} ms apart", args.spacing_ms),
-        single_lags,
+        single_lags.clone(),
     );
     let all_gone = together_lags.iter().cloned().fold(0.0, f64::max);
     println!(
         "  all {} simultaneous expiries revoked within {:.0} ms",
         together_lags.len(),
         all_gone
+    );
+    let single_p99 = percentile_of(single_lags.clone(), 99.0);
+    target(
+        "revocation lag of single expiries, p99",
+        format!("{single_p99:.1} ms"),
+        "< 100 ms",
+        single_p99 < 100.0,
+    );
+    target(
+        &format!("{} simultaneous expiries, all revoked within", together_lags.len()),
+        format!("{all_gone:.0} ms"),
+        "2 s for 1,000",
+        all_gone < 2000.0 && seen.len() >= expected,
     );
     println!(
         "revoked {}/{expected} (missing: {})",
@@ -637,6 +731,20 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  peak after the restart, through the expiries: {:.1} MiB",
         op.peak_rss_mib()
+    );
+    if n >= 10_000 {
+        target(
+            "resident memory with 10,000 bindings, in sync after a restart",
+            format!("{rss_restart:.1} MiB"),
+            "< 64 MiB",
+            rss_restart < 64.0,
+        );
+    }
+    target(
+        "API writes after a restart in sync",
+        format!("{restart_writes}"),
+        "0",
+        restart_writes == 0.0,
     );
     op.stop();
     Ok(())
@@ -1355,7 +1463,8 @@ async fn requests_bench(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     println!("{n} requests pending at 1/2 after {:.1} s", t0.elapsed().as_secs_f64());
-    let writes_before = op.writes().await?;
+    let writes_before = settle(op).await?;
+    let by_kind_before = op.writes_by_kind().await?;
 
     // Watch native bindings appear.
     let seen: Arc<tokio::sync::Mutex<HashMap<String, Instant>>> = Default::default();
@@ -1396,8 +1505,11 @@ async fn requests_bench(
 
     // bob approves the singles one at a time, `spacing_ms` apart, while the
     // n others are in flight.
+    // When each approval's write was answered (wall clock), and how long it took.
+    let answered: Arc<std::sync::Mutex<Answered>> = Default::default();
     let approve = |i: usize| {
         let bob = bob.clone();
+        let answered = answered.clone();
         async move {
             let ns = format!("ws-rq-{}", i % workspaces);
             let name = format!("req-{i}");
@@ -1410,6 +1522,10 @@ async fn requests_bench(
                     &kube::api::Patch::Merge(patch),
                 )
                 .await?;
+            answered.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                format!("{ns}/{name}"),
+                (Utc::now(), started.elapsed().as_secs_f64() * 1000.0),
+            );
             Ok::<_, kube::Error>((format!("{ns}/{name}"), started))
         }
     };
@@ -1418,6 +1534,7 @@ async fn requests_bench(
             .filter_map(|(key, at)| Some(seen.get(key)?.saturating_duration_since(*at).as_secs_f64() * 1000.0))
             .collect()
     };
+    let api_before = apiserver_durations(admin).await?;
     let mut tick = tokio::time::interval(Duration::from_millis(args.spacing_ms.max(1)));
     let mut paced = tokio::task::JoinSet::new();
     for i in n..n + singles {
@@ -1444,7 +1561,30 @@ async fn requests_bench(
         args.spacing_ms,
         single.len()
     );
-    summary("approval latency", single);
+    summary("approval latency", single.clone());
+    let api_after = apiserver_durations(admin).await?;
+    let seen_now = seen.lock().await.clone();
+    let answered_now = answered.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    approval_breakdown(&plane.dir.join("operator.log"), &answered_now, &sent, &seen_now);
+    println!("  the API server's own request durations during the single approvals (all clients):");
+    for (call, (sum, count)) in &api_after {
+        let (sum0, count0) = api_before.get(call).copied().unwrap_or((0.0, 0.0));
+        let n = count - count0;
+        if n >= 1.0 && !call.starts_with("WATCH") {
+            println!("    {call:<58} n={n:<6} mean={:>6.1} ms", (sum - sum0) / n * 1000.0);
+        }
+    }
+    settle(op).await?;
+    let by_kind_singles = op.writes_by_kind().await?;
+    let singles_writes = spent(&by_kind_before, &by_kind_singles);
+    print_writes("for the single approvals", &singles_writes, singles);
+    let single_p99 = percentile_of(single, 99.0);
+    target(
+        &format!("single approval -> native RBAC, p99 with {n} in flight"),
+        format!("{single_p99:.1} ms"),
+        "< 25 ms",
+        single_p99 < 25.0,
+    );
 
     // Then bob approves all n at once.
     let t1 = Instant::now();
@@ -1458,28 +1598,24 @@ async fn requests_bench(
     while seen.lock().await.len() < n + singles + 2 * workspaces && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!(
-        "all in place {:.1} s after the first approval",
-        t1.elapsed().as_secs_f64()
-    );
+    let all_in_place = t1.elapsed().as_secs_f64();
+    println!("all in place {all_in_place:.1} s after the first approval");
     let burst = latencies(&sent, &seen.lock().await.clone());
     println!(
         "{n} approvals at once (as seen by a watcher), {} of {n} in place:",
         burst.len()
     );
+    let burst_in_place = burst.len();
     summary("approval latency", burst);
-    for (labels, v) in op.writes_by_kind().await? {
-        println!("  writes {labels}: {v}");
-    }
-    let mut last = op.writes().await?;
-    loop {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let now = op.writes().await?;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    target(
+        &format!("{n} approvals at once, all in place within"),
+        format!("{all_in_place:.1} s"),
+        "8 s for 1,000",
+        all_in_place < 8.0 && burst_in_place == n,
+    );
+    settle(op).await?;
+    let burst_writes = spent(&by_kind_singles, &op.writes_by_kind().await?);
+    print_writes("for the approvals at once", &burst_writes, n);
     let granted = requests
         .list(&ListParams::default())
         .await?
@@ -1488,12 +1624,178 @@ async fn requests_bench(
         .filter(|r| r.status.as_ref().and_then(|s| s.phase) == Some(RequestPhase::Granted))
         .count();
     println!("{granted}/{} requests Granted", n + singles);
-    println!(
-        "API writes per approved request (request status, binding, its natives, events): {:.2}",
-        (op.writes().await? - writes_before) / (n + singles) as f64
+    let per_request = (op.writes().await? - writes_before) / (n + singles) as f64;
+    println!("API writes per approved request (all kinds, events and history included): {per_request:.2}");
+    let per_single: f64 = singles_writes.values().sum::<f64>() / singles.max(1) as f64;
+    let per_burst: f64 = burst_writes.values().sum::<f64>() / n.max(1) as f64;
+    target(
+        "API writes per approved request, single approvals",
+        format!("{per_single:.2}"),
+        "<= 5",
+        per_single <= 5.0,
+    );
+    target(
+        "API writes per approved request, approvals at once",
+        format!("{per_burst:.2}"),
+        "<= 5",
+        per_burst <= 5.0,
+    );
+    target(
+        "API writes per approved request, all",
+        format!("{per_request:.2}"),
+        "<= 5",
+        per_request <= 5.0,
     );
     println!("operator peak resident memory: {:.1} MiB", op.peak_rss_mib());
     Ok(())
+}
+
+/// The API server's `apiserver_request_duration_seconds` (sum, count), by
+/// `VERB group/resource[/subresource]`.
+async fn apiserver_durations(admin: &Client) -> anyhow::Result<std::collections::BTreeMap<String, (f64, f64)>> {
+    let text = admin.request_text(http::Request::get("/metrics").body(vec![])?).await?;
+    let mut out: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for line in text.lines() {
+        let (is_sum, rest) = match (
+            line.strip_prefix("apiserver_request_duration_seconds_sum{"),
+            line.strip_prefix("apiserver_request_duration_seconds_count{"),
+        ) {
+            (Some(rest), _) => (true, rest),
+            (_, Some(rest)) => (false, rest),
+            _ => continue,
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let sub = label("subresource");
+        let key = format!(
+            "{} {}/{}{}",
+            label("verb"),
+            label("group"),
+            label("resource"),
+            if sub.is_empty() {
+                String::new()
+            } else {
+                format!("/{sub}")
+            }
+        );
+        let e = out.entry(key).or_default();
+        if is_sum {
+            e.0 += value;
+        } else {
+            e.1 += value;
+        }
+    }
+    Ok(out)
+}
+
+/// When each approval's write was answered (wall clock), and how long it
+/// took (ms), by `namespace/name`.
+type Answered = HashMap<String, (DateTime<Utc>, f64)>;
+
+/// Where the time of the single approvals went: from the operator's log
+/// (its `approval applied` and `native RBAC in place` lines, at debug level)
+/// and the benchmark's own clocks. Prints p50/p99 of each step.
+fn approval_breakdown(
+    log: &Path,
+    answered: &Answered,
+    sent: &HashMap<String, Instant>,
+    seen: &HashMap<String, Instant>,
+) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let field = |line: &str, name: &str| -> Option<String> {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .map(|v| v.trim_matches('"').to_owned())
+    };
+    let us = |line: &str, name: &str| {
+        field(line, name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| v / 1000.0)
+    };
+    let mut steps: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    for line in text.lines() {
+        if line.contains("approval applied") {
+            let Some(key) = field(line, "request") else { continue };
+            let Some((answer_at, write_ms)) = answered.get(&key) else {
+                continue;
+            };
+            if !sent.contains_key(&key) {
+                continue;
+            }
+            steps
+                .entry("1 vote's write (client, sent -> answered)")
+                .or_default()
+                .push(*write_ms);
+            let (Some(waited), Some(total)) = (us(line, "waited_us"), us(line, "total_us")) else {
+                continue;
+            };
+            // The log line's time is the end of the pass: the watch brought
+            // the vote `total + waited` before it.
+            let logged = line
+                .split_whitespace()
+                .next()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            if let Some(logged) = logged {
+                let arrived = logged - chrono::Duration::microseconds(((total + waited) * 1000.0) as i64);
+                steps
+                    .entry("2 watch delivery of the vote (answered -> operator's watch)")
+                    .or_default()
+                    .push((arrived - *answer_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            }
+            steps
+                .entry("3 queued for the request's reconcile")
+                .or_default()
+                .push(waited);
+            for (name, label) in [
+                ("decide_us", "4 gather and decide"),
+                ("create_us", "5 create the RoleBinding (API call)"),
+                ("activate_us", "6 activate it: native RBAC, record, status"),
+                ("record_us", "  (alongside 5-6) the request's history record"),
+                ("status_us", "7 the request's status (API call)"),
+                ("total_us", "  the request's pass in all"),
+            ] {
+                if let Some(v) = us(line, name) {
+                    steps.entry(label).or_default().push(v);
+                }
+            }
+        } else if line.contains("native RBAC in place") {
+            let Some(key) = field(line, "binding") else { continue };
+            if sent.contains_key(&key)
+                && let Some(v) = us(line, "natives_us")
+            {
+                steps
+                    .entry("  (in 6) the native RoleBinding's apply (API call)")
+                    .or_default()
+                    .push(v);
+            }
+        }
+    }
+    let total: Vec<f64> = sent
+        .iter()
+        .filter_map(|(k, at)| Some(seen.get(k)?.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+        .collect();
+    steps.insert("  vote sent -> native RoleBinding seen by a watcher", total);
+    println!("  where the time of the single approvals goes (p50 / p99, ms):");
+    for (step, values) in steps {
+        println!(
+            "    {step:<62} {:>7.1} / {:>7.1}  (n={})",
+            percentile_of(values.clone(), 50.0),
+            percentile_of(values.clone(), 99.0),
+            values.len()
+        );
+    }
 }
 
 /// The history benchmark: N appends to one chain as the operator's identity,

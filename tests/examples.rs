@@ -310,7 +310,6 @@ async fn the_emergency_procedures_have_the_outcomes_they_promise() {
         "QuorumReached",
         "BreakGlass",
         "BreakGlassRatified",
-        "BindingCreated",
         "Granted",
         "Revoked",
         "Expired",

@@ -161,9 +161,32 @@ async fn four_eyes_end_to_end_with_ignored_votes() {
         can("dave", "create", "configmaps", &tenant).await,
         "access once approved"
     );
-    for reason in ["ApprovalCounted", "QuorumReached", "BindingCreated"] {
+    for reason in ["ApprovalCounted", "QuorumReached"] {
         wait_event(&env.ns, "dave-admin", reason).await;
     }
+    // The decision's one event names the votes and the binding it created,
+    // which is its related object (no event of its own for the creation).
+    let events = kube::Api::<k8s_openapi::api::events::v1::Event>::namespaced(client("admin").await, &env.ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let decided = events
+        .items
+        .iter()
+        .find(|e| {
+            e.reason.as_deref() == Some("QuorumReached")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("dave-admin")
+        })
+        .expect("the QuorumReached event");
+    assert_eq!(
+        decided.related.as_ref().map(|r| (r.kind.as_deref(), r.name.as_deref())),
+        Some((Some("RoleBinding"), Some("dave-admin")))
+    );
+    let note = decided.note.as_deref().unwrap_or_default();
+    assert!(
+        note.starts_with("approved by alice, bob (2/2); RoleBinding dave-admin created for 2h"),
+        "{note}"
+    );
 
     // The history records who did what, request and binding alike.
     assert_eq!(

@@ -38,12 +38,27 @@ impl Events {
     /// Publishes an event; a failure is logged and otherwise ignored (events
     /// are the live view, not the record).
     pub async fn publish(&self, reference: &ObjectReference, warning: bool, reason: &str, action: &str, note: String) {
+        self.publish_related(reference, None, warning, reason, action, note)
+            .await;
+    }
+
+    /// Publishes an event about `reference` that names a second object
+    /// (the event's `related`): the binding an approval created.
+    pub async fn publish_related(
+        &self,
+        reference: &ObjectReference,
+        related: Option<ObjectReference>,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.to_owned(),
             note: Some(note.chars().take(1024).collect()),
             action: action.to_owned(),
-            secondary: None,
+            secondary: related,
         };
         let published = if warning {
             self.warnings.publish(&event, reference).await

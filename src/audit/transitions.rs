@@ -240,6 +240,36 @@ pub fn event(t: &Transition) -> Option<EventSpec> {
     })
 }
 
+/// The events the transitions of one pass over one object publish, each
+/// with the name of the RoleBinding it is related to: one per transition
+/// that has an event, except that an approved request's decision and the
+/// creation of its binding are one event. The decision's event
+/// (`QuorumReached` or `BreakGlass`) names the votes that made it and the
+/// binding it created, which is its related object; `BindingCreated` is
+/// published alone only where no decision of the same pass tells it.
+pub fn events(ts: &[Transition]) -> Vec<(EventSpec, Option<String>)> {
+    let decided = ts
+        .iter()
+        .any(|t| matches!(t.kind, Kind::QuorumReached { .. } | Kind::BreakGlass { .. }));
+    let created = ts.iter().find_map(|t| match &t.kind {
+        Kind::BindingCreated { name, .. } if decided => event(t).map(|e| (name.clone(), e.note)),
+        _ => None,
+    });
+    ts.iter()
+        .filter(|t| !(decided && matches!(t.kind, Kind::BindingCreated { .. })))
+        .filter_map(|t| {
+            let mut e = event(t)?;
+            match (&t.kind, &created) {
+                (Kind::QuorumReached { .. } | Kind::BreakGlass { .. }, Some((name, note))) => {
+                    e.note = format!("{}; {note}", e.note);
+                    Some((e, Some(name.clone())))
+                }
+                _ => Some((e, None)),
+            }
+        })
+        .collect()
+}
+
 /// A notification to queue for the configured webhooks (see
 /// [`notices`]).
 #[derive(Clone, Debug, PartialEq)]

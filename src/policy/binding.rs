@@ -681,7 +681,14 @@ pub fn decide_binding(facts: &BindingFacts<'_>) -> BindingDecision {
         return d;
     };
     let Some(ws) = facts.workspace.as_ref() else {
-        d.refusal = Some(Refusal::WorkspaceNotFound);
+        // A binding never in effect next to a workspace that names this
+        // namespace but has not claimed it yet (created together) waits for
+        // it, as for one whose Roles are not in place yet, rather than
+        // being refused.
+        d.refusal = Some(match facts.previous.and_then(|p| p.phase) {
+            None | Some(BindingPhase::Pending) if facts.workspace_alive => Refusal::WorkspaceNotReady,
+            _ => Refusal::WorkspaceNotFound,
+        });
         return d;
     };
     d.wake_at = earliest(expires_at, ratification.wake_at);

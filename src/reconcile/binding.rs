@@ -48,11 +48,30 @@ impl super::scaffold::Reconciled for RoleBinding {
     }
 }
 
+/// Activates a binding that this process just created (the request's
+/// reconcile, from the create's response): one pass of its reconciler, at
+/// once. A failure is left to the binding's controller, which the watch
+/// brings the binding to anyway.
+pub async fn activate(b: Arc<RoleBinding>, ctx: &Context) {
+    if let Err(err) = apply(b.clone(), ctx).await {
+        warn!(binding = describe(b.as_ref()), %err, "activation of a new binding failed; its controller retries");
+    }
+}
+
 async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
-    let now = Utc::now();
     let ns = b.namespace().ok_or(Error::Incomplete("namespace"))?;
     let name = b.name_any();
     let uid = b.uid().ok_or(Error::Incomplete("uid"))?;
+    // One pass at a time per binding (see `OwnWrites::binding_passes`),
+    // on the newest version the cache has: a pass that waited for another
+    // may hold a version from before that pass's writes, whose overlay
+    // entries the cache has forgotten since.
+    let _pass = ctx.own.binding_passes.enter(&uid).await;
+    let b = match ctx.bindings.get(&ObjectRef::from_obj(b.as_ref())) {
+        Some(cached) if cached.uid().as_deref() == Some(uid.as_str()) => cached,
+        _ => b,
+    };
+    let now = Utc::now();
     let created = b.metadata.creation_timestamp.as_ref().map(from_k8s).unwrap_or(now);
 
     // Gather the world.
@@ -173,6 +192,7 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
 
     // Act: native RBAC first, then the status that reports it.
     let was_active = previous.as_ref().and_then(|s| s.phase) == Some(BindingPhase::Active);
+    let natives_at = std::time::Instant::now();
     let (drift, revoked) = sync_natives(
         &b,
         ctx,
@@ -182,6 +202,13 @@ async fn apply(b: Arc<RoleBinding>, ctx: &Context) -> Result<Action, Error> {
         was_active,
     )
     .await?;
+    if !was_active && decision.phase == BindingPhase::Active {
+        tracing::debug!(
+            binding = %format!("{ns}/{name}"),
+            natives_us = natives_at.elapsed().as_micros() as u64,
+            "native RBAC in place"
+        );
+    }
     // When many grants expire at once, the record of each (history, status,
     // event) waits until shortly after its expiry, so that the API server
     // takes every due revocation first: native RBAC is already gone here.

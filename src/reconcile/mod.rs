@@ -59,6 +59,10 @@ pub struct World {
     /// process found in place (by uid: at which generation), until a watch
     /// of those objects sees one of them change.
     pub workspaces_verified: std::sync::Mutex<std::collections::HashMap<String, Option<i64>>>,
+    /// When this process last wrote each workspace's status (by uid): a
+    /// status that only refreshes counts and chain heads waits until a
+    /// second has passed since (see [`World::counts_wait`]).
+    pub workspace_counts_written: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// What ClusterRoles grant, as last read (for requests' approvers).
     pub grants: crate::rbac::grants::Grants,
 }
@@ -81,6 +85,83 @@ pub struct OwnWrites {
     /// Grants in force (by binding uid) whose coming expiry this process
     /// announced (`ExpiringSoon`), until they end.
     pub reminded: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Bindings (by uid) a pass is acting on: the request's reconcile
+    /// activates the binding it created at once, from the create's
+    /// response, and the binding's controller waits for that pass instead
+    /// of acting on the same binding alongside it.
+    pub binding_passes: Passes,
+    /// When the watch last brought each request (by uid), until its
+    /// reconcile takes it: how long a vote waits for its reconcile, for the
+    /// approval path's timings.
+    pub request_arrivals: Arrivals,
+}
+
+/// When the watch brought objects, by uid (see
+/// [`OwnWrites::request_arrivals`]).
+#[derive(Default)]
+pub struct Arrivals(std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>);
+
+impl Arrivals {
+    /// Notes that the watch brought the object with `uid` now.
+    pub fn seen(&self, uid: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), std::time::Instant::now());
+    }
+
+    /// When the watch brought the object with `uid`, forgetting it.
+    pub fn take(&self, uid: &str) -> Option<std::time::Instant> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid)
+    }
+
+    /// Forgets the object with `uid` (it is gone).
+    pub fn forget(&self, uid: &str) {
+        self.take(uid);
+    }
+}
+
+/// One lock per object, held by the pass acting on it (see
+/// [`OwnWrites::binding_passes`]); forgotten when nobody holds or waits for it.
+#[derive(Default)]
+pub struct Passes {
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Passes {
+    /// Waits until no other pass acts on `key`, and acts on it until the
+    /// returned guard is dropped.
+    pub async fn enter(&self, key: &str) -> Pass<'_> {
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        Pass {
+            passes: self,
+            key: key.to_owned(),
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+/// A pass acting on one object (see [`Passes::enter`]).
+pub struct Pass<'a> {
+    passes: &'a Passes,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut locks = self.passes.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.get(&self.key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            locks.remove(&self.key);
+        }
+    }
 }
 
 /// What reconcilers act with: the API client, the event publisher, the
@@ -232,6 +313,27 @@ impl World {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(uid.to_owned(), generation);
+    }
+
+    /// How long a status write of the workspace with `uid` that only
+    /// refreshes its counts and chain heads must wait: at most one such
+    /// write a second per workspace, so that a burst of grants or approvals
+    /// costs the workspace a write a second, not one per grant.
+    pub fn counts_wait(&self, uid: &str) -> Option<std::time::Duration> {
+        let written = *self
+            .workspace_counts_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)?;
+        std::time::Duration::from_secs(1).checked_sub(written.elapsed())
+    }
+
+    /// Notes that this process wrote the status of the workspace with `uid`.
+    pub fn counts_written(&self, uid: &str) {
+        self.workspace_counts_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_owned(), std::time::Instant::now());
     }
 
     /// Forgets that the workspace's objects were in place.
@@ -387,8 +489,18 @@ impl Context {
             self.notifier
                 .notify(reference, workspace.as_deref(), transitions, approvers);
         }
-        for e in transitions.iter().filter_map(crate::audit::transitions::event) {
-            self.publish(reference, e.warning, e.reason, e.action, e.note).await;
+        for (e, binding) in crate::audit::transitions::events(transitions) {
+            // The binding an approval created is the decision's related object.
+            let related = binding.map(|name| k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some(<RoleBinding as kube::Resource>::api_version(&()).into_owned()),
+                kind: Some(<RoleBinding as kube::Resource>::kind(&()).into_owned()),
+                namespace: reference.namespace.clone(),
+                name: Some(name),
+                ..Default::default()
+            });
+            self.events
+                .publish_related(reference, related, e.warning, e.reason, e.action, e.note)
+                .await;
         }
     }
 

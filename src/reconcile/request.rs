@@ -18,7 +18,8 @@ use kube::api::{Api, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use std::time::{Duration, Instant};
+use tracing::{Instrument as _, debug, debug_span, info, warn};
 
 use super::{Context, Error, kube_err};
 use crate::api::time::from_k8s;
@@ -50,6 +51,14 @@ impl super::scaffold::Reconciled for RoleRequest {
 }
 
 async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
+    // How long the change waited for this pass (the approval path's timings).
+    let started = Instant::now();
+    let waited = r
+        .metadata
+        .uid
+        .as_deref()
+        .and_then(|uid| ctx.own.request_arrivals.take(uid))
+        .map(|at| started.saturating_duration_since(at));
     if r.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -132,6 +141,9 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         r.metadata.generation,
         now,
     );
+    // Where an approval's time goes: its record, the binding's creation and
+    // activation (native RBAC, record, status).
+    let mut timings: Option<[Duration; 4]> = None;
     let status = match decision.create_binding.clone() {
         None => {
             record.await?;
@@ -149,8 +161,33 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
             // The record and the binding at once, so that the access does
             // not wait for the history: the record is queued on its chain
             // first (the binding's own entries queue behind it), and the
-            // request's status waits for both.
-            let (recorded, outcome) = futures::join!(record, create_binding(ctx, r, &uid, &plan, &decision));
+            // request's status waits for both. The binding is activated
+            // at once from the create's response (its native RBAC, record
+            // and status), not when the watch brings it to its controller.
+            let decided_in = started.elapsed();
+            let record = async {
+                let at = Instant::now();
+                (record.await, at.elapsed())
+            }
+            .instrument(debug_span!("record"));
+            let activate = async {
+                let at = Instant::now();
+                let (outcome, created) = create_binding(ctx, r, &uid, &plan, &decision)
+                    .instrument(debug_span!("create binding"))
+                    .await?;
+                let create_took = at.elapsed();
+                if let Some(created) = created {
+                    super::binding::activate(Arc::new(created), ctx)
+                        .instrument(debug_span!("activate binding"))
+                        .await;
+                }
+                Ok((outcome, create_took, at.elapsed() - create_took))
+            };
+            let ((recorded, record_took), outcome) = futures::join!(record, activate);
+            let outcome = outcome.map(|(outcome, create_took, activate_took)| {
+                timings = Some([decided_in, record_took, create_took, activate_took]);
+                outcome
+            });
             let outcome = match (recorded, outcome) {
                 (Ok(()), Ok(outcome @ ExistingBinding::Ours)) => outcome,
                 (Ok(()), Ok(outcome)) => {
@@ -166,13 +203,14 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
                 }
             };
             // Events after the binding: they are the live view, and the
-            // access should not wait for them.
-            ctx.announce(&r.object_ref(&()), &happened).await;
-            announced_from = Some(approved.clone());
+            // access should not wait for them. The decision and the
+            // binding it created are one event.
+            let mut told = happened.clone();
             if outcome == ExistingBinding::Ours {
-                ctx.announce(&r.object_ref(&()), &[quorum::binding_created(&r.spec, &name, &plan)])
-                    .await;
+                told.push(quorum::binding_created(&r.spec, &name, &plan));
             }
+            ctx.announce(&r.object_ref(&()), &told).await;
+            announced_from = Some(approved.clone());
             decision = decide_request(&RequestFacts {
                 previous: Some(&approved),
                 binding: outcome,
@@ -194,9 +232,26 @@ async fn apply(r: &RoleRequest, ctx: &Context) -> Result<Action, Error> {
         status.cluster_role = resolved_cluster_role(ctx, &ns, role.as_ref());
     }
     status.permissions = permissions(ctx, &ns, role.as_ref(), &status).await;
-    if let Err(e) = super::scaffold::write_status(ctx, r, previous.as_ref(), &status).await {
+    let status_at = Instant::now();
+    if let Err(e) = super::scaffold::write_status(ctx, r, previous.as_ref(), &status)
+        .instrument(debug_span!("request status"))
+        .await
+    {
         forget_approval(ctx, &uid);
         return Err(e);
+    }
+    if let Some([decide, record, create, activate]) = timings {
+        debug!(
+            request = %format!("{ns}/{name}"),
+            waited_us = waited.map(|w| w.as_micros() as u64),
+            decide_us = decide.as_micros() as u64,
+            record_us = record.as_micros() as u64,
+            create_us = create.as_micros() as u64,
+            activate_us = activate.as_micros() as u64,
+            status_us = status_at.elapsed().as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            "approval applied"
+        );
     }
     let happened = quorum::transitions(
         &r.spec,
@@ -293,14 +348,15 @@ async fn permissions(
 }
 
 /// Creates the binding of an approved request (idempotent: an existing one
-/// is looked at, never replaced).
+/// is looked at, never replaced), and returns it as created when this call
+/// created it.
 async fn create_binding(
     ctx: &Context,
     r: &RoleRequest,
     uid: &str,
     plan: &crate::policy::quorum::BindingPlan,
     decision: &crate::policy::quorum::RequestDecision,
-) -> Result<ExistingBinding, Error> {
+) -> Result<(ExistingBinding, Option<RoleBinding>), Error> {
     let ns = r.namespace().ok_or(Error::Incomplete("namespace"))?;
     let name = r.name_any();
     let approved_by = match &decision.break_glass_by {
@@ -332,10 +388,10 @@ async fn create_binding(
     binding.metadata.finalizers = Some(vec![super::FINALIZER.to_owned()]);
     let api: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
     match api.create(&PostParams::default(), &binding).await {
-        Ok(_) => Ok(ExistingBinding::Ours),
+        Ok(created) => Ok((ExistingBinding::Ours, Some(created))),
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let existing = api.get(&name).await.map_err(kube_err("get binding"))?;
-            Ok(made_from(&existing, Some(uid)))
+            Ok((made_from(&existing, Some(uid)), None))
         }
         Err(e) => Err(kube_err("create binding")(e)),
     }

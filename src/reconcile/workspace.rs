@@ -77,7 +77,24 @@ async fn apply(ws: Arc<Workspace>, ctx: &Context) -> Result<Action, Error> {
         .await?;
         merge_heads(&mut status.history, ctx.history.heads_in(&ns));
     }
-    super::scaffold::write_status(ctx, ws.as_ref(), ws.status.as_ref(), &status).await?;
+    // Counts and chain heads alone are written at most once a second.
+    let only_counts = decision.happened.is_empty()
+        && ws.status.as_ref().is_some_and(|old| {
+            old != &status
+                && crate::api::WorkspaceStatus {
+                    managers: status.managers,
+                    members: status.members,
+                    active_bindings: status.active_bindings,
+                    history: status.history.clone(),
+                    ..old.clone()
+                } == status
+        });
+    if only_counts && let Some(wait) = ctx.counts_wait(&uid) {
+        return Ok(Action::requeue(wait));
+    }
+    if super::scaffold::write_status(ctx, ws.as_ref(), ws.status.as_ref(), &status).await? {
+        ctx.counts_written(&uid);
+    }
     match (decision.set_up, &claimed) {
         (true, _) => ctx.mark_workspace_verified(&uid, ws.metadata.generation),
         (false, Some(_)) => ctx.forget_workspace_verified(&uid),

@@ -315,6 +315,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             move |event| {
                 if let Ok(event) = event {
                     own.request_statuses.observe(event);
+                    match event {
+                        watcher::Event::Apply(r) => {
+                            own.request_arrivals.seen(r.metadata.uid.as_deref().unwrap_or_default())
+                        }
+                        watcher::Event::Delete(r) => own
+                            .request_arrivals
+                            .forget(r.metadata.uid.as_deref().unwrap_or_default()),
+                        _ => {}
+                    }
                 }
             }
         })
@@ -336,6 +345,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             synced,
             anchors: anchors.clone(),
             workspaces_verified: Default::default(),
+            workspace_counts_written: Default::default(),
             grants: Default::default(),
         },
         client: client.clone(),
@@ -396,8 +406,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // its workspace's spec changes. These triggers come from the streams that
     // feed the caches, after the cache took the change in, so that the
     // request is never decided on a cache older than its trigger.
+    //
+    // A request's pass also activates the binding it creates (its native
+    // RBAC, record and status), which its own controller did before: twice
+    // the slots keep as many approvals in flight as the two did together,
+    // and their history entries written together.
     let request_controller = Controller::for_stream(rr_stream, rr_reader.clone())
-        .with_config(kube::runtime::controller::Config::default().concurrency(64))
+        .with_config(kube::runtime::controller::Config::default().concurrency(128))
         .reconcile_on(receiver_stream(rr_rx))
         .graceful_shutdown_on(shutdown.clone())
         .run(

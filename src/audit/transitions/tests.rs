@@ -612,6 +612,33 @@ fn a_request_records_itself_each_approval_and_its_decision_once() {
     // The deciding approval is announced by QuorumReached alone.
     let reasons: Vec<&str> = ts.iter().filter_map(event).map(|e| e.reason).collect();
     assert_eq!(reasons, vec!["QuorumReached"]);
+    // With the binding it created, still one event: the decision names the
+    // votes and the binding, which is its related object.
+    let plan = quorum::BindingPlan {
+        duration: "1h".parse().unwrap(),
+        capped: false,
+        granted_by: "bob".into(),
+    };
+    let mut told = ts.clone();
+    told.push(quorum::binding_created(&r.spec, "r-1", &plan));
+    let published = events(&told);
+    assert_eq!(published.len(), 1, "{published:#?}");
+    let (e, related) = &published[0];
+    assert_eq!(e.reason, reason::QUORUM_REACHED);
+    assert_eq!(related.as_deref(), Some("r-1"));
+    assert!(
+        e.note
+            .starts_with("approved by alice, bob (2/2); RoleBinding r-1 created for 1h"),
+        "{}",
+        e.note
+    );
+    // Alone, a binding's creation is still told.
+    let alone = events(&told[told.len() - 1..]);
+    assert_eq!(alone.len(), 1);
+    assert_eq!(
+        (alone[0].0.reason, alone[0].1.as_deref()),
+        (reason::BINDING_CREATED, None)
+    );
     // Approved -> Granted records nothing more (the binding records its grant).
     let approved = RoleRequestStatus {
         phase: Some(RequestPhase::Approved),

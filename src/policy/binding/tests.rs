@@ -2115,6 +2115,25 @@ fn a_workspace_that_does_not_resolve_for_a_moment_ends_nothing() {
     assert_eq!(back.decide().phase, BindingPhase::Active);
 }
 
+/// A binding created together with its workspace, before the workspace
+/// claimed its namespace, waits for it (transient: nothing written, no
+/// Warning) instead of being refused; once in effect, a workspace that
+/// stops resolving still refuses it as before.
+#[test]
+fn a_new_binding_waits_for_a_workspace_still_claiming_its_namespace() {
+    let mut w = World::new(Spec::member()).partner(true);
+    w.workspace = None;
+    w.workspace_alive = Some(true);
+    let d = w.decide();
+    assert_eq!(d.phase, BindingPhase::Pending);
+    assert!(d.grants.is_empty());
+    assert_eq!(d.refusal, Some(Refusal::WorkspaceNotReady));
+    assert!(d.refusal.as_ref().is_some_and(Refusal::is_transient));
+    // No workspace names the namespace at all: refused.
+    w.workspace_alive = Some(false);
+    assert_eq!(w.decide().refusal, Some(Refusal::WorkspaceNotFound));
+}
+
 fn lockout_hit() -> crate::policy::lockout::Hit {
     crate::policy::lockout::Hit {
         lockout: "dave-compromised".into(),

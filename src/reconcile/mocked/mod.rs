@@ -84,6 +84,13 @@ fn answer(call: &Call, objects: &BTreeMap<String, Value>) -> (u16, Value) {
             }
             None => (404, not_found()),
         },
+        // A server-side apply makes what it names.
+        "PATCH" if call.body["apiVersion"].is_string() && !objects.contains_key(&call.path) => {
+            let mut obj = call.body.clone();
+            obj["metadata"]["resourceVersion"] = json!("1");
+            obj["metadata"]["uid"] = json!(format!("uid-{}", obj["metadata"]["name"].as_str().unwrap_or("x")));
+            (200, obj)
+        }
         "POST" => {
             let mut obj = call.body.clone();
             obj["metadata"]["resourceVersion"] = json!("1");
@@ -115,6 +122,9 @@ pub fn mock_client(objects: BTreeMap<String, Value>) -> (Client, MockApi) {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let log = calls.clone();
     tokio::spawn(async move {
+        // What a test creates can be read and written after (the binding an
+        // approval creates is activated at once).
+        let mut objects = objects;
         while let Some((request, reply)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.unwrap_or_default();
@@ -124,6 +134,11 @@ pub fn mock_client(objects: BTreeMap<String, Value>) -> (Client, MockApi) {
                 body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             };
             let (code, answer) = answer(&call, &objects);
+            if code == 201
+                && let Some(name) = answer["metadata"]["name"].as_str()
+            {
+                objects.insert(format!("{}/{name}", call.path), answer.clone());
+            }
             log.lock().unwrap().push(call);
             reply.send_response(
                 Response::builder()
@@ -168,6 +183,7 @@ impl Caches {
             synced: tokio::sync::watch::channel(true).1,
             anchors: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             workspaces_verified: Default::default(),
+            workspace_counts_written: Default::default(),
             grants: Default::default(),
         };
         Self {

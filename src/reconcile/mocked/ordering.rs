@@ -133,17 +133,48 @@ async fn an_approval_is_recorded_and_the_binding_created_before_the_status_repor
     };
     let create = "POST /apis/foureyes.dev/v1alpha1/namespaces/ws-team/rolebindings";
     let status = "PATCH /apis/foureyes.dev/v1alpha1/namespaces/ws-team/rolerequests/alice-member/status";
+    let binding_status = "PATCH /apis/foureyes.dev/v1alpha1/namespaces/ws-team/rolebindings/alice-member/status";
+    let native = lines
+        .iter()
+        .position(|l| l.starts_with("PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/ws-team/rolebindings/"))
+        .unwrap_or_else(|| panic!("no native binding applied: {lines:#?}"));
     // The record is under way first; the binding's creation runs alongside
-    // it, so that the access does not wait for the history; the status
-    // reports the approval only once both are done.
+    // it, so that the access does not wait for the history, and the binding
+    // is activated at once from the create's response (its native binding,
+    // then its status); the request's status reports the approval only once
+    // all of that is done.
     assert_eq!(lines[0], HISTORY_LIST, "{lines:#?}");
     assert!(at(HISTORY_WRITE) < at(status), "{lines:#?}");
-    assert!(at(create) < at(status), "{lines:#?}");
+    assert!(at(create) < native && native < at(binding_status), "{lines:#?}");
+    assert!(at(binding_status) < at(status), "{lines:#?}");
     assert_eq!(at(status), lines.len() - 1, "nothing after the status: {lines:#?}");
     let mut others: Vec<&str> = lines.iter().map(String::as_str).collect();
-    others.retain(|l| ![HISTORY_LIST, HISTORY_WRITE, create, status].contains(l));
+    others.retain(|l| ![HISTORY_LIST, HISTORY_WRITE, create, status, binding_status].contains(l));
+    others.retain(|l| {
+        !l.starts_with("PATCH /apis/rbac.authorization.k8s.io/")
+            && !l.starts_with("PUT /api/v1/namespaces/ws-team/configmaps/")
+    });
     assert!(others.iter().all(|l| *l == EVENT), "{lines:#?}");
     assert_eq!(lines.iter().filter(|l| *l == create).count(), 1);
+    // The request's events (first seen, and the decision naming the votes
+    // and the binding it created: no event of its own for the creation)
+    // and the binding's activation.
+    let mut reasons: Vec<(&str, &str)> = calls
+        .iter()
+        .filter(|c| c.body["kind"] == "Event")
+        .map(|c| {
+            (
+                c.body["reason"].as_str().unwrap_or_default(),
+                c.body["related"]["name"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [("Granted", ""), ("QuorumReached", "alice-member"), ("Requested", "")],
+        "{lines:#?}"
+    );
 
     let history = calls[at(HISTORY_WRITE)].body["data"].to_string();
     assert!(history.contains("Approved") && history.contains("r-uid"), "{history}");
