@@ -12,8 +12,8 @@ use kube::api::PostParams;
 use serde_json::json;
 use std::time::Duration;
 use support::world::{
-    events_for, grant, more_managers, phase, setup, update_workspace, vote_as, wait_condition, wait_event, wait_phase,
-    wait_request,
+    app_history_until, events_for, grant, more_managers, phase, setup, update_workspace, vote_as, wait_condition,
+    wait_event, wait_phase, wait_request,
 };
 use support::{TestEnv, can, client, eventually, refusal};
 
@@ -65,23 +65,8 @@ fn ignored(b: &RoleBinding) -> Vec<(String, IgnoreReason)> {
 /// The (action, actor) of every history entry about `object` in project
 /// `app`'s chain, once it holds `action`.
 async fn history_with(env: &TestEnv, object: &str, action: &str) -> Vec<(String, String)> {
-    use foureyes::audit::history::{Chain, read_chain};
-    let admin = client("admin").await;
-    eventually(
-        &format!("a history entry {action} about {object}"),
-        Duration::from_secs(20),
-        || async {
-            let entries: Vec<(String, String)> = read_chain(&admin, &env.ns, &Chain::project("app"))
-                .await
-                .ok()?
-                .into_iter()
-                .filter(|e| e.object.name == object)
-                .map(|e| (e.action, e.actor))
-                .collect();
-            entries.iter().any(|(a, _)| a == action).then_some(entries)
-        },
-    )
-    .await
+    let what = format!("a history entry {action} about {object}");
+    app_history_until(env, object, &what, |entries| entries.iter().any(|(a, _)| a == action)).await
 }
 
 #[tokio::test]

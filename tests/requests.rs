@@ -11,8 +11,8 @@ use foureyes::api::{BindingPhase, IgnoreReason, RequestPhase, RoleBinding, RoleR
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::world::{
-    grant, ignored, more_managers, natives_of, phase, setup, update_workspace, vote_as, wait_condition, wait_event,
-    wait_phase, wait_request,
+    app_history_until, grant, ignored, more_managers, natives_of, phase, setup, update_workspace, vote_as,
+    wait_condition, wait_event, wait_phase, wait_request,
 };
 use support::{TestEnv, can, client, eventually};
 
@@ -50,23 +50,8 @@ fn tally(r: &RoleRequest) -> String {
 /// The (action, actor) of every history entry about `object` in the chain of
 /// project `app`, once it holds at least `at_least` of them.
 async fn history_of(env: &TestEnv, object: &str, at_least: usize) -> Vec<(String, String)> {
-    use foureyes::audit::history::{Chain, read_chain};
-    let admin = client("admin").await;
-    eventually(
-        &format!("{at_least} history entries about {object}"),
-        Duration::from_secs(20),
-        || async {
-            let entries: Vec<(String, String)> = read_chain(&admin, &env.ns, &Chain::project("app"))
-                .await
-                .ok()?
-                .into_iter()
-                .filter(|e| e.object.name == object)
-                .map(|e| (e.action, e.actor))
-                .collect();
-            (entries.len() >= at_least).then_some(entries)
-        },
-    )
-    .await
+    let what = format!("{at_least} history entries about {object}");
+    app_history_until(env, object, &what, |entries| entries.len() >= at_least).await
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -211,3 +211,26 @@ pub async fn update_workspace(name: &str, spec: serde_json::Value, seen: impl Fn
     })
     .await;
 }
+
+/// The `(action, actor)` pairs of the `app` project's history about
+/// `object`, once `done` holds for them (`what` names that for a timeout).
+pub async fn app_history_until(
+    env: &TestEnv,
+    object: &str,
+    what: &str,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    use foureyes::audit::history::{Chain, read_chain};
+    let admin = client("admin").await;
+    eventually(what, Duration::from_secs(20), || async {
+        let entries: Vec<(String, String)> = read_chain(&admin, &env.ns, &Chain::project("app"))
+            .await
+            .ok()?
+            .into_iter()
+            .filter(|e| e.object.name == object)
+            .map(|e| (e.action, e.actor))
+            .collect();
+        done(&entries).then_some(entries)
+    })
+    .await
+}
