@@ -120,9 +120,39 @@ pub fn wait_apiserver_ready() {
     loop {
         let (ok, out, _) = plane().kubectl("admin", &["get", "--raw", "/readyz", "--request-timeout=5s"], None);
         if ok && out.trim() == "ok" {
-            return;
+            break;
         }
         assert!(Instant::now() < deadline, "the API server is not ready again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_policies_configured(deadline);
+}
+
+/// A restarted API server answers `/readyz` before its admission policies
+/// can resolve their `paramKind` (the `Lockout` resource): until then they
+/// refuse every request they match with "failed to configure policy".
+/// Waits until a dry-run that the policies match gets past that.
+fn wait_policies_configured(deadline: Instant) {
+    let probe = r#"
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleBinding
+metadata: { name: probe-restarted, namespace: foureyes-probe }
+spec:
+  subject: { kind: User, name: dave }
+  workspaceRole: member
+  duration: 1h
+  justification: probe
+  grantedBy: alice
+"#;
+    loop {
+        let (ok, _, stderr) = plane().kubectl("alice", &["create", "--dry-run=server", "-f", "-"], Some(probe));
+        if ok || !stderr.contains("failed to configure policy") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the admission policies are not configured again: {stderr}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
