@@ -237,7 +237,7 @@ impl Browser {
             let e = self.must(css).await;
             match self.cmd("POST", &format!("/element/{e}/click"), Some(json!({}))).await {
                 Ok(_) => return,
-                Err(err) if err.contains("stale") && attempt < 5 => {
+                Err(err) if transient(&err) && attempt < 30 => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(err) => panic!("clicking {css}: {err}"),
@@ -255,7 +255,7 @@ impl Browser {
                 .await
             {
                 Ok(_) => return,
-                Err(err) if err.contains("stale") && attempt < 5 => {
+                Err(err) if transient(&err) && attempt < 30 => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(err) => panic!("typing into {css}: {err}"),
@@ -359,4 +359,11 @@ async fn call(method: &str, url: &str, body: Option<Value>) -> Result<Value, Str
     } else {
         v
     })
+}
+
+/// An element the page is re-rendering (the live inbox replaces its cards
+/// when an update arrives): gone from the document, or not yet laid out.
+/// Trying again finds the new one; one that stays so fails after 3 s.
+fn transient(err: &str) -> bool {
+    err.contains("stale") || err.contains("not interactable")
 }
