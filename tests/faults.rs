@@ -142,7 +142,7 @@ async fn all_in_phase(
 }
 
 /// Waits for `wait`, starting the operator again whenever it exits, as its
-/// Deployment would: a leader that cannot confirm its Lease in time (a 3 s
+/// Deployment would: a leader that cannot confirm its Lease in time (a short
 /// Lease on a loaded machine) exits by design, and with nobody to start it
 /// again nothing would act.
 async fn restarted_while<T>(op: &mut Operator, name: &str, lease: &[String], wait: impl Future<Output = T>) -> T {

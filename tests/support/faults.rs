@@ -133,19 +133,9 @@ pub fn wait_apiserver_ready() {
 /// refuse every request they match with "failed to configure policy".
 /// Waits until a dry-run that the policies match gets past that.
 fn wait_policies_configured(deadline: Instant) {
-    let probe = r#"
-apiVersion: foureyes.dev/v1alpha1
-kind: RoleBinding
-metadata: { name: probe-restarted, namespace: foureyes-probe }
-spec:
-  subject: { kind: User, name: dave }
-  workspaceRole: member
-  duration: 1h
-  justification: probe
-  grantedBy: alice
-"#;
+    let probe = super::probe_binding("probe-restarted");
     loop {
-        let (ok, _, stderr) = plane().kubectl("alice", &["create", "--dry-run=server", "-f", "-"], Some(probe));
+        let (ok, _, stderr) = plane().kubectl("alice", &["create", "--dry-run=server", "-f", "-"], Some(&probe));
         if ok || !stderr.contains("failed to configure policy") {
             return;
         }

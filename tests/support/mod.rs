@@ -310,17 +310,7 @@ spec:
             |ok, _, stderr| !ok && stderr.contains("spec.requester must be your own user name"),
         );
         // The creator stamp (a MutatingAdmissionPolicy) likewise...
-        let binding = r#"
-apiVersion: foureyes.dev/v1alpha1
-kind: RoleBinding
-metadata: { name: probe, namespace: foureyes-probe }
-spec:
-  subject: { kind: User, name: dave }
-  workspaceRole: member
-  duration: 1h
-  justification: probe
-  grantedBy: alice
-"#;
+        let binding = &probe_binding("probe");
         let stamp = r"jsonpath={.metadata.annotations.foureyes\.dev/created-by}";
         let stamped = |ok: bool, stdout: &str, _: &str| ok && stdout.trim() == "alice";
         self.retry_until(
@@ -387,6 +377,24 @@ spec:
             std::thread::sleep(Duration::from_millis(250));
         }
     }
+}
+
+/// A foureyes RoleBinding named `name` in `foureyes-probe` that alice
+/// grants: one that the admission policies match.
+pub fn probe_binding(name: &str) -> String {
+    format!(
+        r#"
+apiVersion: foureyes.dev/v1alpha1
+kind: RoleBinding
+metadata: {{ name: {name}, namespace: foureyes-probe }}
+spec:
+  subject: {{ kind: User, name: dave }}
+  workspaceRole: member
+  duration: 1h
+  justification: probe
+  grantedBy: alice
+"#
+    )
 }
 
 /// A kube client acting as one identity.
